@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import { durationSchema } from './duration';
+
+/** A semantic version such as 1.2.0 or 2.0.0-rc.1. */
+export const versionSchema = z
+  .string()
+  .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
+
+/** Names used in ids and paths: services, environments, projects, people. */
+export const nameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'must be letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit');
+
+const thresholdSchema = (unit: 'ratio' | 'duration') =>
+  z
+    .object({
+      warn: unit === 'ratio' ? z.number().min(0).max(1) : durationSchema,
+      critical: unit === 'ratio' ? z.number().min(0).max(1) : durationSchema,
+    })
+    .strict()
+    .refine((t) => t.warn <= t.critical, { message: 'warn must not be above critical' });
+
+/** Health analysis settings; the defaults are the spec's thresholds. */
+export const analysisConfigSchema = z
+  .object({
+    /** Time between two samples during a bake. */
+    interval: durationSchema.default(30_000),
+    /** Fewer requests than this in a sample make it inconclusive, never a success. */
+    minRequests: z.number().int().min(1).default(50),
+    /** Consecutive failing samples that roll back (a critical sample rolls back at once). */
+    failureLimit: z.number().int().min(1).default(2),
+    /** Consecutive inconclusive samples that end the wait for data (the canary is not promoted). */
+    inconclusiveLimit: z.number().int().min(1).default(10),
+    errorRate: thresholdSchema('ratio').default({ warn: 0.01, critical: 0.05 }),
+    latencyP95: thresholdSchema('duration').default({ warn: 2_000, critical: 5_000 }),
+  })
+  .strict();
+
+const canaryStepSchema = z
+  .object({ weight: z.number().int().min(1).max(100), bake: durationSchema })
+  .strict();
+
+/** Canary steps: 10 → 25 → 50 → 100 % over 30 minutes unless configured. */
+export const DEFAULT_CANARY_STEPS = [
+  { weight: 10, bake: 450_000 },
+  { weight: 25, bake: 450_000 },
+  { weight: 50, bake: 450_000 },
+  { weight: 100, bake: 450_000 },
+];
+
+export const canaryStepsSchema = z
+  .array(canaryStepSchema)
+  .min(1, 'needs at least one step')
+  .superRefine((steps, ctx) => {
+    steps.forEach((step, i) => {
+      const previous = steps[i - 1];
+      if (previous && step.weight <= previous.weight) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'weight'],
+          message: `weights must increase: ${previous.weight} then ${step.weight}`,
+        });
+      }
+    });
+  });
+
+const approvalSchema = z
+  .object({
+    required: z.boolean().default(false),
+    approvers: z.array(nameSchema).default([]),
+    /** May the person who requested a deploy approve it? */
+    allowSelfApproval: z.boolean().default(false),
+    timeout: durationSchema.default(86_400_000),
+  })
+  .strict()
+  .refine((a) => !a.required || a.approvers.length > 0, {
+    message: 'approval is required but no approvers are listed',
+    path: ['approvers'],
+  });
+
+export const environmentConfigSchema = z
+  .object({
+    /** direct: replace the running version and verify; canary: shift traffic in steps with analysis. */
+    strategy: z.enum(['direct', 'canary']).default('direct'),
+    approval: approvalSchema.default({ required: false, approvers: [], allowSelfApproval: false, timeout: 86_400_000 }),
+    canary: z.object({ steps: canaryStepsSchema.default(DEFAULT_CANARY_STEPS) }).strict().default({ steps: DEFAULT_CANARY_STEPS }),
+    /** How long a direct deploy is watched before it counts as verified. */
+    verify: z.object({ duration: durationSchema.default(30_000) }).strict().default({ duration: 30_000 }),
+    analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
+  })
+  .strict();
+
+export const serviceConfigSchema = z
+  .object({
+    platform: z.literal('local').default('local'),
+    /** The command that runs one instance; it gets PORT, VERSION, SERVICE and ENVIRONMENT. */
+    command: z.array(z.string().min(1)).min(1),
+    /** Releases the local artifact store holds. */
+    versions: z.array(versionSchema).min(1),
+    /** The version live everywhere when the local platform starts. */
+    initialVersion: versionSchema,
+    healthPath: z.string().startsWith('/').default('/healthz'),
+  })
+  .strict()
+  .refine((s) => s.versions.includes(s.initialVersion), {
+    message: 'initialVersion must be one of versions',
+    path: ['initialVersion'],
+  });
+
+export const localPlatformConfigSchema = z
+  .object({
+    host: z.literal('127.0.0.1').or(z.literal('localhost')).or(z.literal('::1')).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65_535).default(7070),
+    /** Synthetic requests per second sent through each environment's router. */
+    trafficRps: z.number().min(0).max(2_000).default(50),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    project: nameSchema,
+    temporal: z
+      .object({
+        taskQueue: z.string().min(1).default('opsflow'),
+        uiUrl: z.string().url().default('http://localhost:8233'),
+      })
+      .strict()
+      .default({ taskQueue: 'opsflow', uiUrl: 'http://localhost:8233' }),
+    platform: z
+      .object({ local: localPlatformConfigSchema.default(localPlatformConfigSchema.parse({})) })
+      .strict()
+      .default({ local: localPlatformConfigSchema.parse({}) }),
+    services: z.record(nameSchema, serviceConfigSchema).refine((s) => Object.keys(s).length > 0, 'list at least one service'),
+    /** Environments in the order a change goes through them. */
+    pipeline: z.array(nameSchema).min(1).default(['staging', 'production']),
+    environments: z.record(nameSchema, environmentConfigSchema),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    config.pipeline.forEach((env, i) => {
+      if (!config.environments[env]) {
+        ctx.addIssue({ code: 'custom', path: ['pipeline', i], message: `environment "${env}" is not defined under environments` });
+      }
+    });
+    const production = config.environments['production'];
+    if (production && !production.approval.required) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['environments', 'production', 'approval', 'required'],
+        message: 'production deploys need a manual approval: set required: true',
+      });
+    }
+  });
+
+export type OpsflowConfig = z.infer<typeof configSchema>;
+export type EnvironmentConfig = z.infer<typeof environmentConfigSchema>;
+export type AnalysisConfig = z.infer<typeof analysisConfigSchema>;
+export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
+export type CanaryStep = z.infer<typeof canaryStepSchema>;
+
+/** One line naming the first problem: "environments.production.canary.steps.1.weight: weights must increase". */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid';
+  const path = issue.path.map(String).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
