@@ -1,8 +1,25 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
-const nodeBuiltins = ['fs', 'path', 'os', 'child_process', 'http', 'https', 'net', 'crypto', 'process', 'util', 'events', 'stream', 'url', 'worker_threads', 'timers'];
+const nodeBuiltins = [
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'http',
+  'https',
+  'net',
+  'crypto',
+  'process',
+  'util',
+  'events',
+  'stream',
+  'url',
+  'worker_threads',
+  'timers',
+];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', '.opsflow/**', '.agency/**', 'bench/results/**', 'eslint.config.mjs'] },
@@ -10,17 +27,24 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['bin/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['bin/*.js', 'examples/*/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     rules: {
-      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test'] }] },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
     },
   },
   {
-    files: ['bin/*.js'],
+    files: ['bin/*.js', 'examples/**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: globals.node },
     rules: { '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {
@@ -41,8 +65,15 @@ export default tseslint.config(
             { name: 'pino', message: 'Use the workflow log.' },
           ],
           patterns: [
-            { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities as types only.' },
-            { group: ['**/local-platform/**', '**/workers/**', '**/cli/**'], message: 'Node code does not belong in workflow code.' },
+            {
+              group: ['**/activities', '**/activities/**'],
+              allowTypeImports: true,
+              message: 'Import activities as types only.',
+            },
+            {
+              group: ['**/local-platform/**', '**/workers/**', '**/cli/**'],
+              message: 'Node code does not belong in workflow code.',
+            },
           ],
         },
       ],

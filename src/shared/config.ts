@@ -9,7 +9,10 @@ export const versionSchema = z
 /** Names used in ids and paths: services, environments, projects, people. */
 export const nameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'must be letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/i,
+    'must be letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit',
+  );
 
 const thresholdSchema = (unit: 'ratio' | 'duration') =>
   z
@@ -27,8 +30,8 @@ export const analysisConfigSchema = z
     interval: durationSchema.default(30_000),
     /** Fewer requests than this in a sample make it inconclusive, never a success. */
     minRequests: z.number().int().min(1).default(50),
-    /** Consecutive failing samples that roll back (a critical sample rolls back at once). */
-    failureLimit: z.number().int().min(1).default(2),
+    /** Consecutive samples that could not be measured before rolling back (a critical sample rolls back at once). */
+    failureLimit: z.number().int().min(1).default(3),
     /** Consecutive inconclusive samples that end the wait for data (the canary is not promoted). */
     inconclusiveLimit: z.number().int().min(1).default(10),
     errorRate: thresholdSchema('ratio').default({ warn: 0.01, critical: 0.05 }),
@@ -36,9 +39,7 @@ export const analysisConfigSchema = z
   })
   .strict();
 
-const canaryStepSchema = z
-  .object({ weight: z.number().int().min(1).max(100), bake: durationSchema })
-  .strict();
+const canaryStepSchema = z.object({ weight: z.number().int().min(1).max(100), bake: durationSchema }).strict();
 
 /** Canary steps: 10 → 25 → 50 → 100 % over 30 minutes unless configured. */
 export const DEFAULT_CANARY_STEPS = [
@@ -83,9 +84,15 @@ export const environmentConfigSchema = z
     /** direct: replace the running version and verify; canary: shift traffic in steps with analysis. */
     strategy: z.enum(['direct', 'canary']).default('direct'),
     approval: approvalSchema.default({ required: false, approvers: [], allowSelfApproval: false, timeout: 86_400_000 }),
-    canary: z.object({ steps: canaryStepsSchema.default(DEFAULT_CANARY_STEPS) }).strict().default({ steps: DEFAULT_CANARY_STEPS }),
+    canary: z
+      .object({ steps: canaryStepsSchema.default(DEFAULT_CANARY_STEPS) })
+      .strict()
+      .default({ steps: DEFAULT_CANARY_STEPS }),
     /** How long a direct deploy is watched before it counts as verified. */
-    verify: z.object({ duration: durationSchema.default(30_000) }).strict().default({ duration: 30_000 }),
+    verify: z
+      .object({ duration: durationSchema.default(30_000) })
+      .strict()
+      .default({ duration: 30_000 }),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
   })
   .strict();
@@ -130,7 +137,9 @@ export const configSchema = z
       .object({ local: localPlatformConfigSchema.default(localPlatformConfigSchema.parse({})) })
       .strict()
       .default({ local: localPlatformConfigSchema.parse({}) }),
-    services: z.record(nameSchema, serviceConfigSchema).refine((s) => Object.keys(s).length > 0, 'list at least one service'),
+    services: z
+      .record(nameSchema, serviceConfigSchema)
+      .refine((s) => Object.keys(s).length > 0, 'list at least one service'),
     /** Environments in the order a change goes through them. */
     pipeline: z.array(nameSchema).min(1).default(['staging', 'production']),
     environments: z.record(nameSchema, environmentConfigSchema),
@@ -139,7 +148,11 @@ export const configSchema = z
   .superRefine((config, ctx) => {
     config.pipeline.forEach((env, i) => {
       if (!config.environments[env]) {
-        ctx.addIssue({ code: 'custom', path: ['pipeline', i], message: `environment "${env}" is not defined under environments` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipeline', i],
+          message: `environment "${env}" is not defined under environments`,
+        });
       }
     });
     const production = config.environments['production'];

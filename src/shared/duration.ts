@@ -29,7 +29,10 @@ export const durationSchema = z.union([z.number().int().nonnegative(), z.string(
   if (typeof value === 'number') return value;
   const ms = parseDuration(value);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration: use a number with ms, s, m, h or d, e.g. "30s"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a duration: use a number with ms, s, m, h or d, e.g. "30s"`,
+    });
     return z.NEVER;
   }
   return ms;

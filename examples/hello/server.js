@@ -1,0 +1,76 @@
+'use strict';
+// The example service the local platform deploys. Plain Node, no dependencies.
+// Contract with the platform: read PORT (0 = any free port), VERSION, SERVICE and ENVIRONMENT; print one JSON line
+// {"listening":<port>} on stdout once ready; exit when stdin closes (so a killed platform leaves no orphans) or on SIGTERM.
+
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+
+const releases = JSON.parse(fs.readFileSync(path.join(__dirname, 'releases.json'), 'utf8'));
+const version = process.env.VERSION ?? '';
+const service = process.env.SERVICE ?? 'hello';
+const environment = process.env.ENVIRONMENT ?? 'local';
+const port = Number(process.env.PORT ?? '0');
+
+const release = releases[version];
+if (!release) {
+  process.stderr.write(`hello: unknown VERSION "${version}": known versions are ${Object.keys(releases).join(', ')}\n`);
+  process.exit(1);
+}
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write(`hello: PORT must be a port number, got "${process.env.PORT}"\n`);
+  process.exit(1);
+}
+
+const [minLatency, maxLatency] = release.latencyMs;
+
+function sendJson(res, status, body) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function handle(req, res) {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true, version });
+  if (url.pathname !== '/') return sendJson(res, 404, { error: `no route ${url.pathname}` });
+
+  // Faults are drawn independently per request: a faulty release fails some requests and is slow on others.
+  const failed = Math.random() < release.errorRate;
+  const slow = Math.random() < release.slowRate;
+  const delay = slow ? release.slowMs : minLatency + Math.random() * (maxLatency - minLatency);
+  setTimeout(() => {
+    if (failed) return sendJson(res, 500, { error: 'internal error', service, version });
+    sendJson(res, 200, { service, version, environment, message: release.message });
+  }, delay);
+}
+
+const server = http.createServer(handle);
+server.keepAliveTimeout = 5000;
+
+let stopping = false;
+function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  // Finish the requests in flight, then exit; the platform sends SIGKILL if this takes too long.
+  server.close(() => process.exit(0));
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), 5000).unref();
+}
+
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+
+// Watch stdin only when it is a pipe from a supervisor; run by hand (a terminal or /dev/null) it must not exit at once.
+const stdin = fs.fstatSync(0);
+if (stdin.isFIFO() || stdin.isSocket()) {
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}
+
+server.listen(port, '127.0.0.1', () => {
+  const address = server.address();
+  process.stdout.write(`${JSON.stringify({ listening: address.port })}\n`);
+});

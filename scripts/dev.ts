@@ -1,0 +1,284 @@
+// `npm start`: the whole local stack (Temporal dev server with UI, local platform, opsflow worker) in one
+// terminal, supervised. Ctrl-C stops it in order; histories persist in .opsflow/temporal.db.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config/load';
+import type { OpsflowConfig } from '../src/shared/config';
+import { startDevServer } from '../src/tooling/dev-server';
+import { describePortOwner, isPortFree } from '../src/tooling/ports';
+import { spawnLogged, stopProcess, type LoggedProcess } from '../src/tooling/processes';
+import { REPO_ROOT } from '../src/tooling/temporal-bin';
+
+const STATE_DIR = path.join(REPO_ROOT, '.opsflow');
+const LOG_DIR = path.join(STATE_DIR, 'logs');
+
+interface DevOptions {
+  port: number;
+  uiPort: number;
+  /** Absolute path of the opsflow configuration. */
+  config: string;
+}
+
+/** A started part of the stack, as the supervisor sees it. */
+interface Part {
+  name: string;
+  logFile: string;
+  exited: Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** Owns the started parts: notices one dying, stops them all in reverse order. */
+class Supervisor {
+  readonly shutdown = new AbortController();
+  failure: string | undefined;
+  private readonly parts: Part[] = [];
+  private stopping = false;
+
+  add(part: Part): void {
+    this.parts.push(part);
+    void part.exited.then((status) => {
+      if (!this.stopping)
+        this.fail(`${part.name} exited unexpectedly (${describeExit(status)}); see ${relative(part.logFile)}`);
+    });
+  }
+
+  /** Records the first failure, says it at once, and starts the shutdown. */
+  fail(message: string): void {
+    if (this.failure !== undefined) return;
+    this.failure = message;
+    console.error(`opsflow: ${message}`);
+    this.shutdown.abort();
+  }
+
+  async stopAll(): Promise<void> {
+    this.stopping = true;
+    for (const part of [...this.parts].reverse()) {
+      console.log(`opsflow: stopping ${part.name}`);
+      await part.stop();
+    }
+  }
+}
+
+function describeExit(status: unknown): string {
+  return typeof status === 'number' ? `exit code ${status}` : `signal ${String(status)}`;
+}
+
+function relative(file: string): string {
+  return path.relative(process.cwd(), file) || file;
+}
+
+function parseOptions(argv: string[]): DevOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string', default: '7233' },
+      'ui-port': { type: 'string', default: '8233' },
+      config: { type: 'string', short: 'c', default: 'opsflow.yaml' },
+    },
+  });
+  const port = (flag: string, value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65_535) throw new Error(`--${flag} must be a port number, got "${value}"`);
+    return n;
+  };
+  return {
+    port: port('port', values.port),
+    uiPort: port('ui-port', values['ui-port']),
+    config: path.resolve(values.config),
+  };
+}
+
+/** Waits ms, or rejects as soon as the stack is shutting down. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('stopping'));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Error('stopping'));
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Spawns `node --import tsx <script> ...args` from the repo root as a supervised, logged part. */
+function startNodePart(
+  supervisor: Supervisor,
+  name: string,
+  args: string[],
+  graceMs: number,
+  extra: { env?: NodeJS.ProcessEnv; onStdout?: (chunk: string) => void } = {},
+): LoggedProcess {
+  const logFile = path.join(LOG_DIR, `${name}.log`);
+  const child = spawnLogged(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: REPO_ROOT,
+    logFile,
+    detached: true,
+    env: { ...process.env, ...extra.env },
+    onStdout: extra.onStdout,
+  });
+  supervisor.add({ name, logFile, exited: child.exited, stop: () => stopProcess(child, graceMs) });
+  return child;
+}
+
+async function startTemporal(supervisor: Supervisor, options: DevOptions): Promise<string> {
+  const logFile = path.join(LOG_DIR, 'temporal.log');
+  const server = await startDevServer({
+    ui: true,
+    port: options.port,
+    uiPort: options.uiPort,
+    dbFile: path.join(STATE_DIR, 'temporal.db'),
+    logFile,
+    detached: true,
+    signal: supervisor.shutdown.signal,
+  });
+  supervisor.add({ name: 'Temporal dev server', logFile, exited: server.exited, stop: server.stop });
+  console.log(`opsflow: Temporal dev server ready on ${server.address}`);
+  return server.address;
+}
+
+async function waitForHealthz(url: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(1000) })
+      .then(async (response) => {
+        await response.body?.cancel();
+        return response.ok;
+      })
+      .catch(() => false);
+    if (ok) return;
+    signal.throwIfAborted();
+    if (Date.now() > deadline) throw new Error(`the local platform did not answer ${url} within ${timeoutMs / 1000} s`);
+    await sleep(200, signal);
+  }
+}
+
+type PlatformConfig = OpsflowConfig['platform']['local'];
+
+async function startPlatform(supervisor: Supervisor, options: DevOptions, platform: PlatformConfig): Promise<void> {
+  startNodePart(
+    supervisor,
+    'platform',
+    [
+      'src/local-platform/main.ts',
+      '--config',
+      options.config,
+      '--state-dir',
+      path.join(STATE_DIR, 'platform'),
+      '--log-file',
+      path.join(LOG_DIR, 'platform.log'),
+    ],
+    10_000,
+  );
+  const host = platform.host.includes(':') ? `[${platform.host}]` : platform.host;
+  const url = `http://${host}:${platform.port}`;
+  await waitForHealthz(`${url}/healthz`, 60_000, supervisor.shutdown.signal);
+  console.log(`opsflow: local platform ready on ${url}`);
+}
+
+/** Up once it says "worker running" (after at least 1 s) or has stayed alive for 2 s, whichever is first. */
+async function startWorker(supervisor: Supervisor, options: DevOptions, temporalAddress: string): Promise<void> {
+  let said = '';
+  startNodePart(supervisor, 'worker', ['src/workers/main.ts', '--config', options.config], 15_000, {
+    env: { TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: 'default' },
+    onStdout: (chunk) => {
+      said = (said + chunk).slice(-200);
+    },
+  });
+  await sleep(1000, supervisor.shutdown.signal);
+  for (let waited = 1000; waited < 2000 && !said.includes('worker running'); waited += 100) {
+    await sleep(100, supervisor.shutdown.signal);
+  }
+  console.log('opsflow: worker started');
+}
+
+/** Fails before anything starts when a port is taken, naming what holds it when that is easy to tell. */
+async function checkPorts(options: DevOptions, platform: PlatformConfig): Promise<void> {
+  const wanted = [
+    { port: options.port, what: 'Temporal gRPC', hint: 'pass --port' },
+    { port: options.uiPort, what: 'Temporal UI', hint: 'pass --ui-port' },
+    { port: platform.port, what: 'local platform', hint: 'change platform.local.port in the config' },
+  ];
+  for (const { port, what, hint } of wanted) {
+    if (await isPortFree(port)) continue;
+    const owner = await describePortOwner(port);
+    throw new Error(`port ${port} (${what}) is already in use${owner ? ` by ${owner}` : ''}; stop it or ${hint}`);
+  }
+}
+
+function printNextSteps(options: DevOptions): void {
+  const prefix = options.port === 7233 ? '' : `TEMPORAL_ADDRESS=127.0.0.1:${options.port} `;
+  const lines = [
+    '',
+    `Temporal UI: http://localhost:${options.uiPort}`,
+    `Logs:        ${relative(LOG_DIR)}/{temporal,platform,worker}.log`,
+    '',
+    'Next, in another terminal:',
+    `  ${prefix}npx opsflow deploy start --service hello --version 1.1.0`,
+    `  ${prefix}npx opsflow deploy approve <workflow-id> --by alice --comment "looks good"`,
+    `  ${prefix}npx opsflow deploy watch <workflow-id>`,
+    '',
+    'A faulty release, which the canary analysis rolls back automatically:',
+    `  ${prefix}npx opsflow deploy start --service hello --version 1.2.0`,
+    '',
+    'Ctrl-C stops everything; histories are kept in .opsflow/temporal.db.',
+  ];
+  console.log(lines.join('\n'));
+}
+
+/** First SIGINT/SIGTERM/SIGHUP stops the stack gracefully; a second Ctrl-C kills it at once. */
+function handleSignals(supervisor: Supervisor): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (supervisor.shutdown.signal.aborted) {
+      if (signal === 'SIGINT') {
+        console.error('opsflow: killing everything now');
+        process.exit(1); // the exit hook in src/tooling/processes.ts SIGKILLs every child
+      }
+      return;
+    }
+    console.log(`\nopsflow: ${signal} received, stopping (Ctrl-C again to kill at once)`);
+    supervisor.shutdown.abort();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+async function main(): Promise<number> {
+  const supervisor = new Supervisor();
+  handleSignals(supervisor);
+  try {
+    const options = parseOptions(process.argv.slice(2));
+    // A broken config or a taken port fails here, in one line, before anything starts.
+    const platform = loadConfig(options.config).config.platform.local;
+    await checkPorts(options, platform);
+    const address = await startTemporal(supervisor, options);
+    await startPlatform(supervisor, options, platform);
+    await startWorker(supervisor, options, address);
+    printNextSteps(options);
+    await untilAborted(supervisor.shutdown.signal);
+  } catch (error) {
+    if (!supervisor.shutdown.signal.aborted) supervisor.fail(error instanceof Error ? error.message : String(error));
+  } finally {
+    await supervisor.stopAll();
+  }
+  if (supervisor.failure !== undefined) return 1;
+  console.log('opsflow: stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`opsflow: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ApplicationFailure, log } from '@temporalio/activity';
+import { handoffDir, type Plan } from '../shared/deploy';
+import type { MetricsProvider } from './metrics/provider';
+import type { DeployTarget } from './platform/target';
+import { offlinePlan } from './planner/offline';
+import { resolveHandoffDir, snapshotHandoff, writeHandoffReport } from './report/handoff';
+import type {
+  MeasureRequest,
+  MeasureResult,
+  PlanRequest,
+  ReleaseRef,
+  ReportRequest,
+  RollbackResult,
+  SnapshotRequest,
+  StartReleaseResult,
+  TrafficResult,
+} from './types';
+
+/** What the activities touch; the worker passes real ones, tests their own. */
+export interface ActivityDeps {
+  target: DeployTarget;
+  metrics: MetricsProvider;
+}
+
+/** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
+export function createActivities({ target, metrics }: ActivityDeps) {
+  return {
+    /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
+    async plan({ input }: PlanRequest): Promise<Plan> {
+      const releases = await target.releases(input.service);
+      if (!releases.includes(input.version)) {
+        throw ApplicationFailure.nonRetryable(
+          `${input.service} has no release ${input.version}; known: ${releases.join(', ')}`,
+          'UnknownRelease',
+        );
+      }
+      const currentVersions = await target.currentVersions(input.service);
+      const relative = path.posix.join(handoffDir(input.feature), 'plan.md');
+      const file = path.join(resolveHandoffDir(input.workdir, handoffDir(input.feature)), 'plan.md');
+      const handoffPlan = existsSync(file) ? { path: relative, text: readFileSync(file, 'utf8') } : undefined;
+      const plan = offlinePlan({ input, currentVersions, ...(handoffPlan ? { handoffPlan } : {}) });
+      log.info('planned', { risk: plan.risk, source: plan.source });
+      return plan;
+    },
+
+    async startRelease(ref: ReleaseRef): Promise<StartReleaseResult> {
+      return target.startRelease(ref);
+    },
+
+    async setTrafficWeight(ref: Omit<ReleaseRef, 'version'> & { weight: number }): Promise<TrafficResult> {
+      return target.setWeight(ref);
+    },
+
+    async promoteRelease(ref: ReleaseRef): Promise<void> {
+      await target.promote(ref);
+    },
+
+    async rollbackRelease(ref: ReleaseRef): Promise<RollbackResult> {
+      const result = await target.rollback(ref);
+      log.warn('rolled back', { environment: ref.environment, detail: result.detail });
+      return result;
+    },
+
+    /** Measures the canary, and the stable version over the same window for comparison. */
+    async measure(request: MeasureRequest): Promise<MeasureResult> {
+      const query = { environment: request.environment, service: request.service, windowMs: request.windowMs };
+      const [canary, stable] = await Promise.all([
+        metrics.window({ ...query, version: request.version }),
+        request.stableVersion ? metrics.window({ ...query, version: request.stableVersion }) : Promise.resolve(null),
+      ]);
+      return { canary, stable };
+    },
+
+    async snapshotHandoff(request: SnapshotRequest): Promise<{ existing: string[] }> {
+      return snapshotHandoff(request);
+    },
+
+    async writeHandoffReport(request: ReportRequest) {
+      const result = writeHandoffReport(request);
+      log.info('handoff report written', { dir: result.dir });
+      return result;
+    },
+  };
+}
+
+/** The activity interface workflows proxy (type-only import there). */
+export type Activities = ReturnType<typeof createActivities>;

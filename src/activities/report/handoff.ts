@@ -1,0 +1,91 @@
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { DeployStatus, FilesChanged, ReportResult } from '../../shared/deploy';
+import type { ReportRequest, SnapshotRequest } from '../types';
+import { renderSummary } from './summary';
+
+/** The files every ending writes into the handoff folder. */
+export const HANDOFF_FILES = ['summary.md', 'files-changed.json', 'report.json'] as const;
+
+/** Resolves the handoff folder and refuses any path that would leave `<workdir>/.agency/handoff`. */
+export function resolveHandoffDir(workdir: string, dir: string): string {
+  const root = path.resolve(workdir, '.agency', 'handoff');
+  const resolved = path.resolve(workdir, dir);
+  if (!resolved.startsWith(root + path.sep)) {
+    throw new Error(`handoff folder ${dir} would leave ${root}`);
+  }
+  return resolved;
+}
+
+/** Which of the handoff files exist before this run writes anything (recorded in history, so retries agree). */
+export function snapshotHandoff({ workdir, dir }: SnapshotRequest): { existing: string[] } {
+  const folder = resolveHandoffDir(workdir, dir);
+  return {
+    existing: HANDOFF_FILES.filter((f) => existsSync(path.join(folder, f))).map((f) => path.posix.join(dir, f)),
+  };
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a report. */
+function writeAtomically(file: string, text: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, file);
+}
+
+/** The orchestrator's view of the run: report.json. */
+export function buildReport(request: ReportRequest, files: FilesChanged) {
+  const { input, status } = request;
+  const durationMs = new Date(status.endedAt ?? status.startedAt).getTime() - new Date(status.startedAt).getTime();
+  return {
+    schema: 'opsflow.deploy-report/v1',
+    deployId: input.deployId,
+    project: input.project,
+    service: input.service,
+    version: input.version,
+    feature: input.feature,
+    requestedBy: input.requestedBy,
+    outcome: status.outcome,
+    reason: status.reason,
+    phase: status.phase,
+    startedAt: status.startedAt,
+    endedAt: status.endedAt,
+    durationMs,
+    environments: Object.fromEntries(input.environments.map((env) => [env.name, environmentResult(status, env.name)])),
+    plan: status.plan ? { source: status.plan.source, risk: status.plan.risk, rationale: status.plan.rationale } : null,
+    approvals: status.approvals,
+    analysis: {
+      samples: status.samples.length,
+      verdicts: countBy(status.samples.map((s) => s.verdict)),
+      last: status.lastSample ?? null,
+    },
+    filesChanged: files,
+  };
+}
+
+function environmentResult(status: DeployStatus, env: string) {
+  const promoted = status.timeline.some((t) => t.environment === env && t.message.startsWith(`${env} now runs`));
+  const before = status.previousVersions[env] ?? null;
+  return { before, after: promoted ? status.version : before, promoted };
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const v of values) counts[v] = (counts[v] ?? 0) + 1;
+  return counts;
+}
+
+/** Writes summary.md, files-changed.json and report.json; idempotent for the same request. */
+export function writeHandoffReport(request: ReportRequest): ReportResult {
+  const folder = resolveHandoffDir(request.workdir, request.dir);
+  mkdirSync(folder, { recursive: true });
+  const paths = HANDOFF_FILES.map((f) => path.posix.join(request.dir, f));
+  const files: FilesChanged = {
+    created: paths.filter((p) => !request.existing.includes(p)),
+    modified: paths.filter((p) => request.existing.includes(p)),
+    deleted: [],
+  };
+  writeAtomically(path.join(folder, 'summary.md'), renderSummary(request.input, request.status, files));
+  writeAtomically(path.join(folder, 'files-changed.json'), `${JSON.stringify(files, null, 2)}\n`);
+  writeAtomically(path.join(folder, 'report.json'), `${JSON.stringify(buildReport(request, files), null, 2)}\n`);
+  return { dir: request.dir, files: paths, filesChanged: files };
+}

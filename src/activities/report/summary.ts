@@ -1,0 +1,207 @@
+import type { AnalysisSample } from '../../shared/analysis';
+import type { DeployInput, DeployStatus, FilesChanged } from '../../shared/deploy';
+import { formatDuration } from '../../shared/duration';
+
+const OUTCOME_TITLE: Record<string, string> = {
+  promoted: 'Promoted',
+  'rolled-back': 'Rolled back automatically',
+  rejected: 'Rejected at approval',
+  'approval-timed-out': 'Approval timed out',
+  failed: 'Failed',
+};
+
+function ms(iso: string): number {
+  return new Date(iso).getTime();
+}
+
+function pct(value: number | null): string {
+  return value === null ? '–' : `${(value * 100).toFixed(2)} %`;
+}
+
+function latency(value: number | null): string {
+  return value === null ? '–' : `${Math.round(value)} ms`;
+}
+
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** Time spent in each environment, from the timeline: first entry for it to the first entry after it. */
+function environmentDurations(status: DeployStatus): { environment: string; ms: number }[] {
+  const out: { environment: string; ms: number }[] = [];
+  const entries = status.timeline;
+  for (const [i, entry] of entries.entries()) {
+    if (!entry.environment || out.some((o) => o.environment === entry.environment)) continue;
+    const next = entries.slice(i).find((e) => e.environment !== entry.environment);
+    const end = next?.at ?? status.endedAt ?? entry.at;
+    out.push({ environment: entry.environment, ms: ms(end) - ms(entry.at) });
+  }
+  return out;
+}
+
+function sampleTable(samples: AnalysisSample[]): string[] {
+  const rows = [
+    '| time | weight | requests | errors | error rate | p95 | p99 | stable error rate | verdict | reason |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  for (const s of samples) {
+    const stableRate = s.stable && s.stable.requests > 0 ? s.stable.errors / s.stable.requests : null;
+    rows.push(
+      `| ${s.at.slice(11, 19)} | ${s.weight} % | ${s.canary.requests} | ${s.canary.errors} | ${pct(s.errorRate)} | ` +
+        `${latency(s.canary.p95Ms)} | ${latency(s.canary.p99Ms)} | ${pct(stableRate)} | **${s.verdict}** | ${cell(s.reason)} |`,
+    );
+  }
+  return rows;
+}
+
+/**
+ * summary.md for the handoff: the sections of the devops-automator template that apply to one
+ * deployment, filled with this run's own figures. Pure: the same status gives the same text.
+ */
+export function renderSummary(input: DeployInput, status: DeployStatus, files: FilesChanged): string {
+  const outcome = status.outcome ?? 'failed';
+  const totalMs = ms(status.endedAt ?? status.startedAt) - ms(status.startedAt);
+  const lines: string[] = [];
+  const push = (...l: string[]) => lines.push(...l);
+
+  push(`# DevOps Automator Summary: ${input.feature}`, '');
+  push(
+    `**${OUTCOME_TITLE[outcome] ?? outcome}**: ${input.service} ${input.version} — ${status.reason ?? ''}`,
+    '',
+    `- Deploy: \`${input.deployId}\`${input.uiUrl ? ` ([Temporal UI](${input.uiUrl}))` : ''}`,
+    `- Requested by ${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}`,
+    `- Started ${status.startedAt}, ended ${status.endedAt ?? '–'}, took ${formatDuration(totalMs)} ` +
+      `(target: under 5m)`,
+    '',
+  );
+
+  push('## Work Completed', '', '### Deployment', '');
+  for (const env of input.environments) {
+    const before = status.previousVersions[env.name] ?? 'nothing';
+    const reached = status.timeline.some((t) => t.environment === env.name);
+    const promoted = status.timeline.some(
+      (t) => t.environment === env.name && t.message.startsWith(`${env.name} now runs`),
+    );
+    const rolledBack = status.timeline.some((t) => t.environment === env.name && t.phase === 'ROLLING_BACK');
+    const state = promoted
+      ? `now runs ${input.version} (was ${before})`
+      : rolledBack
+        ? `rolled back: still runs ${before}`
+        : reached
+          ? `unchanged: runs ${before}`
+          : `not reached: runs ${before}`;
+    push(`- **${env.name}** (${env.strategy}): ${state}`);
+  }
+  push('', '### Files', '');
+  for (const f of [...files.created.map((f) => `${f} (created)`), ...files.modified.map((f) => `${f} (modified)`)]) {
+    push(`- \`${f}\``);
+  }
+  push('');
+
+  push('## Implementation Details', '', '### Deployment Strategy', '');
+  for (const env of input.environments) {
+    if (env.strategy === 'canary') {
+      const ramp = env.steps.map((s) => `${s.weight} % for ${formatDuration(s.bake)}`).join(' → ');
+      push(`- **${env.name}**: canary beside the stable version: ${ramp}, then promotion to 100 %`);
+    } else {
+      push(`- **${env.name}**: direct replacement, verified for ${formatDuration(env.verifyMs)} before promotion`);
+    }
+    if (env.approval.required) {
+      push(
+        `  - Manual approval by ${env.approval.approvers.join(' or ')} within ${formatDuration(env.approval.timeoutMs)}`,
+      );
+    }
+  }
+  push('- **Rollback**: automated on a critical sample: canary traffic to 0 % first, then the new release stopped', '');
+
+  push('### Monitoring and Observability', '');
+  for (const env of input.environments) {
+    const a = env.analysis;
+    push(
+      `- **${env.name}**: a sample every ${formatDuration(a.interval)}; error rate warn > ${pct(a.errorRate.warn)}, ` +
+        `critical > ${pct(a.errorRate.critical)}; p95 warn > ${formatDuration(a.latencyP95.warn)}, critical > ` +
+        `${formatDuration(a.latencyP95.critical)}; under ${a.minRequests} requests a sample is inconclusive`,
+    );
+  }
+  push('');
+
+  if (status.plan) {
+    push(
+      '### Plan',
+      '',
+      `- Source: ${status.plan.source}${status.plan.handoffPlanPath ? ` (${status.plan.handoffPlanPath})` : ''}`,
+    );
+    push(`- Risk: **${status.plan.risk}** — ${status.plan.rationale}`);
+    for (const step of status.plan.steps) push(`- ${step.environment}: ${step.action}`);
+    push(`- Rollback plan: ${status.plan.rollbackPlan}`);
+    for (const q of status.plan.questions) push(`- Question: ${q}`);
+    push('');
+  }
+
+  push('## Integration Points (For Other Specialists)', '', '### Deployed Infrastructure', '', '```yaml');
+  for (const env of input.environments) {
+    const promoted = status.timeline.some(
+      (t) => t.environment === env.name && t.message.startsWith(`${env.name} now runs`),
+    );
+    push(
+      `${env.name}: ${input.service} ${promoted ? input.version : (status.previousVersions[env.name] ?? 'nothing')}`,
+    );
+  }
+  push('```', '');
+
+  push('## Verification Criteria (For Reality-Checker)', '');
+  const approvals = status.approvals;
+  push('### Approvals', '');
+  if (approvals.length === 0) push('- none recorded');
+  for (const a of approvals) {
+    push(
+      `- ${a.environment}: **${a.decision}** by ${a.by} at ${a.at} via ${a.via}${a.comment ? ` — "${a.comment}"` : ''}`,
+    );
+  }
+  push('');
+
+  push('## Testing Evidence', '');
+  for (const { environment, ms: spent } of environmentDurations(status)) {
+    push(`- ${environment}: ${formatDuration(spent)}`);
+  }
+  push('');
+  for (const env of input.environments) {
+    const samples = status.samples.filter((s) => s.environment === env.name);
+    if (samples.length === 0) continue;
+    const steps = [...new Set(samples.map((s) => s.step))];
+    for (const step of steps) {
+      const rows = samples.filter((s) => s.step === step);
+      const title =
+        step < 0 ? `${env.name}: verification` : `${env.name}: canary step ${step + 1} at ${rows[0]?.weight} %`;
+      push(`### ${title}`, '', ...sampleTable(rows), '');
+    }
+  }
+
+  push('### Timeline', '', '| time | phase | environment | event |', '| --- | --- | --- | --- |');
+  for (const t of status.timeline)
+    push(`| ${t.at.slice(11, 23)} | ${t.phase} | ${t.environment ?? ''} | ${cell(t.message)} |`);
+  push('');
+
+  push(
+    '## Files Changed',
+    '',
+    `**Created**: ${files.created.length} files`,
+    `**Modified**: ${files.modified.length} files`,
+  );
+  push(`**Deleted**: ${files.deleted.length} files`, '');
+
+  push('## Next Steps', '');
+  if (outcome === 'promoted')
+    push(`- ${input.version} is live; watch the production dashboards through the next traffic peak`);
+  if (outcome === 'rolled-back') {
+    push(`- Investigate ${input.version} before another attempt: the samples above show why it was rolled back`);
+    push('- Write the blameless post-mortem: impact first, then the timeline above');
+  }
+  if (outcome === 'rejected' || outcome === 'approval-timed-out') {
+    push("- Address the approvers' concerns, then start the deploy again");
+  }
+  if (outcome === 'failed')
+    push('- Read the timeline and the worker log for the failing step, fix it, then start again');
+  push('');
+  return lines.join('\n');
+}

@@ -1,0 +1,298 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+  type WorkflowHandleWithFirstExecutionRunId,
+} from '@temporalio/client';
+import { buildDeployInput } from '../config/deploy-request';
+import { loadConfig } from '../config/load';
+import type { ApprovalRecord, DeployResult, DeployStatus } from '../shared/deploy';
+import { FINAL_PHASES } from '../shared/deploy';
+import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
+import { connectClient, temporalTarget } from '../temporal/connection';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../workflows/messages';
+import type { deploy } from '../workflows/deploy';
+import { CliError, print, printJson } from './output';
+import { formatSample, formatStatus, formatTimelineEntry } from './format';
+
+interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+}
+
+/** Exit codes of `watch`: scripts can tell the endings apart. */
+export const EXIT = { promoted: 0, error: 1, rolledBack: 2, cancelled: 3, failed: 4 } as const;
+
+function defaultUser(): string {
+  return process.env['OPSFLOW_USER'] ?? os.userInfo().username;
+}
+
+function uiLink(base: string, namespace: string, workflowId: string, runId?: string): string {
+  const path = `${base.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${path}/${runId}/history` : path;
+}
+
+async function withClient<T>(fn: (client: Client, namespace: string) => Promise<T>): Promise<T> {
+  const target = temporalTarget();
+  const { client, connection } = await connectClient(target);
+  try {
+    return await fn(client, target.namespace);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Turns Temporal's errors into one line a person can act on. */
+function explain(err: unknown, workflowId: string): never {
+  if (err instanceof WorkflowNotFoundError)
+    throw new CliError(`no deploy with id ${workflowId}; see "opsflow deploy list"`);
+  if (err instanceof WorkflowUpdateFailedError) {
+    throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+  }
+  const message = (err as Error).message ?? String(err);
+  if (/not found/i.test(message)) throw new CliError(`no deploy with id ${workflowId}; see "opsflow deploy list"`);
+  if (/Update.*rejected|validat/i.test(message)) throw new CliError(`refused: ${message}`);
+  throw err;
+}
+
+async function readStatus(handle: WorkflowHandle<typeof deploy>): Promise<DeployStatus> {
+  return handle.query(statusQuery);
+}
+
+/** Registers `opsflow deploy ...`. */
+export function registerDeployCommands(program: Command): void {
+  const deployCmd = program
+    .command('deploy')
+    .description('start, approve, reject and follow deployments')
+    .addHelpText(
+      'after',
+      `
+Lifecycle: PLANNING → DEPLOYING/VERIFYING (staging) → AWAITING_APPROVAL → CANARY (steps) → PROMOTED
+           critical analysis → ROLLING_BACK → ROLLED_BACK; rejected or timed out → CANCELLED
+
+Example:
+  $ opsflow deploy start --service hello --version 1.1.0
+  $ opsflow deploy approve deploy-hello-1.1.0-production --by alice --comment "looks good"
+  $ opsflow deploy watch deploy-hello-1.1.0-production`,
+    );
+
+  deployCmd
+    .command('start')
+    .description(
+      'start a deploy of one service version through the pipeline (idempotent: the same change returns the running deploy)',
+    )
+    .requiredOption('-s, --service <name>', 'service from opsflow.yaml')
+    .requiredOption('-v, --version <semver>', 'version to deploy, e.g. 1.1.0')
+    .option('--feature <name>', 'handoff folder name under .agency/handoff (default: deploy-<service>-<version>)')
+    .option('--reason <text>', 'why this deploy (shown in the report)')
+    .option('--requested-by <name>', 'who asks for it (default: $OPSFLOW_USER or your login)', defaultUser())
+    .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
+    .option('--json', 'print {"workflowId","runId","uiUrl"}')
+    .action(async (opts: GlobalOptions & Record<string, string | undefined>) => {
+      const { config } = loadConfig(opts.config);
+      const input = buildDeployInput(
+        config,
+        {
+          service: opts['service'],
+          version: opts['version'],
+          feature: opts['feature'],
+          requestedBy: opts['requestedBy'],
+          reason: opts['reason'],
+        },
+        { workdir: process.cwd(), uiUrl: config.temporal.uiUrl },
+      );
+      await withClient(async (client, namespace) => {
+        const environments = input.environments.map((e) => e.name);
+        const options = {
+          taskQueue: config.temporal.taskQueue,
+          workflowId: input.deployId,
+          args: [input] as [typeof input],
+          workflowIdConflictPolicy: 'USE_EXISTING' as const,
+          staticSummary: `${input.service} ${input.version} → ${environments.join(' → ')}`,
+          staticDetails:
+            `Deploy **${input.service} ${input.version}** through ${environments.join(', ')}, requested by ` +
+            `${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}. Handoff: .agency/handoff/${input.feature}/devops-automator`,
+        };
+        let handle: WorkflowHandleWithFirstExecutionRunId<typeof deploy>;
+        let existing = false;
+        const previous = await client.workflow
+          .getHandle(input.deployId)
+          .describe()
+          .catch(() => undefined);
+        if (previous?.status.name === 'COMPLETED') {
+          // Only a promoted run blocks a new one: after a rollback or a rejection the change may be tried again.
+          const result = (await client.workflow.getHandle(input.deployId).result()) as DeployResult;
+          if (result.outcome === 'promoted') {
+            throw new CliError(
+              `${input.service} ${input.version} was already promoted by ${input.deployId}; nothing to do`,
+            );
+          }
+        }
+        existing = previous?.status.name === 'RUNNING';
+        try {
+          handle = await client.workflow.start<typeof deploy>('deploy', {
+            ...options,
+            typedSearchAttributes: [
+              { key: SERVICE_ATTRIBUTE, value: input.service },
+              { key: ENVIRONMENT_ATTRIBUTE, value: environments },
+              { key: PHASE_ATTRIBUTE, value: 'PLANNING' },
+            ],
+          });
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) throw err;
+          if (!/search attribute/i.test((err as Error).message)) throw err;
+          print(`warning: the namespace lacks opsflow's search attributes (start the worker once to register them)`);
+          handle = await client.workflow.start<typeof deploy>('deploy', options);
+        }
+        const runId = handle.firstExecutionRunId;
+        const uiUrl = uiLink(config.temporal.uiUrl, namespace, handle.workflowId, runId);
+        if (opts.json) {
+          printJson({ workflowId: handle.workflowId, runId, uiUrl });
+          return;
+        }
+        print(existing ? `already running: ${handle.workflowId}` : `started ${handle.workflowId}`);
+        print(`  ${uiUrl}`);
+        print(`next: opsflow deploy watch ${handle.workflowId}`);
+      });
+    });
+
+  const approvalAction = (kind: 'approve' | 'reject') =>
+    async function (
+      this: Command,
+      workflowId: string,
+      opts: { by: string; comment?: string; reason?: string; signal?: boolean; json?: boolean },
+    ) {
+      await withClient(async (client) => {
+        const handle = client.workflow.getHandle<typeof deploy>(workflowId);
+        try {
+          if (opts.signal) {
+            if (kind === 'approve')
+              await handle.signal(approveSignal, { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}) });
+            else await handle.signal(rejectSignal, { by: opts.by, reason: opts.reason ?? '' });
+            print(
+              `${kind} signal sent to ${workflowId}; "opsflow deploy status ${workflowId}" shows whether it was taken`,
+            );
+            return;
+          }
+          const record: ApprovalRecord =
+            kind === 'approve'
+              ? await handle.executeUpdate(approveUpdate, {
+                  args: [{ by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}) }],
+                })
+              : await handle.executeUpdate(rejectUpdate, { args: [{ by: opts.by, reason: opts.reason ?? '' }] });
+          if (opts.json) printJson(record);
+          else print(`${record.decision} ${record.environment} of ${workflowId} by ${record.by} at ${record.at}`);
+        } catch (err) {
+          explain(err, workflowId);
+        }
+      });
+    };
+
+  deployCmd
+    .command('approve <workflowId>')
+    .description(
+      'approve the environment a deploy is waiting for (an Update: refused unless you are a listed approver)',
+    )
+    .requiredOption('--by <name>', 'who approves (must be a listed approver, not the requester)')
+    .option('--comment <text>', 'recorded with the approval')
+    .option('--signal', 'send a Signal instead of an Update (no answer; for tools that cannot send Updates)')
+    .option('--json', 'print the approval record as JSON')
+    .action(approvalAction('approve'));
+
+  deployCmd
+    .command('reject <workflowId>')
+    .description('reject the environment a deploy is waiting for; the deploy ends as cancelled')
+    .requiredOption('--by <name>', 'who rejects (a listed approver or the requester)')
+    .requiredOption('--reason <text>', 'why (recorded and reported)')
+    .option('--signal', 'send a Signal instead of an Update')
+    .option('--json', 'print the rejection record as JSON')
+    .action(approvalAction('reject'));
+
+  deployCmd
+    .command('status <workflowId>')
+    .description('phase, step, weight, last analysis sample, approvals and timeline')
+    .option('--json', 'print the whole status as JSON')
+    .action(async (workflowId: string, opts: GlobalOptions) => {
+      await withClient(async (client) => {
+        const handle = client.workflow.getHandle<typeof deploy>(workflowId);
+        const status = await readStatus(handle).catch((err: unknown) => explain(err, workflowId));
+        if (opts.json) printJson(status);
+        else print(formatStatus(status));
+      });
+    });
+
+  deployCmd
+    .command('watch <workflowId>')
+    .description(
+      `follow a deploy live until it ends; exit ${EXIT.promoted} promoted, ${EXIT.rolledBack} rolled back, ${EXIT.cancelled} cancelled, ${EXIT.failed} failed`,
+    )
+    .option('--interval <ms>', 'poll interval in milliseconds', '1000')
+    .option('--json', 'print each new timeline entry and sample as a JSON line')
+    .action(async (workflowId: string, opts: GlobalOptions & { interval: string }) => {
+      const interval = Math.max(200, Number(opts.interval) || 1000);
+      const code = await withClient(async (client) => {
+        const handle = client.workflow.getHandle<typeof deploy>(workflowId);
+        let seenTimeline = 0;
+        let seenSamples = 0;
+        for (;;) {
+          const status = await readStatus(handle).catch((err: unknown) => explain(err, workflowId));
+          for (const entry of status.timeline.slice(seenTimeline)) {
+            if (opts.json) printJson({ type: 'timeline', ...entry });
+            else print(formatTimelineEntry(entry));
+          }
+          for (const sample of status.samples.slice(seenSamples)) {
+            if (opts.json) printJson({ type: 'sample', ...sample });
+            else print(formatSample(sample));
+          }
+          seenTimeline = status.timeline.length;
+          seenSamples = status.samples.length;
+          if (FINAL_PHASES.includes(status.phase)) {
+            if (!opts.json) print(`${status.phase}: ${status.reason ?? ''}`);
+            return status.phase === 'PROMOTED'
+              ? EXIT.promoted
+              : status.phase === 'ROLLED_BACK'
+                ? EXIT.rolledBack
+                : status.phase === 'CANCELLED'
+                  ? EXIT.cancelled
+                  : EXIT.failed;
+          }
+          await new Promise((resolve) => setTimeout(resolve, interval));
+        }
+      });
+      process.exitCode = code;
+    });
+
+  deployCmd
+    .command('list')
+    .description('recent deploys with their phase, newest first')
+    .option('-n, --limit <count>', 'how many', '20')
+    .option('--service <name>', 'only this service')
+    .option('--json', 'print JSON')
+    .action(async (opts: GlobalOptions & { limit: string; service?: string }) => {
+      const limit = Math.max(1, Number(opts.limit) || 20);
+      await withClient(async (client) => {
+        const query = `WorkflowType = 'deploy'${opts.service ? ` AND OpsflowService = '${opts.service.replace(/'/g, '')}'` : ''}`;
+        const rows: { workflowId: string; status: string; phase: string; service: string; started: string }[] = [];
+        for await (const wf of client.workflow.list({ query, pageSize: limit })) {
+          rows.push({
+            workflowId: wf.workflowId,
+            status: wf.status.name,
+            phase: String(wf.typedSearchAttributes.get(PHASE_ATTRIBUTE) ?? '?'),
+            service: String(wf.typedSearchAttributes.get(SERVICE_ATTRIBUTE) ?? ''),
+            started: wf.startTime.toISOString(),
+          });
+          if (rows.length >= limit) break;
+        }
+        if (opts.json) return printJson(rows);
+        if (rows.length === 0)
+          return print('no deploys yet: start one with "opsflow deploy start --service <name> --version <semver>"');
+        const width = Math.max(...rows.map((r) => r.workflowId.length));
+        for (const r of rows)
+          print(`${r.workflowId.padEnd(width)}  ${r.phase.padEnd(17)}  ${r.status.padEnd(10)}  ${r.started}`);
+      });
+    });
+}

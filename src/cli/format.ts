@@ -1,0 +1,53 @@
+import type { AnalysisSample } from '../shared/analysis';
+import type { DeployStatus, TimelineEntry } from '../shared/deploy';
+
+function time(iso: string): string {
+  return iso.slice(11, 19);
+}
+
+function pct(v: number | null): string {
+  return v === null ? '–' : `${(v * 100).toFixed(2)}%`;
+}
+
+/** One timeline entry as a line: "12:00:03 CANARY      production  step 1/4: 10 % for 6.0s". */
+export function formatTimelineEntry(entry: TimelineEntry): string {
+  return `${time(entry.at)} ${entry.phase.padEnd(17)} ${(entry.environment ?? '').padEnd(11)} ${entry.message}`;
+}
+
+/** One analysis sample as a line. */
+export function formatSample(s: AnalysisSample): string {
+  const p95 = s.canary.p95Ms === null ? '–' : `${Math.round(s.canary.p95Ms)}ms`;
+  const stable = s.stable && s.stable.requests > 0 ? ` (stable ${pct(s.stable.errors / s.stable.requests)})` : '';
+  return (
+    `${time(s.at)}   sample ${s.environment} @${s.weight}%: ${s.verdict.toUpperCase()} ` +
+    `req=${s.canary.requests} err=${pct(s.errorRate)}${stable} p95=${p95} — ${s.reason}`
+  );
+}
+
+/** The status as a person reads it. */
+export function formatStatus(status: DeployStatus): string {
+  const lines = [
+    `${status.deployId}: ${status.phase}${status.outcome ? ` (${status.outcome})` : ''}`,
+    `  ${status.service} ${status.version}, requested by ${status.requestedBy}, started ${status.startedAt}` +
+      (status.endedAt ? `, ended ${status.endedAt}` : ''),
+  ];
+  if (status.environment) lines.push(`  environment: ${status.environment}`);
+  if (status.canary) {
+    lines.push(`  canary: step ${status.canary.step}/${status.canary.steps}, ${status.canary.weight} % of traffic`);
+  }
+  if (status.approval) {
+    lines.push(
+      `  waiting for approval of ${status.approval.environment} by ${status.approval.approvers.join(' or ')} until ${status.approval.deadline}`,
+      `    opsflow deploy approve ${status.deployId} --by <name> --comment "..."`,
+    );
+  }
+  if (status.lastSample) lines.push(`  last sample: ${formatSample(status.lastSample).trim()}`);
+  for (const a of status.approvals) {
+    lines.push(`  ${a.decision} ${a.environment} by ${a.by} at ${a.at}${a.comment ? `: "${a.comment}"` : ''}`);
+  }
+  if (status.reason) lines.push(`  ${status.reason}`);
+  if (status.report) lines.push(`  report: ${status.report.dir}/summary.md`);
+  lines.push('  timeline:');
+  for (const entry of status.timeline) lines.push(`    ${formatTimelineEntry(entry)}`);
+  return lines.join('\n');
+}

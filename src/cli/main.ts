@@ -1,0 +1,40 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/load';
+import { RequestError } from '../config/deploy-request';
+import { registerDeployCommands } from './deploy-commands';
+import { CliError } from './output';
+
+/** Builds the `opsflow` command; exported so tests can run it in-process. */
+export function buildProgram(): Command {
+  const program = new Command('opsflow')
+    .description(
+      'A durable DevOps agent on Temporal: deploys through staging, a production approval and a canary with\n' +
+        'automated rollback, and writes a handoff report. Connects with TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\n' +
+        'TEMPORAL_API_KEY or a Temporal CLI profile (TEMPORAL_PROFILE); default localhost:7233.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(add --help for usage)');
+  registerDeployCommands(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof CliError || err instanceof ConfigError || err instanceof RequestError) {
+      console.error(`opsflow: ${err.message}`);
+    } else {
+      console.error(`opsflow: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
+      if (process.env['OPSFLOW_DEBUG']) console.error(err);
+    }
+    process.exitCode = 1;
+  }
+}
+
+void main(process.argv);

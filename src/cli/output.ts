@@ -1,0 +1,14 @@
+/** An error a person fixes: printed as one line, exit code 1. */
+export class CliError extends Error {
+  override name = 'CliError';
+}
+
+/** Output for people. */
+export function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** Output for machines. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import type { AnalysisSample } from './analysis';
+import { analysisConfigSchema, canaryStepsSchema, nameSchema, versionSchema } from './config';
+
+/** The task queue opsflow workers poll unless configured otherwise. */
+export const DEFAULT_TASK_QUEUE = 'opsflow';
+
+/** A feature name becomes a folder under .agency/handoff: it must stay inside it. */
+export const featureSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    'must be letters, digits, ".", "_" or "-", starting with a letter or digit (it names a folder under .agency/handoff)',
+  )
+  .refine((f) => !f.includes('..'), 'must not contain ".." (it names a folder under .agency/handoff)');
+
+/** Stable, readable workflow id: starting the same change twice finds the running deploy. */
+export function deployWorkflowId(service: string, version: string, lastEnvironment: string): string {
+  return `deploy-${service}-${version}-${lastEnvironment}`;
+}
+
+/** Default handoff feature name, derived from service and version. */
+export function defaultFeature(service: string, version: string): string {
+  return `deploy-${service}-${version}`;
+}
+
+/** The handoff folder of a feature, relative to the working directory. */
+export function handoffDir(feature: string): string {
+  return `.agency/handoff/${feature}/devops-automator`;
+}
+
+export const environmentPlanSchema = z
+  .object({
+    name: nameSchema,
+    strategy: z.enum(['direct', 'canary']),
+    approval: z.object({
+      required: z.boolean(),
+      approvers: z.array(nameSchema),
+      allowSelfApproval: z.boolean(),
+      timeoutMs: z.number().int().positive(),
+    }),
+    steps: canaryStepsSchema,
+    verifyMs: z.number().int().nonnegative(),
+    analysis: analysisConfigSchema,
+  })
+  .strict();
+export type EnvironmentPlan = z.infer<typeof environmentPlanSchema>;
+
+/** The deploy workflow's input: everything it needs, resolved from opsflow.yaml, and no secret. */
+export const deployInputSchema = z
+  .object({
+    deployId: z.string().min(1),
+    project: nameSchema,
+    service: nameSchema,
+    version: versionSchema,
+    feature: featureSchema,
+    requestedBy: nameSchema,
+    reason: z.string().max(500).optional(),
+    /** Absolute path of the working directory the handoff files are written under. */
+    workdir: z.string().startsWith('/'),
+    environments: z.array(environmentPlanSchema).min(1),
+    uiUrl: z.string().url().optional(),
+  })
+  .strict();
+export type DeployInput = z.infer<typeof deployInputSchema>;
+
+export type Phase =
+  | 'PLANNING'
+  | 'DEPLOYING'
+  | 'VERIFYING'
+  | 'AWAITING_APPROVAL'
+  | 'CANARY'
+  | 'PROMOTING'
+  | 'ROLLING_BACK'
+  | 'REPORTING'
+  | 'PROMOTED'
+  | 'ROLLED_BACK'
+  | 'CANCELLED'
+  | 'FAILED';
+
+export type Outcome = 'promoted' | 'rolled-back' | 'rejected' | 'approval-timed-out' | 'failed';
+
+export const FINAL_PHASES: readonly Phase[] = ['PROMOTED', 'ROLLED_BACK', 'CANCELLED', 'FAILED'];
+
+export interface PlanStep {
+  environment: string;
+  action: string;
+}
+
+/** The planner's answer: how risky the change is and how it will be rolled out. */
+export const planSchema = z
+  .object({
+    source: z.enum(['offline', 'handoff']),
+    risk: z.enum(['low', 'medium', 'high']),
+    rationale: z.string(),
+    currentVersions: z.record(z.string(), z.string()),
+    steps: z.array(z.object({ environment: z.string(), action: z.string() })),
+    checks: z.array(z.string()),
+    rollbackPlan: z.string(),
+    questions: z.array(z.string()),
+    handoffPlanPath: z.string().optional(),
+  })
+  .strict();
+export type Plan = z.infer<typeof planSchema>;
+
+export interface Decision {
+  by: string;
+  at: string;
+  comment?: string;
+}
+
+export interface ApprovalRecord extends Decision {
+  environment: string;
+  decision: 'approved' | 'rejected';
+  via: 'update' | 'signal';
+}
+
+export interface TimelineEntry {
+  at: string;
+  phase: Phase;
+  environment?: string;
+  message: string;
+}
+
+/** The whole status a query returns: phase, step, weight, last analysis, approvals, timeline. */
+export interface DeployStatus {
+  deployId: string;
+  service: string;
+  version: string;
+  feature: string;
+  requestedBy: string;
+  phase: Phase;
+  environment?: string;
+  startedAt: string;
+  endedAt?: string;
+  /** The version each environment ran before this deploy. */
+  previousVersions: Record<string, string>;
+  canary?: { environment: string; step: number; steps: number; weight: number };
+  approval?: { environment: string; approvers: string[]; deadline: string };
+  approvals: ApprovalRecord[];
+  samples: AnalysisSample[];
+  lastSample?: AnalysisSample;
+  plan?: Plan;
+  outcome?: Outcome;
+  reason?: string;
+  timeline: TimelineEntry[];
+  report?: ReportResult;
+}
+
+/** What the deploy workflow returns, and the orchestrator reads from report.json. */
+export interface DeployResult {
+  deployId: string;
+  service: string;
+  version: string;
+  outcome: Outcome;
+  reason: string;
+  phase: Phase;
+  durationMs: number;
+  report: ReportResult | null;
+}
+
+export interface ReportResult {
+  dir: string;
+  files: string[];
+  filesChanged: FilesChanged;
+}
+
+export interface FilesChanged {
+  created: string[];
+  modified: string[];
+  deleted: string[];
+}
+
+export const approveArgsSchema = z.object({ by: nameSchema, comment: z.string().max(1000).optional() }).strict();
+export type ApproveArgs = z.infer<typeof approveArgsSchema>;
+
+export const rejectArgsSchema = z.object({ by: nameSchema, reason: z.string().min(1, 'say why').max(1000) }).strict();
+export type RejectArgs = z.infer<typeof rejectArgsSchema>;

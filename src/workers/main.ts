@@ -1,0 +1,62 @@
+import { Command } from 'commander';
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { LocalMetrics, LocalTarget } from '../activities/platform/local';
+import { ConfigError, loadConfig } from '../config/load';
+import { LocalPlatformClient } from '../local-platform/client';
+import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
+import { temporalTarget } from '../temporal/connection';
+import { createOpsflowWorker, ensureSearchAttributes } from './worker';
+
+async function main(): Promise<void> {
+  const options = new Command('opsflow-worker')
+    .description(
+      'Runs opsflow workflows and activities; connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / profiles.',
+    )
+    .option('-c, --config <file>', 'opsflow configuration', 'opsflow.yaml')
+    .option('--task-queue <name>', 'task queue to poll (default: temporal.taskQueue from the config)')
+    .parse()
+    .opts<{ config: string; taskQueue?: string }>();
+
+  const { config } = loadConfig(options.config);
+  const pino = createFileLogger('worker');
+  Runtime.install({
+    logger: new PinoTemporalLogger(pino),
+    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+  });
+
+  const target = temporalTarget();
+  const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
+  const platform = new LocalPlatformClient(`http://${config.platform.local.host}:${config.platform.local.port}`);
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect(target.connectionOptions);
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${target.address}: ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    const added = await ensureSearchAttributes(target).catch((err: Error) => {
+      pino.warn({ err: err.message }, 'could not register search attributes; deploys are not findable by service');
+      return [];
+    });
+    if (added.length) pino.info({ added }, 'registered search attributes');
+    const worker = await createOpsflowWorker({
+      connection,
+      namespace: target.namespace,
+      taskQueue,
+      deps: { target: new LocalTarget(platform), metrics: new LocalMetrics(platform) },
+    });
+    pino.info({ address: target.address, namespace: target.namespace, taskQueue }, 'worker running');
+    console.log(`opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}`);
+    await worker.run();
+    pino.info('worker stopped');
+  } finally {
+    await connection.close();
+    pino.flush();
+  }
+}
+
+main().catch((err: unknown) => {
+  const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+  console.error(`opsflow worker: ${message}`);
+  process.exit(1);
+});

@@ -1,0 +1,52 @@
+import { Connection } from '@temporalio/client';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import type { TemporalTarget } from '../temporal/connection';
+
+/** Options to build an opsflow worker; tests pass their own dependencies and connection. */
+export interface OpsflowWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  /** Extra Worker options (tests: a prebuilt bundle, a shutdown grace time). */
+  overrides?: Partial<WorkerOptions>;
+}
+
+/** Creates the worker that runs opsflow's workflows and activities on one task queue. */
+export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    ...(options.overrides?.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities(options.deps),
+    shutdownGraceTime: '10 seconds',
+    ...options.overrides,
+  });
+}
+
+/**
+ * Registers opsflow's search attributes when the namespace lacks them, so deploys are findable by
+ * service, environment and phase. A cluster that forbids it (Temporal Cloud API keys) is told in the log.
+ */
+export async function ensureSearchAttributes(target: TemporalTarget): Promise<string[]> {
+  const connection = await Connection.connect(target.connectionOptions as never);
+  try {
+    const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: target.namespace });
+    const missing = OPSFLOW_SEARCH_ATTRIBUTES.filter((a) => !(customAttributes && a.name in customAttributes));
+    if (missing.length === 0) return [];
+    await connection.operatorService.addSearchAttributes({
+      namespace: target.namespace,
+      searchAttributes: Object.fromEntries(
+        missing.map((a) => [a.name, a.type === 'KEYWORD_LIST' ? 7 : 2]), // IndexedValueType: KEYWORD=2, KEYWORD_LIST=7
+      ),
+    });
+    return missing.map((a) => a.name);
+  } finally {
+    await connection.close();
+  }
+}
+
+export { NativeConnection };

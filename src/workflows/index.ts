@@ -1,0 +1,2 @@
+// The only bundle entry: workflows alone.
+export { deploy } from './deploy';

@@ -1,0 +1,58 @@
+import { buildDeployInput } from '../../src/config/deploy-request';
+import { configSchema, type OpsflowConfig } from '../../src/shared/config';
+import type { DeployInput } from '../../src/shared/deploy';
+
+/** The example configuration, with short bakes, as tests use it. */
+export function testConfig(
+  overrides: { production?: Record<string, unknown>; staging?: Record<string, unknown> } = {},
+) {
+  return configSchema.parse({
+    project: 'test',
+    services: {
+      hello: {
+        command: ['node', 'examples/hello/server.js'],
+        versions: ['1.0.0', '1.1.0', '1.2.0'],
+        initialVersion: '1.0.0',
+      },
+    },
+    environments: {
+      staging: {
+        strategy: 'direct',
+        verify: { duration: '2s' },
+        analysis: { interval: '1s', minRequests: 10 },
+        ...overrides.staging,
+      },
+      production: {
+        strategy: 'canary',
+        approval: { required: true, approvers: ['alice', 'bob'], timeout: '1h' },
+        canary: {
+          steps: [
+            { weight: 10, bake: '2m' },
+            { weight: 50, bake: '2m' },
+            { weight: 100, bake: '2m' },
+          ],
+        },
+        analysis: { interval: '30s', minRequests: 10, failureLimit: 2, inconclusiveLimit: 3 },
+        ...overrides.production,
+      },
+    },
+  });
+}
+
+/** A deploy input for hello, as `opsflow deploy start` builds it. */
+export function testInput(
+  config: OpsflowConfig,
+  workdir: string,
+  request: { version?: string; requestedBy?: string; feature?: string } = {},
+): DeployInput {
+  return buildDeployInput(
+    config,
+    {
+      service: 'hello',
+      version: request.version ?? '1.1.0',
+      requestedBy: request.requestedBy ?? 'carol',
+      ...(request.feature ? { feature: request.feature } : {}),
+    },
+    { workdir },
+  );
+}
