@@ -37,8 +37,8 @@ class Supervisor {
   add(part: Part): void {
     this.parts.push(part);
     void part.exited.then((status) => {
-      if (!this.stopping)
-        this.fail(`${part.name} exited unexpectedly (${describeExit(status)}); see ${relative(part.logFile)}`);
+      if (this.stopping) return;
+      this.fail(`${part.name} exited unexpectedly (${describeExit(status)}); see ${relative(part.logFile)}`);
     });
   }
 

@@ -31,14 +31,18 @@ function sendJson(res, status, body) {
   res.end(text);
 }
 
+let served = 0;
+
 function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true, version });
   if (url.pathname !== '/') return sendJson(res, 404, { error: `no route ${url.pathname}` });
 
-  // Faults are drawn independently per request: a faulty release fails some requests and is slow on others.
-  const failed = Math.random() < release.errorRate;
-  const slow = Math.random() < release.slowRate;
+  // Faults are spread evenly over the requests rather than drawn at random, so that every small window of a faulty
+  // release shows its faults (a random draw leaves some windows clean, and a demo or a test would flap).
+  served += 1;
+  const failed = Math.floor(served * release.errorRate) > Math.floor((served - 1) * release.errorRate);
+  const slow = Math.floor((served + 3) * release.slowRate) > Math.floor((served + 2) * release.slowRate);
   const delay = slow ? release.slowMs : minLatency + Math.random() * (maxLatency - minLatency);
   setTimeout(() => {
     if (failed) return sendJson(res, 500, { error: 'internal error', service, version });

@@ -12,7 +12,8 @@ export function buildProgram(): Command {
         'automated rollback, and writes a handoff report. Connects with TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\n' +
         'TEMPORAL_API_KEY or a Temporal CLI profile (TEMPORAL_PROFILE); default localhost:7233.',
     )
-    .version('0.1.0')
+    .version('0.1.0', '-V, --version', 'print the opsflow version')
+    .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage)');
   registerDeployCommands(program);
   return program;

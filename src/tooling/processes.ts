@@ -32,6 +32,19 @@ process.on('exit', () => {
   for (const child of running) signalChild(child, 'SIGKILL');
 });
 
+// A signal nobody else handles ends this process without an 'exit' event (the test runner cancelling a file
+// does that): pass SIGTERM to the children, then die of the signal as before. Programs with their own handler
+// (scripts/dev.ts, the worker) stop their children themselves.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  const onSignal = () => {
+    if (process.listenerCount(signal) > 1) return;
+    for (const child of running) signalChild(child, 'SIGTERM');
+    process.removeListener(signal, onSignal);
+    process.kill(process.pid, signal);
+  };
+  process.on(signal, onSignal);
+}
+
 function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }

@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
+import { LocalPlatformClient } from '../../src/local-platform/client';
+import { startDevServer, type DevServer } from '../../src/tooling/dev-server';
+import { freePort } from '../../src/tooling/ports';
+
+export const REPO = path.resolve(__dirname, '..', '..');
+// Absolute, because the processes run in a temporary folder that has no node_modules.
+const TSX = ['--import', pathToFileURL(require.resolve('tsx')).href];
+
+/** The opsflow.yaml of a test stack: the example service with short bakes and ports of its own. */
+export function stackConfig(platformPort: number, pipeline: string[] = ['staging', 'production']) {
+  return {
+    project: 'e2e',
+    temporal: { taskQueue: 'opsflow-e2e', uiUrl: 'http://localhost:8233' },
+    platform: { local: { port: platformPort, trafficRps: 80 } },
+    services: {
+      hello: {
+        command: ['node', path.join(REPO, 'examples/hello/server.js')],
+        versions: ['1.0.0', '1.1.0', '1.2.0'],
+        initialVersion: '1.0.0',
+      },
+    },
+    pipeline,
+    environments: {
+      staging: { strategy: 'direct', verify: { duration: '2s' }, analysis: { interval: '1s', minRequests: 20 } },
+      production: {
+        strategy: 'canary',
+        approval: { required: true, approvers: ['alice', 'bob'], timeout: '1h' },
+        canary: {
+          steps: [
+            { weight: 10, bake: '2s' },
+            { weight: 50, bake: '2s' },
+            { weight: 100, bake: '2s' },
+          ],
+        },
+        analysis: { interval: '1s', minRequests: 5, failureLimit: 2, inconclusiveLimit: 6 },
+      },
+    },
+  };
+}
+
+/** A child process whose output is kept for error messages. */
+export interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Proc {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function stop(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
+  proc.child.kill(signal);
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
+  await proc.exited;
+  clearTimeout(timer);
+}
+
+/** The whole opsflow stack on loopback: dev server, local platform, worker; and the CLI run in its workdir. */
+export class Stack {
+  server!: DevServer;
+  platform!: Proc;
+  worker?: Proc;
+  workdir!: string;
+  platformClient!: LocalPlatformClient;
+  env!: NodeJS.ProcessEnv;
+  platformPort!: number;
+
+  static async start(options: { ui?: boolean; pipeline?: string[] } = {}): Promise<Stack> {
+    const stack = new Stack();
+    try {
+      await stack.boot(options);
+    } catch (err) {
+      await stack.stop();
+      throw err;
+    }
+    return stack;
+  }
+
+  private async boot(options: { ui?: boolean; pipeline?: string[] }): Promise<void> {
+    this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-e2e-'));
+    mkdirSync(path.join(this.workdir, '.opsflow'), { recursive: true });
+    this.server = await startDevServer({
+      ui: options.ui ?? false,
+      dbFile: path.join(this.workdir, '.opsflow', 'temporal.db'),
+    });
+    const platformPort = await freePort();
+    this.platformPort = platformPort;
+    writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(stackConfig(platformPort, options.pipeline)));
+    this.env = {
+      ...process.env,
+      TEMPORAL_ADDRESS: this.server.address,
+      TEMPORAL_NAMESPACE: 'default',
+      OPSFLOW_LOG_LEVEL: 'debug',
+    };
+    this.platform = start(
+      process.execPath,
+      [
+        ...TSX,
+        path.join(REPO, 'src/local-platform/main.ts'),
+        '--config',
+        'opsflow.yaml',
+        '--state-dir',
+        '.opsflow/platform',
+      ],
+      { cwd: this.workdir, env: this.env },
+    );
+    this.platformClient = new LocalPlatformClient(`http://127.0.0.1:${platformPort}`);
+    await waitFor(
+      async () => (await this.platformClient.health()).ok,
+      20_000,
+      () => this.platform.output(),
+    );
+    await this.startWorker();
+  }
+
+  async startWorker(): Promise<void> {
+    const worker = start(process.execPath, [...TSX, path.join(REPO, 'src/workers/main.ts')], {
+      cwd: this.workdir,
+      env: this.env,
+    });
+    this.worker = worker;
+    await waitFor(
+      async () => worker.output().includes('worker running'),
+      30_000,
+      () => worker.output(),
+    );
+  }
+
+  async killWorker(): Promise<void> {
+    await stop(this.worker, 'SIGKILL');
+  }
+
+  /** Runs `opsflow ...` in the stack's workdir and returns its exit code and output. */
+  async cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, [path.join(REPO, 'bin/opsflow.js'), ...args], {
+      cwd: this.workdir,
+      env: this.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    return { code, stdout, stderr };
+  }
+
+  async stop(): Promise<void> {
+    await stop(this.worker);
+    await stop(this.platform);
+    await this.server?.stop();
+  }
+}
+
+/** Polls until `check` is true; the error carries `context()` (a process's output). */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, context?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms (${String(last ?? '')})\n${context?.() ?? ''}`);
+}

@@ -1,0 +1,234 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
+import type { DeployStatus } from '../../src/shared/deploy';
+import { stringify } from 'yaml';
+import { REPO, Stack, stackConfig, waitFor } from '../helpers/stack';
+
+/** Set OPSFLOW_RECORD_HISTORIES=1 to refresh the committed replay histories from these runs. */
+const RECORD = process.env['OPSFLOW_RECORD_HISTORIES'] === '1';
+
+const run = promisify(execFile);
+let stack: Stack;
+
+before(async () => {
+  stack = await Stack.start();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+async function status(id: string): Promise<DeployStatus> {
+  const { code, stdout, stderr } = await stack.cli('deploy', 'status', id, '--json');
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout) as DeployStatus;
+}
+
+/** Saves a run's history the way `temporal workflow show --output json` prints it, for the replay test. */
+async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (!RECORD) return;
+  const { stdout } = await run(resolveTemporalCli(), [
+    'workflow',
+    'show',
+    '--workflow-id',
+    workflowId,
+    '--output',
+    'json',
+    '--address',
+    stack.server.address,
+  ]);
+  mkdirSync(path.join(REPO, 'test/histories'), { recursive: true });
+  writeFileSync(path.join(REPO, 'test/histories', `${name}.json`), stdout);
+}
+
+describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
+  it('promotes 1.1.0 after an approval sent through the CLI', async () => {
+    const started = await stack.cli(
+      'deploy',
+      'start',
+      '--service',
+      'hello',
+      '--version',
+      '1.1.0',
+      '--requested-by',
+      'carol',
+      '--json',
+    );
+    assert.equal(started.code, 0, started.stderr);
+    const { workflowId, runId, uiUrl } = JSON.parse(started.stdout) as {
+      workflowId: string;
+      runId: string;
+      uiUrl: string;
+    };
+    assert.equal(workflowId, 'deploy-hello-1.1.0-production');
+    assert.ok(runId);
+    assert.match(uiUrl, /\/namespaces\/default\/workflows\/deploy-hello-1\.1\.0-production\//);
+
+    // Starting the same change again returns the running deploy.
+    const again = await stack.cli(
+      'deploy',
+      'start',
+      '--service',
+      'hello',
+      '--version',
+      '1.1.0',
+      '--requested-by',
+      'carol',
+      '--json',
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).runId, runId);
+
+    await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 60_000);
+    const staging = (await stack.platformClient.state()).environments.find((t) => t.environment === 'staging');
+    assert.equal(staging?.stable.version, '1.1.0', 'staging was deployed and verified before the approval');
+
+    const refused = await stack.cli('deploy', 'approve', workflowId, '--by', 'mallory');
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^opsflow: refused: mallory is not an approver for production; approvers: alice, bob\n$/,
+    );
+
+    const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice', '--comment', 'looks good');
+    assert.equal(approved.code, 0, approved.stderr);
+    assert.match(approved.stdout, /approved production of deploy-hello-1\.1\.0-production by alice/);
+
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 0, watched.stdout + watched.stderr);
+    assert.match(watched.stdout, /PROMOTED/);
+    assert.match(watched.stdout, /sample production @10%: HEALTHY/);
+
+    const production = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');
+    assert.equal(production?.stable.version, '1.1.0');
+    assert.equal(production?.canary, null);
+
+    const final = await status(workflowId);
+    assert.equal(final.phase, 'PROMOTED');
+    assert.deepEqual(
+      final.approvals.map((a) => [a.by, a.comment]),
+      [['alice', 'looks good']],
+    );
+    // The handoff files exist, parse and list exactly the files written.
+    const dir = path.join(stack.workdir, '.agency/handoff/deploy-hello-1.1.0/devops-automator');
+    const files = JSON.parse(readFileSync(path.join(dir, 'files-changed.json'), 'utf8'));
+    assert.deepEqual(files, {
+      created: [
+        '.agency/handoff/deploy-hello-1.1.0/devops-automator/summary.md',
+        '.agency/handoff/deploy-hello-1.1.0/devops-automator/files-changed.json',
+        '.agency/handoff/deploy-hello-1.1.0/devops-automator/report.json',
+      ],
+      modified: [],
+      deleted: [],
+    });
+    for (const f of files.created) assert.ok(existsSync(path.join(stack.workdir, f)), f);
+    const report = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'));
+    assert.equal(report.outcome, 'promoted');
+    assert.deepEqual(report.environments.production, { before: '1.0.0', after: '1.1.0', promoted: true });
+    const summary = readFileSync(path.join(dir, 'summary.md'), 'utf8');
+    assert.match(summary, /\*\*Promoted\*\*: hello 1\.1\.0/);
+    assert.match(summary, /\*\*approved\*\* by alice .* — "looks good"/);
+
+    const listed = await stack.cli('deploy', 'list');
+    assert.match(listed.stdout, /deploy-hello-1\.1\.0-production\s+PROMOTED/);
+
+    // A promoted change is not deployed twice.
+    const thirdTime = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.1.0');
+    assert.equal(thirdTime.code, 1);
+    assert.match(thirdTime.stderr, /already promoted/);
+    await recordHistory(workflowId, 'deploy-promoted');
+  });
+
+  it('catches the faulty 1.2.0 in staging and rolls it back without asking for approval', async () => {
+    const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.2.0', '--json');
+    assert.equal(started.code, 0, started.stderr);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+    const final = await status(workflowId);
+    assert.equal(final.phase, 'ROLLED_BACK');
+    assert.equal(final.approvals.length, 0);
+    assert.ok(final.samples.some((s) => s.environment === 'staging' && s.verdict === 'critical'));
+    const staging = (await stack.platformClient.state()).environments.find((t) => t.environment === 'staging');
+    assert.equal(staging?.stable.version, '1.1.0');
+    assert.equal(staging?.canary, null);
+    await recordHistory(workflowId, 'deploy-rolled-back-staging');
+  });
+
+  it('rolls the faulty 1.2.0 back in the production canary on its first critical sample', async () => {
+    // The same stack with a production-only pipeline; the same change may run again after a rollback.
+    writeFileSync(
+      path.join(stack.workdir, 'production-only.yaml'),
+      stringify(stackConfig(stack.platformPort, ['production'])),
+    );
+    const started = await stack.cli(
+      'deploy',
+      'start',
+      '--config',
+      'production-only.yaml',
+      '--service',
+      'hello',
+      '--version',
+      '1.2.0',
+      '--feature',
+      'faulty-canary',
+      '--json',
+    );
+    assert.equal(started.code, 0, started.stderr);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+    const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'bob');
+    assert.equal(approved.code, 0, approved.stderr);
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+    assert.match(watched.stdout, /ROLLED_BACK/);
+
+    const final = await status(workflowId);
+    const production = final.samples.filter((s) => s.environment === 'production');
+    assert.equal(production.at(-1)?.verdict, 'critical');
+    assert.ok(
+      production.every((s) => s.weight === 10),
+      'the ramp never went past the first step',
+    );
+    const track = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');
+    assert.equal(track?.stable.version, '1.1.0');
+    assert.equal(track?.canary, null);
+    const events = await stack.platformClient.events({ environment: 'production', service: 'hello' });
+    const weights = events.filter((e) => e.deployId === workflowId && e.kind === 'weight').map((e) => e.weight);
+    assert.deepEqual(weights, [10, 0]);
+    const summary = readFileSync(
+      path.join(stack.workdir, '.agency/handoff/faulty-canary/devops-automator/summary.md'),
+      'utf8',
+    );
+    assert.match(summary, /\*\*Rolled back automatically\*\*: hello 1\.2\.0 — critical: error rate/);
+    assert.match(summary, /### production: canary step 1 at 10 %/);
+    await recordHistory(workflowId, 'deploy-rolled-back-canary');
+  });
+
+  it('rejects bad input with one line and starts nothing', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--service', 'nope', '--version', '1.1.0'], /--service: unknown service "nope"; opsflow.yaml defines hello/],
+      [['--service', 'hello', '--version', 'latest'], /--version: must be a semantic version/],
+      [
+        ['--service', 'hello', '--version', '9.9.9'],
+        /--version: hello has no release 9\.9\.9; known releases: 1\.0\.0, 1\.1\.0, 1\.2\.0/,
+      ],
+      [['--service', 'hello', '--version', '1.1.0', '--feature', '../x'], /--feature: must be letters/],
+      [['--service', 'hello', '--version', '1.1.0', '--feature', '/x'], /--feature: must be letters/],
+      [['--service', 'hello', '--version', '1.1.0', '--config', 'missing.yaml'], /missing\.yaml: no such file/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await stack.cli('deploy', 'start', ...args);
+      assert.equal(result.code, 1, args.join(' '));
+      assert.match(result.stderr, message);
+      assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`);
+    }
+    const unreachable = await stack.cli('deploy', 'list');
+    assert.equal(unreachable.code, 0);
+  });
+});
