@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -162,6 +162,8 @@ export class Stack {
     await stop(this.worker);
     await stop(this.platform);
     await this.server?.stop();
+    // OPSFLOW_KEEP_E2E=1 keeps the folder (logs, handoff files, screenshots) for a look after a failure.
+    if (this.workdir && process.env['OPSFLOW_KEEP_E2E'] !== '1') rmSync(this.workdir, { recursive: true, force: true });
   }
 }
 
