@@ -221,7 +221,7 @@ function printNextSteps(options: DevOptions): void {
     `  ${prefix}npx opsflow deploy approve <workflow-id> --by alice --comment "looks good"`,
     `  ${prefix}npx opsflow deploy watch <workflow-id>`,
     '',
-    'A faulty release, which the canary analysis rolls back automatically:',
+    'A faulty release, caught by the health analysis and rolled back automatically:',
     `  ${prefix}npx opsflow deploy start --service hello --version 1.2.0`,
     '',
     'Ctrl-C stops everything; histories are kept in .opsflow/temporal.db.',

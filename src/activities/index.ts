@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ApplicationFailure, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { handoffDir, type Plan } from '../shared/deploy';
 import type { MetricsProvider } from './metrics/provider';
 import type { DeployTarget } from './platform/target';
@@ -78,7 +78,14 @@ export function createActivities({ target, metrics }: ActivityDeps) {
     },
 
     async writeHandoffReport(request: ReportRequest) {
-      const result = writeHandoffReport(request);
+      const { workflowExecution, namespace } = Context.current().info;
+      const base = request.input.uiUrl?.replace(/\/$/, '');
+      const ui =
+        base && workflowExecution
+          ? `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/` +
+            `${encodeURIComponent(workflowExecution.workflowId)}/${workflowExecution.runId}/history`
+          : undefined;
+      const result = writeHandoffReport(request, ui ? { ui } : {});
       log.info('handoff report written', { dir: result.dir });
       return result;
     },

@@ -89,7 +89,7 @@ Example:
     .requiredOption('-v, --version <semver>', 'version to deploy, e.g. 1.1.0')
     .option('--feature <name>', 'handoff folder name under .agency/handoff (default: deploy-<service>-<version>)')
     .option('--reason <text>', 'why this deploy (shown in the report)')
-    .option('--requested-by <name>', 'who asks for it (default: $OPSFLOW_USER or your login)', defaultUser())
+    .option('--requested-by <name>', 'who asks for it: $OPSFLOW_USER or your login', defaultUser())
     .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
     .option('--json', 'print {"workflowId","runId","uiUrl"}')
     .action(async (opts: GlobalOptions & Record<string, string | undefined>) => {
@@ -240,13 +240,17 @@ Example:
         let seenSamples = 0;
         for (;;) {
           const status = await readStatus(handle).catch((err: unknown) => explain(err, workflowId));
-          for (const entry of status.timeline.slice(seenTimeline)) {
-            if (opts.json) printJson({ type: 'timeline', ...entry });
-            else print(formatTimelineEntry(entry));
-          }
-          for (const sample of status.samples.slice(seenSamples)) {
-            if (opts.json) printJson({ type: 'sample', ...sample });
-            else print(formatSample(sample));
+          // New timeline entries and samples, interleaved in the order they happened.
+          const fresh = [
+            ...status.timeline.slice(seenTimeline).map((entry) => ({ at: entry.at, entry })),
+            ...status.samples.slice(seenSamples).map((sample) => ({ at: sample.at, sample })),
+          ].sort((a, b) => a.at.localeCompare(b.at));
+          for (const item of fresh) {
+            if ('entry' in item) {
+              if (opts.json) printJson({ type: 'timeline', ...item.entry });
+              else print(formatTimelineEntry(item.entry));
+            } else if (opts.json) printJson({ type: 'sample', ...item.sample });
+            else print(formatSample(item.sample));
           }
           seenTimeline = status.timeline.length;
           seenSamples = status.samples.length;

@@ -8,13 +8,23 @@ import { CliError } from './output';
 export function buildProgram(): Command {
   const program = new Command('opsflow')
     .description(
-      'A durable DevOps agent on Temporal: deploys through staging, a production approval and a canary with\n' +
-        'automated rollback, and writes a handoff report. Connects with TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,\n' +
-        'TEMPORAL_API_KEY or a Temporal CLI profile (TEMPORAL_PROFILE); default localhost:7233.',
+      'A durable DevOps agent on Temporal: deploys through staging, a production approval and a canary with ' +
+        'automated rollback, and writes a handoff report.',
     )
     .version('0.1.0', '-V, --version', 'print the opsflow version')
     .enablePositionalOptions()
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Connection: Temporal's environment configuration (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+TLS settings, or a profile with TEMPORAL_PROFILE); default localhost:7233, the dev server "npm start" runs.
+
+Start here:
+  $ npm start                                          # dev server + UI, worker, local platform
+  $ opsflow deploy start --service hello --version 1.1.0
+  $ opsflow deploy --help`,
+    );
   registerDeployCommands(program);
   return program;
 }

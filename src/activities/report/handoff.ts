@@ -75,7 +75,7 @@ function countBy(values: string[]): Record<string, number> {
 }
 
 /** Writes summary.md, files-changed.json and report.json; idempotent for the same request. */
-export function writeHandoffReport(request: ReportRequest): ReportResult {
+export function writeHandoffReport(request: ReportRequest, links: { ui?: string } = {}): ReportResult {
   const folder = resolveHandoffDir(request.workdir, request.dir);
   mkdirSync(folder, { recursive: true });
   const paths = HANDOFF_FILES.map((f) => path.posix.join(request.dir, f));
@@ -84,7 +84,7 @@ export function writeHandoffReport(request: ReportRequest): ReportResult {
     modified: paths.filter((p) => request.existing.includes(p)),
     deleted: [],
   };
-  writeAtomically(path.join(folder, 'summary.md'), renderSummary(request.input, request.status, files));
+  writeAtomically(path.join(folder, 'summary.md'), renderSummary(request.input, request.status, files, links));
   writeAtomically(path.join(folder, 'files-changed.json'), `${JSON.stringify(files, null, 2)}\n`);
   writeAtomically(path.join(folder, 'report.json'), `${JSON.stringify(buildReport(request, files), null, 2)}\n`);
   return { dir: request.dir, files: paths, filesChanged: files };

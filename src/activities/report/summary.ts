@@ -58,7 +58,12 @@ function sampleTable(samples: AnalysisSample[]): string[] {
  * summary.md for the handoff: the sections of the devops-automator template that apply to one
  * deployment, filled with this run's own figures. Pure: the same status gives the same text.
  */
-export function renderSummary(input: DeployInput, status: DeployStatus, files: FilesChanged): string {
+export function renderSummary(
+  input: DeployInput,
+  status: DeployStatus,
+  files: FilesChanged,
+  links: { ui?: string } = {},
+): string {
   const outcome = status.outcome ?? 'failed';
   const totalMs = ms(status.endedAt ?? status.startedAt) - ms(status.startedAt);
   const lines: string[] = [];
@@ -68,7 +73,7 @@ export function renderSummary(input: DeployInput, status: DeployStatus, files: F
   push(
     `**${OUTCOME_TITLE[outcome] ?? outcome}**: ${input.service} ${input.version} — ${status.reason ?? ''}`,
     '',
-    `- Deploy: \`${input.deployId}\`${input.uiUrl ? ` ([Temporal UI](${input.uiUrl}))` : ''}`,
+    `- Deploy: \`${input.deployId}\`${links.ui ? ` ([history in the Temporal UI](${links.ui}))` : ''}`,
     `- Requested by ${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}`,
     `- Started ${status.startedAt}, ended ${status.endedAt ?? '–'}, took ${formatDuration(totalMs)} ` +
       `(target: under 5m)`,
@@ -93,9 +98,8 @@ export function renderSummary(input: DeployInput, status: DeployStatus, files: F
     push(`- **${env.name}** (${env.strategy}): ${state}`);
   }
   push('', '### Files', '');
-  for (const f of [...files.created.map((f) => `${f} (created)`), ...files.modified.map((f) => `${f} (modified)`)]) {
-    push(`- \`${f}\``);
-  }
+  for (const f of files.created) push(`- \`${f}\` (created)`);
+  for (const f of files.modified) push(`- \`${f}\` (modified)`);
   push('');
 
   push('## Implementation Details', '', '### Deployment Strategy', '');

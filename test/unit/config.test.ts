@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { buildDeployInput } from '../../src/config/deploy-request';
+import { loadConfig } from '../../src/config/load';
+import { offlinePlan, changeRisk } from '../../src/activities/planner/offline';
+import { resolveHandoffDir } from '../../src/activities/report/handoff';
+import { testConfig } from '../helpers/config';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-config-'));
+function load(yaml: string) {
+  const file = path.join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, yaml);
+  return () => loadConfig(file);
+}
+
+describe('opsflow.yaml', () => {
+  it('the repository example is valid and uses the spec thresholds', () => {
+    const { config } = loadConfig(path.join(__dirname, '..', '..', 'opsflow.yaml'));
+    const production = config.environments['production'];
+    assert.deepEqual(production?.analysis.errorRate, { warn: 0.01, critical: 0.05 });
+    assert.deepEqual(production?.analysis.latencyP95, { warn: 2_000, critical: 5_000 });
+    assert.deepEqual(production?.approval.approvers, ['alice', 'bob']);
+    assert.deepEqual(
+      production?.canary.steps.map((s) => s.weight),
+      [10, 25, 50, 100],
+    );
+  });
+
+  const base = `project: p\nservices:\n  hello: { command: [node, s.js], versions: [1.0.0], initialVersion: 1.0.0 }\n`;
+  const invalid: [string, string, RegExp][] = [
+    [
+      'weights that do not increase',
+      `${base}environments:\n  staging: {}\n  production:\n    strategy: canary\n    approval: { required: true, approvers: [a] }\n    canary: { steps: [{ weight: 50, bake: 1s }, { weight: 25, bake: 1s }] }\n`,
+      /environments\.production\.canary\.steps\.1\.weight: weights must increase: 50 then 25/,
+    ],
+    [
+      'a weight above 100',
+      `${base}environments:\n  staging: {}\n  production:\n    approval: { required: true, approvers: [a] }\n    canary: { steps: [{ weight: 150, bake: 1s }] }\n`,
+      /steps\.0\.weight/,
+    ],
+    [
+      'production without approval',
+      `${base}environments:\n  staging: {}\n  production: {}\n`,
+      /production deploys need a manual approval/,
+    ],
+    [
+      'a malformed duration',
+      `${base}environments:\n  staging: { verify: { duration: soon } }\n  production: { approval: { required: true, approvers: [a] } }\n`,
+      /"soon" is not a duration/,
+    ],
+    ['an unknown key', `${base}colour: blue\nenvironments: {}\n`, /colour|Unrecognized/],
+    [
+      'a pipeline naming a missing environment',
+      `${base}environments:\n  staging: {}\n`,
+      /pipeline\.1: environment "production" is not defined/,
+    ],
+    ['broken YAML', `project: [`, /not valid YAML/],
+  ];
+  for (const [name, yaml, message] of invalid) {
+    it(`refuses ${name} with the path and the field`, () => {
+      assert.throws(
+        load(yaml),
+        (err: Error) => message.test(err.message) && err.message.startsWith(dir) && !err.message.includes('\n'),
+      );
+    });
+  }
+});
+
+describe('deploy requests', () => {
+  const config = testConfig();
+  const build = (request: Record<string, unknown>) => () =>
+    buildDeployInput(
+      config,
+      { service: 'hello', version: '1.1.0', requestedBy: 'carol', ...request },
+      { workdir: '/w' },
+    );
+
+  it('resolves a stable id, the default feature and the environments', () => {
+    const input = build({})();
+    assert.equal(input.deployId, 'deploy-hello-1.1.0-production');
+    assert.equal(input.feature, 'deploy-hello-1.1.0');
+    assert.deepEqual(
+      input.environments.map((e) => [e.name, e.strategy, e.approval.required]),
+      [
+        ['staging', 'direct', false],
+        ['production', 'canary', true],
+      ],
+    );
+  });
+  it('refuses feature names that would leave the handoff folder', () => {
+    for (const feature of ['../x', '/x', 'a/../../b', '..']) assert.throws(build({ feature }), /--feature/);
+    assert.throws(() => resolveHandoffDir('/w', '.agency/handoff/../../etc'), /would leave/);
+  });
+  it('refuses an unknown service, a malformed version and an unknown release', () => {
+    assert.throws(build({ service: 'nope' }), /--service: unknown service "nope"/);
+    assert.throws(build({ version: 'v1' }), /--version: must be a semantic version/);
+    assert.throws(build({ version: '3.0.0' }), /--version: hello has no release 3\.0\.0/);
+  });
+});
+
+describe('offline planner', () => {
+  it('judges risk from the version change', () => {
+    assert.equal(changeRisk('1.0.0', '1.0.1').risk, 'low');
+    assert.equal(changeRisk('1.0.0', '1.1.0').risk, 'medium');
+    assert.equal(changeRisk('1.0.0', '2.0.0').risk, 'high');
+    assert.equal(changeRisk('1.2.0', '1.1.0').risk, 'high');
+    assert.equal(changeRisk(undefined, '1.0.0').risk, 'medium');
+  });
+  it('raises risk when the handoff plan mentions a migration, and lays out every environment', () => {
+    const input = buildDeployInput(
+      testConfig(),
+      { service: 'hello', version: '1.1.0', requestedBy: 'c' },
+      { workdir: '/w' },
+    );
+    const plain = offlinePlan({ input, currentVersions: { staging: '1.1.0', production: '1.1.0' } });
+    assert.equal(plain.risk, 'low');
+    assert.equal(plain.source, 'offline');
+    const handoff = offlinePlan({
+      input,
+      currentVersions: { staging: '1.1.0', production: '1.1.0' },
+      handoffPlan: { path: 'plan.md', text: 'This release runs a schema migration.' },
+    });
+    assert.equal(handoff.risk, 'medium');
+    assert.equal(handoff.source, 'handoff');
+    assert.match(handoff.rationale, /plan\.md mentions schema/);
+    assert.deepEqual(
+      handoff.steps.map((s) => s.environment),
+      ['staging', 'production', 'production'],
+    );
+  });
+});
