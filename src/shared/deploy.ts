@@ -176,3 +176,19 @@ export type ApproveArgs = z.infer<typeof approveArgsSchema>;
 
 export const rejectArgsSchema = z.object({ by: nameSchema, reason: z.string().min(1, 'say why').max(1000) }).strict();
 export type RejectArgs = z.infer<typeof rejectArgsSchema>;
+
+/** An operator action on a running deploy (pause, resume, promote, abort): who, and why. */
+export const controlArgsSchema = z.object({ by: nameSchema, reason: z.string().max(1000).optional() }).strict();
+export type ControlArgs = z.infer<typeof controlArgsSchema>;
+export type ControlAction = 'pause' | 'resume' | 'promote' | 'abort';
+
+/** What an operator action did, as the Update answers it. */
+export interface ControlRecord {
+  action: ControlAction;
+  by: string;
+  at: string;
+  reason?: string;
+  via: 'update' | 'signal';
+  /** The phase the deploy was in when the action was taken. */
+  phase: Phase;
+}

@@ -1,5 +1,12 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApprovalRecord, ApproveArgs, DeployStatus, RejectArgs } from '../shared/deploy';
+import type {
+  ApprovalRecord,
+  ApproveArgs,
+  ControlArgs,
+  ControlRecord,
+  DeployStatus,
+  RejectArgs,
+} from '../shared/deploy';
 
 /** Approves the waiting environment; the validator refuses unlisted approvers and out-of-phase calls. */
 export const approveUpdate = defineUpdate<ApprovalRecord, [ApproveArgs]>('approve');
@@ -11,3 +18,17 @@ export const approveSignal = defineSignal<[ApproveArgs]>('approve');
 export const rejectSignal = defineSignal<[RejectArgs]>('reject');
 /** The whole status: phase, step, weight, last analysis, approvals and timeline. */
 export const statusQuery = defineQuery<DeployStatus>('status');
+
+/** Pauses a running canary or verification: it neither promotes nor rolls back until resumed. */
+export const pauseUpdate = defineUpdate<ControlRecord, [ControlArgs]>('pause');
+/** Resumes a paused deploy where it stopped. */
+export const resumeUpdate = defineUpdate<ControlRecord, [ControlArgs]>('resume');
+/** Skips the remaining canary steps and promotes the new version now. */
+export const promoteUpdate = defineUpdate<ControlRecord, [ControlArgs]>('promote');
+/** Stops the deploy and rolls the environment back. */
+export const abortUpdate = defineUpdate<ControlRecord, [ControlArgs]>('abort');
+/** The same actions as Signals, for the UI, `temporal workflow signal` and other workflows (the ops agent). */
+export const pauseSignal = defineSignal<[ControlArgs]>('pause');
+export const resumeSignal = defineSignal<[ControlArgs]>('resume');
+export const promoteSignal = defineSignal<[ControlArgs]>('promote');
+export const abortSignal = defineSignal<[ControlArgs]>('abort');
