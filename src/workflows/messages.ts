@@ -4,6 +4,7 @@ import type {
   ApproveArgs,
   ControlArgs,
   ControlRecord,
+  DeployResult,
   DeployStatus,
   RejectArgs,
 } from '../shared/deploy';
@@ -32,3 +33,9 @@ export const pauseSignal = defineSignal<[ControlArgs]>('pause');
 export const resumeSignal = defineSignal<[ControlArgs]>('resume');
 export const promoteSignal = defineSignal<[ControlArgs]>('promote');
 export const abortSignal = defineSignal<[ControlArgs]>('abort');
+
+/**
+ * Sent by a deploy that runs as a child workflow to its parent (the ops agent) when it has ended and written its
+ * report, so the parent learns the outcome even across its own continue-as-new.
+ */
+export const deployFinishedSignal = defineSignal<[DeployResult]>('deployFinished');
