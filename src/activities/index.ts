@@ -21,11 +21,14 @@ import type {
 /** What the activities touch; the worker passes real ones, tests their own. */
 export interface ActivityDeps {
   target: DeployTarget;
+  /** The local platform's recorded figures (or a test's). */
   metrics: MetricsProvider;
+  /** Prometheus, when metrics.prometheus is configured. */
+  prometheus?: MetricsProvider;
 }
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ target, metrics }: ActivityDeps) {
+export function createActivities({ target, metrics, prometheus }: ActivityDeps) {
   return {
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
     async plan({ input }: PlanRequest): Promise<Plan> {
@@ -65,10 +68,22 @@ export function createActivities({ target, metrics }: ActivityDeps) {
 
     /** Measures the canary, and the stable version over the same window for comparison. */
     async measure(request: MeasureRequest): Promise<MeasureResult> {
-      const query = { environment: request.environment, service: request.service, windowMs: request.windowMs };
+      const provider = request.provider === 'prometheus' ? prometheus : metrics;
+      if (!provider) {
+        throw ApplicationFailure.nonRetryable(
+          'analysis.provider is prometheus but this worker has no Prometheus: set metrics.prometheus.url in opsflow.yaml',
+          'InvalidRequest',
+        );
+      }
+      const query = {
+        environment: request.environment,
+        service: request.service,
+        windowMs: request.windowMs,
+        ...(request.custom?.length ? { custom: request.custom } : {}),
+      };
       const [canary, stable] = await Promise.all([
-        metrics.window({ ...query, version: request.version }),
-        request.stableVersion ? metrics.window({ ...query, version: request.stableVersion }) : Promise.resolve(null),
+        provider.window({ ...query, version: request.version }),
+        request.stableVersion ? provider.window({ ...query, version: request.stableVersion }) : Promise.resolve(null),
       ]);
       return { canary, stable };
     },

@@ -1,4 +1,5 @@
 import type { MetricsWindow } from '../shared/analysis';
+import type { CustomMetricQuery } from './metrics/provider';
 import type { DeployStatus, FilesChanged, Plan, DeployInput, ReportResult } from '../shared/deploy';
 
 /** Names one release of a service in one environment, owned by one deploy. */
@@ -33,6 +34,9 @@ export interface MeasureRequest {
   version: string;
   stableVersion: string | null;
   windowMs: number;
+  /** Which provider to ask; the local platform's figures when absent. */
+  provider?: 'local' | 'prometheus';
+  custom?: CustomMetricQuery[];
 }
 
 export interface MeasureResult {

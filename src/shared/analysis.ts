@@ -8,6 +8,8 @@ export interface MetricsWindow {
   /** Latencies in milliseconds; null when there were no requests. */
   p95Ms: number | null;
   p99Ms: number | null;
+  /** Values of the analysis's custom metrics by name; null when the provider had no data. */
+  custom?: Record<string, number | null>;
 }
 
 export type Verdict = 'healthy' | 'warning' | 'critical' | 'inconclusive';

@@ -26,6 +26,8 @@ const thresholdSchema = (unit: 'ratio' | 'duration') =>
 /** Health analysis settings; the defaults are the spec's thresholds. */
 export const analysisConfigSchema = z
   .object({
+    /** Where samples come from: the local platform's recorded figures, or Prometheus (metrics.prometheus). */
+    provider: z.enum(['local', 'prometheus']).default('local'),
     /** Time between two samples during a bake. */
     interval: durationSchema.default(30_000),
     /** Fewer requests than this in a sample make it inconclusive, never a success. */
@@ -123,6 +125,40 @@ export const localPlatformConfigSchema = z
   })
   .strict();
 
+/** PromQL templates: {{service}}, {{version}}, {{environment}} and {{window}} (e.g. 30s) are filled in. */
+export const prometheusQueriesSchema = z
+  .object({
+    requests: z.string().min(1),
+    errors: z.string().min(1),
+    latencyP95Ms: z.string().min(1),
+    latencyP99Ms: z.string().min(1),
+  })
+  .strict();
+
+/** The default queries read the local platform router's metrics (opsflow_requests_total, ..._duration_seconds). */
+export const DEFAULT_PROMETHEUS_QUERIES: z.infer<typeof prometheusQueriesSchema> = {
+  requests:
+    'sum(increase(opsflow_requests_total{environment="{{environment}}",service="{{service}}",version="{{version}}"}[{{window}}]))',
+  errors:
+    'sum(increase(opsflow_requests_total{environment="{{environment}}",service="{{service}}",version="{{version}}",code=~"5.."}[{{window}}]))',
+  latencyP95Ms:
+    '1000 * histogram_quantile(0.95, sum by (le) (rate(opsflow_request_duration_seconds_bucket{environment="{{environment}}",service="{{service}}",version="{{version}}"}[{{window}}])))',
+  latencyP99Ms:
+    '1000 * histogram_quantile(0.99, sum by (le) (rate(opsflow_request_duration_seconds_bucket{environment="{{environment}}",service="{{service}}",version="{{version}}"}[{{window}}])))',
+};
+
+/** Where the `prometheus` metrics provider reads from. */
+export const prometheusConfigSchema = z
+  .object({
+    url: z.string().url(),
+    queries: prometheusQueriesSchema.default(DEFAULT_PROMETHEUS_QUERIES),
+    /** The shortest range a query asks for: rate() needs at least two scrapes inside it. */
+    minWindow: durationSchema.default(2_000),
+    timeout: durationSchema.default(5_000),
+  })
+  .strict();
+export type PrometheusConfig = z.infer<typeof prometheusConfigSchema>;
+
 export const configSchema = z
   .object({
     project: nameSchema,
@@ -137,6 +173,8 @@ export const configSchema = z
       .object({ local: localPlatformConfigSchema.default(localPlatformConfigSchema.parse({})) })
       .strict()
       .default({ local: localPlatformConfigSchema.parse({}) }),
+    /** Metric providers other than the local platform's own figures. */
+    metrics: z.object({ prometheus: prometheusConfigSchema.optional() }).strict().default({}),
     services: z
       .record(nameSchema, serviceConfigSchema)
       .refine((s) => Object.keys(s).length > 0, 'list at least one service'),
@@ -155,6 +193,15 @@ export const configSchema = z
         });
       }
     });
+    for (const [name, env] of Object.entries(config.environments)) {
+      if (env.analysis.provider === 'prometheus' && !config.metrics.prometheus) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', name, 'analysis', 'provider'],
+          message: 'provider is prometheus but metrics.prometheus.url is not set',
+        });
+      }
+    }
     const production = config.environments['production'];
     if (production && !production.approval.required) {
       ctx.addIssue({
