@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { PrometheusMetrics } from '../activities/metrics/prometheus';
 import { LocalMetrics, LocalTarget } from '../activities/platform/local';
 import { ConfigError, loadConfig } from '../config/load';
 import { LocalPlatformClient } from '../local-platform/client';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   const target = temporalTarget();
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   const platform = new LocalPlatformClient(`http://${config.platform.local.host}:${config.platform.local.port}`);
+  const prometheus = config.metrics.prometheus ? new PrometheusMetrics(config.metrics.prometheus) : undefined;
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(target.connectionOptions);
@@ -43,7 +45,11 @@ async function main(): Promise<void> {
       connection,
       namespace: target.namespace,
       taskQueue,
-      deps: { target: new LocalTarget(platform), metrics: new LocalMetrics(platform) },
+      deps: {
+        target: new LocalTarget(platform),
+        metrics: new LocalMetrics(platform),
+        ...(prometheus ? { prometheus } : {}),
+      },
     });
     pino.info({ address: target.address, namespace: target.namespace, taskQueue }, 'worker running');
     console.log(`opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}`);
