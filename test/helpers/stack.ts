@@ -68,9 +68,21 @@ async function stop(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'):
   clearTimeout(timer);
 }
 
+/** How a test's stack differs from the default one. */
+export interface StackOptions {
+  ui?: boolean;
+  pipeline?: string[];
+  /** The local platform's port, when something (a Prometheus) must know it before the stack starts. */
+  platformPort?: number;
+  /** Changes the generated opsflow.yaml before anything reads it. */
+  configure?: (config: ReturnType<typeof stackConfig>) => object;
+}
+
 /** The whole opsflow stack on loopback: dev server, local platform, worker; and the CLI run in its workdir. */
 export class Stack {
   server!: DevServer;
+  /** The dev server's SQLite file: every history survives a restart of the server. */
+  dbFile!: string;
   platform!: Proc;
   worker?: Proc;
   workdir!: string;
@@ -78,7 +90,7 @@ export class Stack {
   env!: NodeJS.ProcessEnv;
   platformPort!: number;
 
-  static async start(options: { ui?: boolean; pipeline?: string[] } = {}): Promise<Stack> {
+  static async start(options: StackOptions = {}): Promise<Stack> {
     const stack = new Stack();
     try {
       await stack.boot(options);
@@ -89,16 +101,15 @@ export class Stack {
     return stack;
   }
 
-  private async boot(options: { ui?: boolean; pipeline?: string[] }): Promise<void> {
+  private async boot(options: StackOptions): Promise<void> {
     this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-e2e-'));
     mkdirSync(path.join(this.workdir, '.opsflow'), { recursive: true });
-    this.server = await startDevServer({
-      ui: options.ui ?? false,
-      dbFile: path.join(this.workdir, '.opsflow', 'temporal.db'),
-    });
-    const platformPort = await freePort();
+    this.dbFile = path.join(this.workdir, '.opsflow', 'temporal.db');
+    this.server = await startDevServer({ ui: options.ui ?? false, dbFile: this.dbFile });
+    const platformPort = options.platformPort ?? (await freePort());
     this.platformPort = platformPort;
-    writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(stackConfig(platformPort, options.pipeline)));
+    const config = stackConfig(platformPort, options.pipeline);
+    writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(options.configure?.(config) ?? config));
     this.env = {
       ...process.env,
       TEMPORAL_ADDRESS: this.server.address,
@@ -141,6 +152,17 @@ export class Stack {
 
   async killWorker(): Promise<void> {
     await stop(this.worker, 'SIGKILL');
+  }
+
+  /** Stops the dev server (SIGTERM, as a person would) and resolves once it has exited; histories stay in dbFile. */
+  async stopServer(): Promise<void> {
+    await this.server.stop();
+  }
+
+  /** Starts the dev server again on the same SQLite file and port, so the running worker and CLI reconnect to it. */
+  async startServer(): Promise<void> {
+    const port = Number(this.server.address.split(':').at(-1));
+    this.server = await startDevServer({ dbFile: this.dbFile, port });
   }
 
   /** Runs `opsflow ...` in the stack's workdir and returns its exit code and output. */
