@@ -76,6 +76,8 @@ export function buildDeployInput(
       steps: env.canary.steps,
       verifyMs: env.verify.duration,
       analysis: env.analysis,
+      pauseTimeoutMs: env.pauseTimeout,
+      blueGreen: { verifyMs: env.blueGreen.verify, keepBlueMs: env.blueGreen.keepBlue },
     };
   });
   const last = environments[environments.length - 1]?.name ?? 'production';

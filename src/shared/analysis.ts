@@ -12,15 +12,28 @@ export interface MetricsWindow {
   custom?: Record<string, number | null>;
 }
 
-export type Verdict = 'healthy' | 'warning' | 'critical' | 'inconclusive';
+/**
+ * How a sample is judged, mildest first. `warning` crosses an alerting threshold (an alert, not a reason to stop);
+ * `failing` is worse than the stable version by more than the tolerance, or crosses a custom metric's warn level,
+ * and counts toward the failure limit; `critical` rolls back at once.
+ */
+export type Verdict = 'healthy' | 'inconclusive' | 'warning' | 'failing' | 'critical';
 
-/** One metric of one sample against its thresholds. */
+/** One metric of one sample: against its thresholds, or against the stable version over the same window. */
 export interface MetricCheck {
-  metric: 'errorRate' | 'latencyP95';
+  metric: string;
+  kind: 'threshold' | 'comparison';
+  unit: 'ratio' | 'ms' | 'value';
+  /** The canary's value; null when it was not measured. */
   value: number | null;
-  warn: number;
-  critical: number;
-  verdict: Verdict;
+  warn?: number;
+  critical?: number;
+  /** Comparisons: stable's value over the same window, and the largest canary value tolerated. */
+  baseline?: number | null;
+  limit?: number;
+  verdict: Verdict | 'skipped';
+  /** Why a comparison was skipped, or the statistics behind it. */
+  note?: string;
 }
 
 /** A sample as kept in the workflow: what was measured, against what, and what it means. */
@@ -40,11 +53,18 @@ export interface AnalysisSample {
   reason: string;
 }
 
-const ORDER: Record<Verdict, number> = { healthy: 0, inconclusive: 1, warning: 2, critical: 3 };
+const ORDER: Record<Verdict, number> = { healthy: 0, inconclusive: 1, warning: 2, failing: 3, critical: 4 };
 
-function judge(value: number, warn: number, critical: number): Verdict {
-  if (value > critical) return 'critical';
-  if (value > warn) return 'warning';
+/** One-sided 95 % for the two-proportion z-test: the canary's error rate is higher than stable's by chance < 5 %. */
+export const SIGNIFICANT_Z = 1.645;
+
+type Judged = Pick<AnalysisSample, 'checks' | 'verdict' | 'reason' | 'errorRate'>;
+type Thresholds = { warn: number; critical: number };
+
+function judge(value: number, t: Thresholds, direction: 'above' | 'below' = 'above'): Verdict {
+  const beyond = (limit: number) => (direction === 'above' ? value > limit : value < limit);
+  if (beyond(t.critical)) return 'critical';
+  if (beyond(t.warn)) return 'warning';
   return 'healthy';
 }
 
@@ -52,14 +72,97 @@ function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(ratio < 0.1 ? 2 : 1)} %`;
 }
 
+function show(value: number, unit: MetricCheck['unit']): string {
+  if (unit === 'ratio') return percent(value);
+  if (unit === 'ms') return `${Math.round(value)} ms`;
+  return String(Math.round(value * 1000) / 1000);
+}
+
+function thresholdCheck(metric: string, unit: MetricCheck['unit'], value: number | null, t: Thresholds): MetricCheck {
+  return {
+    metric,
+    kind: 'threshold',
+    unit,
+    value,
+    warn: t.warn,
+    critical: t.critical,
+    verdict: value === null ? 'inconclusive' : judge(value, t),
+  };
+}
+
 /**
- * Judges one window of canary metrics against the thresholds. Too few requests is inconclusive, never
- * success: a canary that receives no traffic proves nothing. Above critical on any metric is critical.
+ * z statistic of "the canary's error proportion is higher than stable's" (pooled two-proportion test). Zero when
+ * neither version had an error, or there is no variance to speak of.
+ */
+export function errorRateZ(canary: { requests: number; errors: number }, stable: { requests: number; errors: number }) {
+  const p1 = canary.errors / canary.requests;
+  const p2 = stable.errors / stable.requests;
+  const pooled = (canary.errors + stable.errors) / (canary.requests + stable.requests);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / canary.requests + 1 / stable.requests));
+  if (se === 0) return p1 > p2 ? Infinity : 0;
+  return (p1 - p2) / se;
+}
+
+/**
+ * The canary against stable over the same window, so a canary is judged on what it changed: a shared downstream
+ * outage raises both and is not the canary's fault. Skipped (with the reason) when stable has too little traffic to
+ * compare with, which is the case at 100 % weight.
+ */
+function comparisonChecks(
+  canary: MetricsWindow,
+  stable: MetricsWindow | null,
+  config: Pick<AnalysisConfig, 'minRequests' | 'compare'>,
+): MetricCheck[] {
+  const { compare } = config;
+  if (!compare.enabled || !stable) return [];
+  const canaryRate = canary.errors / canary.requests;
+  if (stable.requests < config.minRequests) {
+    const note = `stable had ${stable.requests} requests, fewer than the ${config.minRequests} needed to compare`;
+    return [
+      { metric: 'errorRate vs stable', kind: 'comparison', unit: 'ratio', value: canaryRate, verdict: 'skipped', note },
+    ];
+  }
+  const stableRate = stable.errors / stable.requests;
+  const z = errorRateZ(canary, stable);
+  const errorLimit = stableRate + compare.errorRateIncrease;
+  const errorWorse = canaryRate > errorLimit && z >= SIGNIFICANT_Z;
+  const checks: MetricCheck[] = [
+    {
+      metric: 'errorRate vs stable',
+      kind: 'comparison',
+      unit: 'ratio',
+      value: canaryRate,
+      baseline: stableRate,
+      limit: errorLimit,
+      verdict: errorWorse ? 'failing' : 'healthy',
+      note: `z = ${Number.isFinite(z) ? z.toFixed(2) : '∞'}`,
+    },
+  ];
+  if (canary.p95Ms !== null && stable.p95Ms !== null) {
+    const latencyLimit = Math.max(stable.p95Ms * compare.latencyRatio, stable.p95Ms + compare.latencyIncrease);
+    checks.push({
+      metric: 'latencyP95 vs stable',
+      kind: 'comparison',
+      unit: 'ms',
+      value: canary.p95Ms,
+      baseline: stable.p95Ms,
+      limit: latencyLimit,
+      verdict: canary.p95Ms > latencyLimit ? 'failing' : 'healthy',
+    });
+  }
+  return checks;
+}
+
+/**
+ * Judges one window of canary metrics, against the thresholds and against stable over the same window. Too few
+ * requests is inconclusive, never success: a canary that receives no traffic proves nothing. Above critical on any
+ * metric is critical; worse than stable beyond the tolerance is failing.
  */
 export function analyseWindow(
   canary: MetricsWindow,
-  config: Pick<AnalysisConfig, 'minRequests' | 'errorRate' | 'latencyP95'>,
-): Pick<AnalysisSample, 'checks' | 'verdict' | 'reason' | 'errorRate'> {
+  config: Pick<AnalysisConfig, 'minRequests' | 'errorRate' | 'latencyP95' | 'latencyP99' | 'custom' | 'compare'>,
+  stable: MetricsWindow | null = null,
+): Judged {
   if (canary.requests < config.minRequests) {
     return {
       checks: [],
@@ -70,93 +173,112 @@ export function analyseWindow(
   }
   const errorRate = canary.errors / canary.requests;
   const checks: MetricCheck[] = [
-    {
-      metric: 'errorRate',
-      value: errorRate,
-      warn: config.errorRate.warn,
-      critical: config.errorRate.critical,
-      verdict: judge(errorRate, config.errorRate.warn, config.errorRate.critical),
-    },
+    thresholdCheck('errorRate', 'ratio', errorRate, config.errorRate),
+    thresholdCheck('latencyP95', 'ms', canary.p95Ms, config.latencyP95),
   ];
-  if (canary.p95Ms === null) {
+  if (config.latencyP99) checks.push(thresholdCheck('latencyP99', 'ms', canary.p99Ms, config.latencyP99));
+  for (const metric of config.custom) {
+    const value = canary.custom?.[metric.name] ?? null;
+    const verdict = value === null ? 'inconclusive' : judge(value, metric, metric.direction);
     checks.push({
-      metric: 'latencyP95',
-      value: null,
-      warn: config.latencyP95.warn,
-      critical: config.latencyP95.critical,
-      verdict: 'inconclusive',
-    });
-  } else {
-    checks.push({
-      metric: 'latencyP95',
-      value: canary.p95Ms,
-      warn: config.latencyP95.warn,
-      critical: config.latencyP95.critical,
-      verdict: judge(canary.p95Ms, config.latencyP95.warn, config.latencyP95.critical),
+      metric: metric.name,
+      kind: 'threshold',
+      unit: 'value',
+      value,
+      warn: metric.warn,
+      critical: metric.critical,
+      // A custom metric is the user's own health signal: its warn level fails the sample, not just alerts.
+      verdict: verdict === 'warning' ? 'failing' : verdict,
     });
   }
+  checks.push(...comparisonChecks(canary, stable, config));
   const verdict = checks.reduce<Verdict>(
-    (worst, c) => (ORDER[c.verdict] > ORDER[worst] ? c.verdict : worst),
+    (worst, c) => (c.verdict !== 'skipped' && ORDER[c.verdict] > ORDER[worst] ? c.verdict : worst),
     'healthy',
   );
   return { checks, errorRate, verdict, reason: describeChecks(checks, canary.requests) };
 }
 
-function describeChecks(checks: MetricCheck[], requests: number): string {
-  const parts = checks.map((c) => {
-    if (c.value === null) return `${c.metric} missing`;
-    const shown = c.metric === 'errorRate' ? percent(c.value) : `${Math.round(c.value)} ms`;
-    const limit =
-      c.verdict === 'critical'
-        ? ` > critical ${c.metric === 'errorRate' ? percent(c.critical) : `${c.critical} ms`}`
-        : c.verdict === 'warning'
-          ? ` > warn ${c.metric === 'errorRate' ? percent(c.warn) : `${c.warn} ms`}`
-          : '';
-    return `${c.metric === 'errorRate' ? 'error rate' : 'p95'} ${shown}${limit}`;
-  });
-  return `${parts.join(', ')} over ${requests} requests`;
+const LABELS: Record<string, string> = {
+  errorRate: 'error rate',
+  latencyP95: 'p95',
+  latencyP99: 'p99',
+  'errorRate vs stable': 'error rate vs stable',
+  'latencyP95 vs stable': 'p95 vs stable',
+};
+
+function describeCheck(check: MetricCheck): string {
+  const c = { ...check, metric: LABELS[check.metric] ?? check.metric };
+  if (c.value === null) return `${check.metric} missing`;
+  const value = show(c.value, c.unit);
+  if (c.kind === 'comparison') {
+    if (c.verdict === 'skipped') return `${c.metric} skipped (${c.note ?? ''})`;
+    const baseline = c.baseline === null || c.baseline === undefined ? '?' : show(c.baseline, c.unit);
+    const limit = c.limit === undefined ? '' : `, limit ${show(c.limit, c.unit)}`;
+    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}`;
+  }
+  if (c.verdict === 'critical') return `${c.metric} ${value} > critical ${show(c.critical ?? 0, c.unit)}`;
+  if (c.verdict === 'warning' || c.verdict === 'failing')
+    return `${c.metric} ${value} > warn ${show(c.warn ?? 0, c.unit)}`;
+  return `${c.metric} ${value}`;
 }
+
+/** The worst checks first, so the reason a person reads starts with what decided. */
+function describeChecks(checks: MetricCheck[], requests: number): string {
+  const ranked = [...checks].sort((a, b) => rank(b) - rank(a));
+  return `${ranked.map(describeCheck).join('; ')} over ${requests} requests`;
+}
+
+const rank = (c: MetricCheck) => (c.verdict === 'skipped' ? -1 : ORDER[c.verdict]);
 
 /** What the canary loop does after a sample, given the consecutive counts so far. */
 export type AnalysisDecision =
   | { action: 'continue'; consecutiveFailures: number; consecutiveInconclusive: number }
   | { action: 'rollback'; cause: 'critical' | 'failure-limit'; reason: string }
-  | { action: 'give-up'; reason: string };
+  | { action: 'pause'; reason: string };
 
 /** A sample's outcome as the loop sees it: a verdict, or a measurement that could not be taken. */
 export type SampleOutcome = Verdict | 'unmeasured';
 
+/** The consecutive counts the canary loop carries from one sample to the next. */
+export interface AnalysisCounts {
+  consecutiveFailures: number;
+  consecutiveInconclusive: number;
+}
+
 /**
- * Folds one sample into the running counts. A critical sample rolls back at once (the spec's IMMEDIATE
- * ROLLBACK). A warning is an alert, recorded and reported, not a reason to stop. Samples that could not
- * be measured count toward the failure limit: a canary nobody can see is rolled back. Too many
- * inconclusive samples in a row stop the canary without promoting it.
+ * Folds one sample into the running counts. A critical sample rolls back at once (the spec's IMMEDIATE ROLLBACK).
+ * A warning is an alert, recorded and reported, not a reason to stop. Failing samples and samples that could not be
+ * measured count toward the failure limit: a canary that is worse than stable, or that nobody can see, is rolled
+ * back. Too many inconclusive samples in a row pause the canary for a person: it neither promotes nor rolls back.
  */
 export function decide(
   outcome: SampleOutcome,
-  counts: { consecutiveFailures: number; consecutiveInconclusive: number },
+  counts: AnalysisCounts,
   config: Pick<AnalysisConfig, 'failureLimit' | 'inconclusiveLimit'>,
   reason: string,
 ): AnalysisDecision {
   switch (outcome) {
     case 'critical':
       return { action: 'rollback', cause: 'critical', reason: `critical: ${reason}` };
+    case 'failing':
     case 'unmeasured': {
       const consecutiveFailures = counts.consecutiveFailures + 1;
+      const what = outcome === 'failing' ? 'failing samples' : 'samples that could not be measured';
       if (consecutiveFailures >= config.failureLimit) {
         return {
           action: 'rollback',
           cause: 'failure-limit',
-          reason: `${consecutiveFailures} samples in a row could not be measured (limit ${config.failureLimit}): ${reason}`,
+          reason: `${consecutiveFailures} ${what} in a row (limit ${config.failureLimit}): ${reason}`,
         };
       }
-      return { action: 'continue', consecutiveFailures, consecutiveInconclusive: counts.consecutiveInconclusive };
+      return { action: 'continue', consecutiveFailures, consecutiveInconclusive: 0 };
     }
     case 'inconclusive': {
       const consecutiveInconclusive = counts.consecutiveInconclusive + 1;
       if (consecutiveInconclusive >= config.inconclusiveLimit) {
         return {
-          action: 'give-up',
+          action: 'pause',
           reason: `${consecutiveInconclusive} inconclusive samples in a row (limit ${config.inconclusiveLimit}): ${reason}`,
         };
       }

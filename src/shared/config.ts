@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { agentConfigSchema, DEFAULT_AGENT_CONFIG } from './agent-config';
 import { durationSchema } from './duration';
+import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm-config';
 
 /** A semantic version such as 1.2.0 or 2.0.0-rc.1. */
 export const versionSchema = z
@@ -23,6 +25,35 @@ const thresholdSchema = (unit: 'ratio' | 'duration') =>
     .strict()
     .refine((t) => t.warn <= t.critical, { message: 'warn must not be above critical' });
 
+/** A metric of the user's own, read from Prometheus with a PromQL template, judged against its thresholds. */
+const customMetricSchema = z
+  .object({
+    name: nameSchema,
+    /** PromQL; {{service}}, {{version}}, {{environment}} and {{window}} are filled in per version. */
+    query: z.string().min(1),
+    warn: z.number(),
+    critical: z.number(),
+    /** above: higher is worse (saturation, queue depth); below: lower is worse (success ratio, throughput). */
+    direction: z.enum(['above', 'below']).default('above'),
+  })
+  .strict()
+  .refine((m) => (m.direction === 'above' ? m.warn <= m.critical : m.warn >= m.critical), {
+    message: 'warn must come before critical: below critical when direction is above, above it when below',
+  });
+
+/** The canary against stable over the same window: tolerances before the canary counts as failing. */
+const compareSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** The canary's error rate may exceed stable's by this much (0.01 = 1 point), if the difference is significant. */
+    errorRateIncrease: z.number().min(0).max(1).default(0.01),
+    /** The canary's p95 may be this many times stable's ... */
+    latencyRatio: z.number().min(1).default(1.5),
+    /** ... or this much slower, whichever allows more (so a 3 ms → 6 ms change on a fast service is no failure). */
+    latencyIncrease: durationSchema.default(100),
+  })
+  .strict();
+
 /** Health analysis settings; the defaults are the spec's thresholds. */
 export const analysisConfigSchema = z
   .object({
@@ -32,14 +63,23 @@ export const analysisConfigSchema = z
     interval: durationSchema.default(30_000),
     /** Fewer requests than this in a sample make it inconclusive, never a success. */
     minRequests: z.number().int().min(1).default(50),
-    /** Consecutive samples that could not be measured before rolling back (a critical sample rolls back at once). */
+    /** Consecutive failing or unmeasurable samples before rolling back (a critical sample rolls back at once). */
     failureLimit: z.number().int().min(1).default(3),
-    /** Consecutive inconclusive samples that end the wait for data (the canary is not promoted). */
+    /** Consecutive inconclusive samples after which the canary pauses for a person. */
     inconclusiveLimit: z.number().int().min(1).default(10),
     errorRate: thresholdSchema('ratio').default({ warn: 0.01, critical: 0.05 }),
     latencyP95: thresholdSchema('duration').default({ warn: 2_000, critical: 5_000 }),
+    /** Optional: p99 latency thresholds. */
+    latencyP99: thresholdSchema('duration').optional(),
+    /** Optional: metrics of your own, from Prometheus. */
+    custom: z.array(customMetricSchema).default([]),
+    compare: compareSchema.default(compareSchema.parse({})),
   })
-  .strict();
+  .strict()
+  .refine((a) => a.custom.length === 0 || a.provider === 'prometheus', {
+    message: 'custom metrics are PromQL: set provider: prometheus',
+    path: ['custom'],
+  });
 
 const canaryStepSchema = z.object({ weight: z.number().int().min(1).max(100), bake: durationSchema }).strict();
 
@@ -83,8 +123,11 @@ const approvalSchema = z
 
 export const environmentConfigSchema = z
   .object({
-    /** direct: replace the running version and verify; canary: shift traffic in steps with analysis. */
-    strategy: z.enum(['direct', 'canary']).default('direct'),
+    /**
+     * direct: replace the running version and verify; canary: shift traffic in steps with analysis; blue-green: start
+     * green beside blue, switch all traffic, verify, keep blue warm for an instant switch back, then retire it.
+     */
+    strategy: z.enum(['direct', 'canary', 'blue-green']).default('direct'),
     approval: approvalSchema.default({ required: false, approvers: [], allowSelfApproval: false, timeout: 86_400_000 }),
     canary: z
       .object({ steps: canaryStepsSchema.default(DEFAULT_CANARY_STEPS) })
@@ -96,6 +139,17 @@ export const environmentConfigSchema = z
       .strict()
       .default({ duration: 30_000 }),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
+    blueGreen: z
+      .object({
+        /** Analysis after the switch; a failure switches back to blue at once. */
+        verify: durationSchema.default(300_000),
+        /** How long blue stays warm after a verified switch, so a switch back is instant; analysis goes on. */
+        keepBlue: durationSchema.default(600_000),
+      })
+      .strict()
+      .default({ verify: 300_000, keepBlue: 600_000 }),
+    /** A paused deploy (by a person, or on inconclusive data) rolls back when nobody decides within this. */
+    pauseTimeout: durationSchema.default(3_600_000),
   })
   .strict();
 
@@ -181,6 +235,10 @@ export const configSchema = z
     /** Environments in the order a change goes through them. */
     pipeline: z.array(nameSchema).min(1).default(['staging', 'production']),
     environments: z.record(nameSchema, environmentConfigSchema),
+    /** The long-lived ops agent: idle timeout, daily review time, targets. */
+    agent: agentConfigSchema.default(DEFAULT_AGENT_CONFIG),
+    /** The LLM that plans and narrates; offline (no network) unless configured. Never a key. */
+    llm: llmConfigSchema.default(DEFAULT_LLM_CONFIG),
   })
   .strict()
   .superRefine((config, ctx) => {

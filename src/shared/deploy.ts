@@ -32,7 +32,7 @@ export function handoffDir(feature: string): string {
 export const environmentPlanSchema = z
   .object({
     name: nameSchema,
-    strategy: z.enum(['direct', 'canary']),
+    strategy: z.enum(['direct', 'canary', 'blue-green']),
     approval: z.object({
       required: z.boolean(),
       approvers: z.array(nameSchema),
@@ -42,9 +42,15 @@ export const environmentPlanSchema = z
     steps: canaryStepsSchema,
     verifyMs: z.number().int().nonnegative(),
     analysis: analysisConfigSchema,
+    // Defaults keep inputs recorded before these settings existed valid on replay.
+    pauseTimeoutMs: z.number().int().positive().default(3_600_000),
+    blueGreen: z
+      .object({ verifyMs: z.number().int().nonnegative(), keepBlueMs: z.number().int().nonnegative() })
+      .strict()
+      .default({ verifyMs: 300_000, keepBlueMs: 600_000 }),
   })
   .strict();
-export type EnvironmentPlan = z.infer<typeof environmentPlanSchema>;
+export type EnvironmentPlan = z.output<typeof environmentPlanSchema>;
 
 /** The deploy workflow's input: everything it needs, resolved from opsflow.yaml, and no secret. */
 export const deployInputSchema = z
@@ -70,6 +76,8 @@ export type Phase =
   | 'VERIFYING'
   | 'AWAITING_APPROVAL'
   | 'CANARY'
+  | 'BLUE_GREEN'
+  | 'PAUSED'
   | 'PROMOTING'
   | 'ROLLING_BACK'
   | 'REPORTING'
@@ -90,7 +98,8 @@ export interface PlanStep {
 /** The planner's answer: how risky the change is and how it will be rolled out. */
 export const planSchema = z
   .object({
-    source: z.enum(['offline', 'handoff']),
+    /** Who made the plan: the offline planner (with or without plan.md) or a model. */
+    source: z.enum(['offline', 'handoff', 'openai', 'anthropic']),
     risk: z.enum(['low', 'medium', 'high']),
     rationale: z.string(),
     currentVersions: z.record(z.string(), z.string()),
@@ -99,6 +108,23 @@ export const planSchema = z
     rollbackPlan: z.string(),
     questions: z.array(z.string()),
     handoffPlanPath: z.string().optional(),
+    /** The model that planned, when one did. */
+    model: z.string().optional(),
+    /** Set when a configured model could not plan and the offline planner's plan was used instead. */
+    fallback: z.object({ reason: z.string() }).strict().optional(),
+    /** Tokens and estimated cost of the LLM calls behind this plan. */
+    usage: z
+      .object({ calls: z.number(), inputTokens: z.number(), outputTokens: z.number(), estimatedCostUsd: z.number() })
+      .strict()
+      .optional(),
+    /** Hash and audit file of each LLM call: the prompts and answers stay out of history. */
+    audit: z
+      .array(z.object({ purpose: z.string(), model: z.string(), hash: z.string(), file: z.string() }).strict())
+      .optional(),
+    /** The effective environments after the safety clamp: the workflow runs these when present. */
+    environments: z.array(environmentPlanSchema).optional(),
+    /** What the safety clamp changed in the proposal, one line each. */
+    adjustments: z.array(z.string()).optional(),
   })
   .strict();
 export type Plan = z.infer<typeof planSchema>;
@@ -136,6 +162,20 @@ export interface DeployStatus {
   /** The version each environment ran before this deploy. */
   previousVersions: Record<string, string>;
   canary?: { environment: string; step: number; steps: number; weight: number };
+  /** Blue-green: which stage the switch is in, and until when blue stays warm. */
+  blueGreen?: {
+    environment: string;
+    blue: string | null;
+    green: string;
+    stage: BlueGreenStage;
+    keepBlueUntil?: string;
+  };
+  /** Set while the deploy is paused, by a person or on inconclusive data. */
+  paused?: PauseState;
+  /** Operator actions taken while it ran: pause, resume, promote, abort. */
+  controls: ControlRecord[];
+  /** The rollback's steps, when there was one, each with what it did or why it failed. */
+  rollback?: RollbackStatus;
   approval?: { environment: string; approvers: string[]; deadline: string };
   approvals: ApprovalRecord[];
   samples: AnalysisSample[];
@@ -145,6 +185,35 @@ export interface DeployStatus {
   reason?: string;
   timeline: TimelineEntry[];
   report?: ReportResult;
+}
+
+export type BlueGreenStage = 'green-started' | 'switched' | 'blue-warm';
+
+export interface PauseState {
+  environment: string;
+  cause: 'manual' | 'inconclusive';
+  by: string;
+  reason: string;
+  since: string;
+  /** When it rolls back unless someone resumes, promotes or aborts (pauseTimeout). */
+  deadline: string;
+  /** The phase to return to on resume. */
+  resumePhase: Phase;
+}
+
+export interface RollbackStep {
+  step: 'traffic-to-zero' | 'scale-down' | 'verify-stable' | 'rollback';
+  at: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RollbackStatus {
+  environment: string;
+  reason: string;
+  startedAt: string;
+  endedAt?: string;
+  steps: RollbackStep[];
 }
 
 /** What the deploy workflow returns, and the orchestrator reads from report.json. */

@@ -1,121 +1,25 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import {
-  bundleWorkflowCode,
-  Runtime,
-  DefaultLogger,
-  Worker,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import type { DeployInput, DeployResult, DeployStatus, Phase } from '../../src/shared/deploy';
-import { resolveTestServer } from '../../src/tooling/temporal-bin';
+import type { Phase } from '../../src/shared/deploy';
 import type { deploy } from '../../src/workflows/deploy';
-import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../../src/workflows/messages';
-import { testConfig, testInput } from '../helpers/config';
-import { FakeMetrics, FakeTarget, HEALTHY, type VersionProfile } from '../helpers/fakes';
+import { approveSignal, approveUpdate, rejectUpdate } from '../../src/workflows/messages';
+import { FakeMetrics, FakeTarget, HEALTHY } from '../helpers/fakes';
+import { DeployTestEnv, type DeployHandle, type Scenario } from '../helpers/workflow-env';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-let workdir: string;
-let counter = 0;
-
-before(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: resolveTestServer() } },
-  });
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
-  workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-wf-'));
-});
-
-after(async () => {
-  await env?.teardown();
-  rmSync(workdir, { recursive: true, force: true });
-});
-
-interface Scenario {
-  profiles?: Record<string, VersionProfile>;
-  config?: Parameters<typeof testConfig>[0];
-  requestedBy?: string;
-  version?: string;
-  releases?: string[];
-}
-
-/** Runs one deploy on its own task queue with fake target and metrics; `drive` acts while it runs. */
-async function runDeploy(
-  scenario: Scenario,
-  drive: (handle: WorkflowHandle<typeof deploy>, input: DeployInput) => Promise<void>,
-): Promise<{
-  result?: DeployResult;
-  error?: unknown;
-  status: DeployStatus;
-  target: FakeTarget;
-  input: DeployInput;
-  handle: WorkflowHandle<typeof deploy>;
-}> {
-  counter += 1;
-  const taskQueue = `deploy-test-${counter}`;
-  const target = new FakeTarget(scenario.releases ?? ['1.0.0', '1.1.0', '1.2.0'], {
-    staging: '1.0.0',
-    production: '1.0.0',
-  });
-  const metrics = new FakeMetrics(scenario.profiles ?? {});
-  const config = testConfig(scenario.config);
-  const input = testInput(config, workdir, {
-    version: scenario.version ?? '1.1.0',
-    requestedBy: scenario.requestedBy ?? 'carol',
-    feature: `feature-${counter}`,
-  });
-  input.deployId = `${input.deployId}-${counter}`;
-  const worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue,
-    workflowBundle: bundle,
-    activities: createActivities({ target, metrics }),
-  });
-  return worker.runUntil(async () => {
-    const handle = await env.client.workflow.start<typeof deploy>('deploy', {
-      taskQueue,
-      workflowId: input.deployId,
-      args: [input],
-    });
-    await drive(handle, input);
-    const outcome = await handle.result().then(
-      (result) => ({ result }),
-      (error: unknown) => ({ error }),
-    );
-    // Queried while the worker still runs: a closed workflow is queried by replaying it.
-    const status = await handle.query(statusQuery);
-    return { ...outcome, status, target, input, handle };
-  });
-}
-
-/** Lets workflow time pass until the deploy reaches a phase. */
-async function waitForPhase(handle: WorkflowHandle<typeof deploy>, phase: Phase): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const status = await handle.query(statusQuery);
-    if (status.phase === phase) return;
-    await env.sleep('1s');
-  }
-  assert.fail(`deploy never reached ${phase}`);
-}
-
-const approve =
-  (by = 'alice', comment = 'looks good') =>
-  async (handle: WorkflowHandle<typeof deploy>) => {
-    await waitForPhase(handle, 'AWAITING_APPROVAL');
-    await handle.executeUpdate(approveUpdate, { args: [{ by, comment }] });
-  };
+const t = new DeployTestEnv();
+before(() => t.setup());
+after(() => t.teardown());
+const runDeploy = (scenario: Scenario, drive: Parameters<DeployTestEnv['runDeploy']>[1]) =>
+  t.runDeploy(scenario, drive);
+const waitForPhase = (handle: DeployHandle, phase: Phase) => t.waitFor(handle, phase);
+const approve = (by?: string, comment?: string) => t.approve(by, comment);
 
 describe('deploy workflow', () => {
   it('deploys staging, waits for approval, ramps the canary and promotes', async () => {
@@ -135,7 +39,7 @@ describe('deploy workflow', () => {
       status.samples.some((s) => s.environment === 'production' && s.weight === 100 && s.verdict === 'healthy'),
     );
     // The handoff files exist, parse, and list exactly what was written.
-    const dir = path.join(workdir, result?.report?.dir ?? 'missing');
+    const dir = path.join(t.workdir, result?.report?.dir ?? 'missing');
     const files = JSON.parse(readFileSync(path.join(dir, 'files-changed.json'), 'utf8'));
     assert.deepEqual(files.created.sort(), result?.report?.files.slice().sort());
     const report = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'));
@@ -161,7 +65,7 @@ describe('deploy workflow', () => {
   it('ends as cancelled when nobody approves before the timeout', async () => {
     const { result, target } = await runDeploy({}, async (handle) => {
       await waitForPhase(handle, 'AWAITING_APPROVAL');
-      await env.sleep('61 minutes');
+      await t.env.sleep('61 minutes');
     });
     assert.equal(result?.outcome, 'approval-timed-out');
     assert.equal(result?.phase, 'CANCELLED');
@@ -178,9 +82,18 @@ describe('deploy workflow', () => {
     assert.match(result?.reason ?? '', /critical: error rate 20\.0 %/);
     assert.equal(target.count('rollback', 'production'), 1);
     assert.equal(target.count('promote', 'production'), 0);
+    // Traffic to 0 % first, then the canary is stopped, then stable is verified.
     assert.deepEqual(
-      target.calls.filter((c) => c.op === 'weight' && c.environment === 'production').map((c) => c.weight),
-      [10],
+      target.calls.filter((c) => c.environment === 'production').map((c) => `${c.op}${c.weight ?? ''}`),
+      ['start', 'weight10', 'weight0', 'rollback'],
+    );
+    assert.deepEqual(
+      status.rollback?.steps.map((s) => [s.step, s.ok]),
+      [
+        ['traffic-to-zero', true],
+        ['scale-down', true],
+        ['verify-stable', true],
+      ],
     );
     assert.equal(target.state.get('production')?.stable, '1.0.0');
     const production = status.samples.filter((s) => s.environment === 'production');
@@ -188,9 +101,10 @@ describe('deploy workflow', () => {
     assert.equal(production[0]?.verdict, 'critical');
   });
 
-  it('continues through warnings and promotes', async () => {
+  it('continues through warnings that stable shares, and promotes', async () => {
+    const slow = { requests: 100, errorRate: 0.02, p95Ms: 2500 };
     const { result, status } = await runDeploy(
-      { profiles: { 'production/1.1.0': { requests: 100, errorRate: 0.02, p95Ms: 2500 } } },
+      { profiles: { 'production/1.1.0': slow, 'production/1.0.0': slow } },
       approve(),
     );
     assert.equal(result?.outcome, 'promoted');
@@ -199,13 +113,27 @@ describe('deploy workflow', () => {
     assert.ok(production.every((s) => s.verdict === 'warning'));
   });
 
-  it('never promotes on inconclusive samples', async () => {
+  it('rolls back a canary that is worse than stable after the failure limit, though under the warn thresholds', async () => {
+    const { result, status } = await runDeploy(
+      { profiles: { 'production/1.1.0': { requests: 400, errorRate: 0.009, p95Ms: 400 } } },
+      approve(),
+    );
+    assert.equal(result?.outcome, 'rolled-back');
+    assert.match(result?.reason ?? '', /2 failing samples in a row \(limit 2\).*p95 vs stable: 400 ms vs 40 ms/);
+    const production = status.samples.filter((s) => s.environment === 'production');
+    assert.deepEqual(
+      production.map((s) => s.verdict),
+      ['failing', 'failing'],
+    );
+  });
+
+  it('never promotes on inconclusive samples: it pauses, then rolls back when nobody decides', async () => {
     const { result, target, status } = await runDeploy(
       { profiles: { 'production/1.1.0': { requests: 3, errorRate: 0, p95Ms: 10 } } },
       approve(),
     );
     assert.equal(result?.outcome, 'rolled-back');
-    assert.match(result?.reason ?? '', /3 inconclusive samples in a row/);
+    assert.match(result?.reason ?? '', /paused for 1h without a decision.*3 inconclusive samples in a row/);
     assert.equal(target.count('promote', 'production'), 0);
     assert.ok(status.samples.filter((s) => s.environment === 'production').every((s) => s.verdict === 'inconclusive'));
   });
@@ -265,7 +193,7 @@ describe('deploy workflow', () => {
 
   it('returns the running deploy when the same change is started twice', async () => {
     const { result, target } = await runDeploy({}, async (handle, input) => {
-      const again = await env.client.workflow.start<typeof deploy>('deploy', {
+      const again = await t.env.client.workflow.start<typeof deploy>('deploy', {
         taskQueue: (await handle.describe()).taskQueue,
         workflowId: input.deployId,
         args: [input],
@@ -280,18 +208,18 @@ describe('deploy workflow', () => {
   });
 
   it('rejects a malformed input as a non-retryable failure', async () => {
-    counter += 1;
-    const taskQueue = `deploy-test-${counter}`;
+    const n = t.next();
+    const taskQueue = `deploy-test-${n}`;
     const worker = await Worker.create({
-      connection: env.nativeConnection,
+      connection: t.env.nativeConnection,
       taskQueue,
-      workflowBundle: bundle,
+      workflowBundle: t.bundle,
       activities: createActivities({ target: new FakeTarget([], {}), metrics: new FakeMetrics({ x: HEALTHY }) }),
     });
     await worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('deploy', {
+      const handle = await t.env.client.workflow.start('deploy', {
         taskQueue,
-        workflowId: `bad-input-${counter}`,
+        workflowId: `bad-input-${n}`,
         args: [{ service: 'hello', version: 'latest' }],
       });
       await assert.rejects(

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import type { DeployInput, DeployResult, DeployStatus, Phase } from '../../src/shared/deploy';
+import { resolveTestServer } from '../../src/tooling/temporal-bin';
+import type { deploy } from '../../src/workflows/deploy';
+import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { testConfig, testInput } from './config';
+import { FakeMetrics, FakeTarget, type VersionProfile } from './fakes';
+
+export type DeployHandle = WorkflowHandle<typeof deploy>;
+
+export interface Scenario {
+  profiles?: Record<string, VersionProfile>;
+  config?: Parameters<typeof testConfig>[0];
+  requestedBy?: string;
+  version?: string;
+  releases?: string[];
+}
+
+export interface DeployRun {
+  result?: DeployResult;
+  error?: unknown;
+  status: DeployStatus;
+  target: FakeTarget;
+  input: DeployInput;
+  handle: DeployHandle;
+}
+
+/**
+ * The time-skipping test server with the deploy workflow bundled once, and deploys run against a fake target and
+ * metrics on a task queue of their own (one environment per test file).
+ */
+export class DeployTestEnv {
+  env!: TestWorkflowEnvironment;
+  bundle!: WorkflowBundleWithSourceMap;
+  workdir!: string;
+  private counter = 0;
+
+  async setup(): Promise<void> {
+    this.env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: resolveTestServer() } },
+    });
+    this.bundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('../../src/workflows'),
+      logger: new DefaultLogger('WARN'),
+    });
+    this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-wf-'));
+  }
+
+  async teardown(): Promise<void> {
+    await this.env?.teardown();
+    if (this.workdir) rmSync(this.workdir, { recursive: true, force: true });
+  }
+
+  /** A fresh number for task queues and ids, so tests never share a workflow. */
+  next(): number {
+    this.counter += 1;
+    return this.counter;
+  }
+
+  /** Runs one deploy on its own task queue with fake target and metrics; `drive` acts while it runs. */
+  async runDeploy(
+    scenario: Scenario,
+    drive: (handle: DeployHandle, input: DeployInput) => Promise<void>,
+  ): Promise<DeployRun> {
+    const n = this.next();
+    const taskQueue = `deploy-test-${n}`;
+    const target = new FakeTarget(scenario.releases ?? ['1.0.0', '1.1.0', '1.2.0'], {
+      staging: '1.0.0',
+      production: '1.0.0',
+    });
+    const metrics = new FakeMetrics(scenario.profiles ?? {});
+    const config = testConfig(scenario.config);
+    const input = testInput(config, this.workdir, {
+      version: scenario.version ?? '1.1.0',
+      requestedBy: scenario.requestedBy ?? 'carol',
+      feature: `feature-${n}`,
+    });
+    input.deployId = `${input.deployId}-${n}`;
+    const worker = await Worker.create({
+      connection: this.env.nativeConnection,
+      taskQueue,
+      workflowBundle: this.bundle,
+      activities: createActivities({ target, metrics }),
+    });
+    return worker.runUntil(async () => {
+      const handle = await this.env.client.workflow.start<typeof deploy>('deploy', {
+        taskQueue,
+        workflowId: input.deployId,
+        args: [input],
+      });
+      await drive(handle, input);
+      const outcome = await handle.result().then(
+        (result) => ({ result }),
+        (error: unknown) => ({ error }),
+      );
+      // Queried while the worker still runs: a closed workflow is queried by replaying it.
+      const status = await handle.query(statusQuery);
+      return { ...outcome, status, target, input, handle };
+    });
+  }
+
+  /** Lets workflow time pass until the deploy reaches a phase (and, optionally, a condition on its status). */
+  async waitFor(
+    handle: DeployHandle,
+    phase: Phase,
+    until: (s: DeployStatus) => boolean = () => true,
+  ): Promise<DeployStatus> {
+    for (let i = 0; i < 300; i++) {
+      const status = await handle.query(statusQuery);
+      if (status.phase === phase && until(status)) return status;
+      await this.env.sleep('1s');
+    }
+    return assert.fail(`deploy never reached ${phase}`);
+  }
+
+  /** A drive that approves production as soon as it waits. */
+  approve(by = 'alice', comment = 'looks good') {
+    return async (handle: DeployHandle) => {
+      await this.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by, comment }] });
+    };
+  }
+}
