@@ -199,7 +199,7 @@ export class PrometheusMetrics implements MetricsProvider {
     if (parsed.data.status === 'error' && parsed.data.errorType === 'bad_data') {
       // A query Prometheus cannot parse will not parse on a retry: fix the template.
       throw ApplicationFailure.nonRetryable(
-        `${where}: ${parsed.data.error}: fix metrics.prometheus.queries in opsflow.yaml`,
+        `${where}: ${parsed.data.error}: fix ${name ? `the analysis's custom metric ${name}` : 'metrics.prometheus.queries'} in opsflow.yaml`,
         'InvalidRequest',
       );
     }

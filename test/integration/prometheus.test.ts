@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { PrometheusMetrics } from '../../src/activities/metrics/prometheus';
+import type { DeployStatus } from '../../src/shared/deploy';
+import { prometheusConfigSchema } from '../../src/shared/config';
+import { findPrometheus, startPrometheus, type PrometheusServer } from '../../src/tooling/prometheus';
+import { freePort } from '../../src/tooling/ports';
+import { Stack, waitFor } from '../helpers/stack';
+
+// CI installs prometheus (.ci/run) and must run this test; elsewhere a missing binary skips it with the fix.
+const skip =
+  process.env['CI'] === 'true' || findPrometheus()
+    ? false
+    : 'prometheus is not installed: apt-get install prometheus (CI installs it and runs this test)';
+
+/** A custom metric only Prometheus can answer: whether it scraped the platform's router. */
+const SCRAPE_UP = { name: 'scrapeUp', query: 'min(up{job="opsflow"})', warn: 0.9, critical: 0.5, direction: 'below' };
+
+let prometheus: PrometheusServer | undefined;
+let stack: Stack | undefined;
+
+async function status(id: string): Promise<DeployStatus> {
+  const { code, stdout, stderr } = await stack!.cli('deploy', 'status', id, '--json');
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout) as DeployStatus;
+}
+
+/** Starts a deploy of hello `version` to production and approves it; returns its id. */
+async function deployAndApprove(version: string): Promise<string> {
+  const started = await stack!.cli('deploy', 'start', '--service', 'hello', '--version', version, '--json');
+  assert.equal(started.code, 0, started.stderr);
+  const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+  await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+  const approved = await stack!.cli('deploy', 'approve', workflowId, '--by', 'bob');
+  assert.equal(approved.code, 0, approved.stderr);
+  return workflowId;
+}
+
+/** The PromQL of every query Prometheus answered, from its own query log. */
+function loggedQueries(): string[] {
+  return readFileSync(prometheus!.queryLogFile!, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { params: { query: string } }).params.query);
+}
+
+describe('canary analysis on a real Prometheus scraping the local platform', { skip }, () => {
+  before(async () => {
+    const platformPort = await freePort();
+    prometheus = await startPrometheus({ targets: [{ address: `127.0.0.1:${platformPort}` }], queryLog: true });
+    const url = prometheus.url;
+    stack = await Stack.start({
+      pipeline: ['production'],
+      platformPort,
+      configure: (config) => ({
+        ...config,
+        metrics: { prometheus: { url, minWindow: '3s', timeout: '3s' } },
+        environments: {
+          ...config.environments,
+          production: {
+            ...config.environments.production,
+            analysis: {
+              ...config.environments.production.analysis,
+              provider: 'prometheus',
+              inconclusiveLimit: 10,
+              custom: [SCRAPE_UP],
+            },
+          },
+        },
+      }),
+    });
+    // Data for the first samples: the router scraped, and a few seconds of counters behind it.
+    await waitFor(
+      () => prometheus!.targetsUp(),
+      20_000,
+      () => prometheus!.process.tail(),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+  });
+
+  after(async () => {
+    await stack?.stop();
+    await prometheus?.stop();
+  });
+
+  it('reads the router figures through PromQL: counts, latencies, no data, bad queries', async () => {
+    const config = prometheusConfigSchema.parse({ url: prometheus!.url, minWindow: '3s' });
+    const provider = new PrometheusMetrics(config);
+    const query = { environment: 'production', service: 'hello', windowMs: 10_000 };
+
+    const [stable, local] = await Promise.all([
+      provider.window({ ...query, version: '1.0.0' }),
+      stack!.platformClient.stats({ ...query, version: '1.0.0' }),
+    ]);
+    assert.ok(stable.requests > 0 && stable.errors === 0, JSON.stringify(stable));
+    // Prometheus's count is its own (scraped each second, extrapolated), but of the same requests.
+    assert.ok(
+      Math.abs(stable.requests - local.requests) <= local.requests * 0.35,
+      `Prometheus ${stable.requests} vs router ${local.requests}`,
+    );
+    // histogram_quantile interpolates inside a bucket: near the router's exact p95, and in milliseconds, not seconds.
+    assert.ok(
+      stable.p95Ms !== null &&
+        local.p95Ms !== null &&
+        stable.p95Ms <= local.p95Ms * 4 + 10 &&
+        stable.p95Ms >= local.p95Ms / 4,
+      `p95: Prometheus ${stable.p95Ms} ms, router ${local.p95Ms} ms`,
+    );
+    assert.ok(stable.p99Ms !== null && stable.p99Ms >= stable.p95Ms, `p99 ${stable.p99Ms} ms`);
+
+    // A version that served nothing: no series, so 0 requests (inconclusive, never healthy) and no latency.
+    assert.deepEqual(await provider.window({ ...query, version: '1.2.0' }), {
+      version: '1.2.0',
+      requests: 0,
+      errors: 0,
+      p95Ms: null,
+      p99Ms: null,
+    });
+
+    const custom = await provider.window({
+      ...query,
+      version: '1.0.0',
+      custom: [
+        { name: 'weight', query: 'max(opsflow_canary_weight{environment="{{environment}}",service="{{service}}"})' },
+        { name: 'absent', query: 'sum(nothing_here{version="{{version}}"})' },
+      ],
+    });
+    assert.deepEqual(custom.custom, { weight: 0, absent: null });
+
+    await assert.rejects(
+      provider.window({ ...query, version: '1.0.0', custom: [{ name: 'series', query: 'opsflow_requests_total' }] }),
+      /query series "opsflow_requests_total": returned \d+ series .*aggregate it into one/,
+    );
+    await assert.rejects(
+      provider.window({ ...query, version: '1.0.0', custom: [{ name: 'typo', query: 'sum(rate(x[{{window}}]' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+        assert.equal(err.type, 'InvalidRequest');
+        assert.match(
+          err.message,
+          /\/api\/v1\/query query typo "sum\(rate\(x\[10s\]": .*parse error.*: fix the analysis's custom metric typo in opsflow\.yaml$/,
+        );
+        return true;
+      },
+    );
+  });
+
+  it("rolls the faulty 1.2.0 back on Prometheus's figures", async () => {
+    const workflowId = await deployAndApprove('1.2.0');
+    const watched = await stack!.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+
+    const final = await status(workflowId);
+    assert.equal(final.phase, 'ROLLED_BACK');
+    const samples = final.samples.filter((s) => s.environment === 'production');
+    const critical = samples.at(-1);
+    assert.equal(critical?.verdict, 'critical', JSON.stringify(samples, null, 1));
+    assert.match(critical.reason, /error rate/);
+    assert.ok(critical.canary.requests > 0);
+    // Every sample was measured by Prometheus: the local platform cannot answer a PromQL custom metric.
+    for (const s of samples) assert.equal(s.canary.custom?.['scrapeUp'], 1, JSON.stringify(s));
+
+    const queries = loggedQueries();
+    assert.ok(
+      queries.some((q) => q.includes('code=~"5.."') && q.includes('version="1.2.0"') && q.includes('production')),
+      `Prometheus never answered the error query for 1.2.0: ${queries.slice(-5).join(' | ')}`,
+    );
+
+    const track = (await stack!.platformClient.state()).environments.find((t) => t.environment === 'production');
+    assert.equal(track?.stable.version, '1.0.0');
+    assert.equal(track?.canary, null);
+    const events = await stack!.platformClient.events({ environment: 'production', service: 'hello' });
+    const weights = events.filter((e) => e.deployId === workflowId && e.kind === 'weight').map((e) => e.weight);
+    assert.deepEqual(weights, [10, 0], 'rolled back in the first step');
+  });
+
+  it("promotes the healthy 1.1.0, every measured sample healthy on Prometheus's figures", async () => {
+    const workflowId = await deployAndApprove('1.1.0');
+    const watched = await stack!.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 0, watched.stdout + watched.stderr);
+
+    const final = await status(workflowId);
+    assert.equal(final.phase, 'PROMOTED');
+    const samples = final.samples.filter((s) => s.environment === 'production');
+    // The first samples of a fresh canary may lack data (Prometheus needs two scrapes of its new series): never success.
+    const measured = samples.filter((s) => s.verdict !== 'inconclusive');
+    assert.ok(measured.length >= 3, JSON.stringify(samples, null, 1));
+    for (const s of measured) {
+      assert.equal(s.verdict, 'healthy', `${s.reason} (${JSON.stringify(s.canary)})`);
+      assert.equal(s.canary.errors, 0);
+      assert.equal(s.canary.custom?.['scrapeUp'], 1);
+    }
+    for (const s of samples.filter((s) => s.verdict === 'inconclusive')) {
+      assert.ok(s.canary.requests < 5, `inconclusive with ${s.canary.requests} requests: ${s.reason}`);
+    }
+    assert.ok(new Set(measured.map((s) => s.weight)).size >= 2, 'healthy samples at more than one step of the ramp');
+    const track = (await stack!.platformClient.state()).environments.find((t) => t.environment === 'production');
+    assert.equal(track?.stable.version, '1.1.0');
+  });
+});
