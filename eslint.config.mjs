@@ -49,7 +49,7 @@ export default tseslint.config(
   },
   {
     // Workflow code is bundled and replayed: it must stay deterministic.
-    files: ['src/workflows/**/*.ts', 'src/shared/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'src/shared/**/*.ts', 'bench/workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

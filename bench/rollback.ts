@@ -1,0 +1,127 @@
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { RollbackResult } from '../src/activities/types';
+import { approveUpdate } from '../src/workflows/messages';
+import {
+  deployInput,
+  eventMs,
+  fourSteps,
+  median,
+  round,
+  startDeploy,
+  startWorker,
+  waitForApprovalWait,
+  type BenchContext,
+  type BenchResult,
+  type ProductionSettings,
+} from './harness';
+import { startPlatform } from './platform';
+
+/** The spec's ramp with a 1 s analysis interval; bakes long enough that only a rollback ends a run early. */
+const FAULTY_CANARY: ProductionSettings = { steps: fourSteps('10s'), interval: '1s', minRequests: 5 };
+/** Enough synthetic traffic that the 10 % step sees about 10 requests per 1 s window. */
+const TRAFFIC_RPS = 100;
+
+/** Milestones of one rollback, epoch ms: the bad sample known, rollback scheduled, started, canary at 0 %. */
+interface RollbackTimeline {
+  sampledAt: number;
+  scheduledAt: number;
+  startedAt: number;
+  weightZeroAt: number;
+}
+
+/** Reads the timeline from history: the last measure before the rollback, and the rollback's own result. */
+async function timeline(client: Client, workflowId: string): Promise<RollbackTimeline> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const typeOf = new Map<string, string>();
+  let sampledAt = NaN;
+  let scheduledAt = NaN;
+  let startedAt = NaN;
+  for (const event of events) {
+    const id = String(event.eventId);
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (scheduled) {
+      const type = scheduled.activityType?.name ?? '';
+      typeOf.set(id, type);
+      if (type === 'rollbackRelease') scheduledAt = eventMs(event.eventTime);
+      continue;
+    }
+    const started = event.activityTaskStartedEventAttributes;
+    if (started && typeOf.get(String(started.scheduledEventId)) === 'rollbackRelease' && Number.isNaN(startedAt)) {
+      startedAt = eventMs(event.eventTime);
+    }
+    const completed = event.activityTaskCompletedEventAttributes;
+    if (!completed) continue;
+    const type = typeOf.get(String(completed.scheduledEventId));
+    if (type === 'measure' && Number.isNaN(scheduledAt)) sampledAt = eventMs(event.eventTime);
+    if (type === 'rollbackRelease') {
+      const payload = completed.result?.payloads?.[0];
+      const result = payload ? defaultPayloadConverter.fromPayload<RollbackResult>(payload) : undefined;
+      if (!result?.weightZeroAt) throw new Error(`${workflowId}: the rollback result has no weightZeroAt`);
+      return { sampledAt, scheduledAt, startedAt, weightZeroAt: result.weightZeroAt };
+    }
+  }
+  throw new Error(`${workflowId}: no completed rollback in its history`);
+}
+
+/**
+ * Detection to rollback on the real local platform: hello 1.2.0 (20 % errors) as a canary with a 1 s analysis
+ * interval, pipeline [production]; from the bad sample's measurement to the platform's 0 % canary weight.
+ */
+export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResult> {
+  const dir = path.join(ctx.workdir, 'rollback');
+  const taskQueue = 'bench-rollback';
+  const platform = await startPlatform(dir, FAULTY_CANARY, TRAFFIC_RPS);
+  const timelines: RollbackTimeline[] = [];
+  try {
+    const worker = await startWorker(ctx, { taskQueue, deps: 'platform', platformUrl: platform.url }, dir);
+    try {
+      for (let i = 0; i < runs; i += 1) {
+        const id = `bench-rollback-${i}`;
+        const input = deployInput(FAULTY_CANARY, { id, version: '1.2.0', workdir: dir });
+        const handle = await startDeploy(ctx.client, taskQueue, input);
+        await waitForApprovalWait(ctx.client, id, handle.firstExecutionRunId);
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+        const result = await handle.result();
+        if (result.outcome !== 'rolled-back') throw new Error(`${id} ended ${result.outcome}: ${result.reason}`);
+        timelines.push(await timeline(ctx.client, id));
+        ctx.log(`rollback: ${i + 1}/${runs}: ${result.reason}`);
+      }
+    } finally {
+      await worker.stop();
+    }
+  } finally {
+    await platform.stop();
+  }
+  const seconds = timelines.map((t) => (t.weightZeroAt - t.sampledAt) / 1000);
+  const part = (f: (t: RollbackTimeline) => number) => round(median(timelines.map(f)), 1);
+  const detectionMedian = median(seconds);
+  return {
+    figures: [
+      {
+        name: 'bad sample → 0 % canary, median',
+        value: round(detectionMedian, 3),
+        unit: 's',
+        target: '< 2',
+        met: detectionMedian < 2,
+        note:
+          `median parts: sample → rollback scheduled ${part((t) => t.scheduledAt - t.sampledAt)} ms, ` +
+          `→ started ${part((t) => t.startedAt - t.scheduledAt)} ms, → weight 0 ${part((t) => t.weightZeroAt - t.startedAt)} ms`,
+      },
+      {
+        name: 'bad sample → 0 % canary, max',
+        value: round(Math.max(...seconds), 3),
+        unit: 's',
+        target: '≤ 120 (spec bound)',
+        met: Math.max(...seconds) <= 120,
+      },
+    ],
+    detail: {
+      runs,
+      seconds: seconds.map((s) => round(s, 3)),
+      analysisInterval: FAULTY_CANARY.interval,
+      trafficRps: TRAFFIC_RPS,
+    },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * One opsflow worker as its own process, so its memory is its own: the real worker (createOpsflowWorker, pino
+ * logging through Runtime.install) with the benchmark's prebuilt bundle and the bare comparison's no-op activity.
+ *
+ *   BENCH_WORKER='{"address":…,"taskQueue":…,"bundlePath":…,"deps":"instant"}' node --import tsx bench/worker-process.ts
+ *
+ * Prints one line `ready {json}` once polling; SIGTERM shuts it down gracefully.
+ */
+import { z } from 'zod';
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../src/activities';
+import { LocalMetrics, LocalTarget } from '../src/activities/platform/local';
+import { LocalPlatformClient } from '../src/local-platform/client';
+import { createFileLogger, PinoTemporalLogger } from '../src/logging/logger';
+import { createOpsflowWorker } from '../src/workers/worker';
+import { createBareActivities } from './bare-activities';
+import { InstantMetrics, InstantTarget } from './instant-target';
+
+/** What the parent tells the worker process. */
+export const workerSpecSchema = z.strictObject({
+  address: z.string().min(1),
+  namespace: z.string().default('default'),
+  taskQueue: z.string().min(1),
+  bundlePath: z.string().startsWith('/'),
+  /** instant: answers at once (orchestration only); platform: the real local platform at platformUrl. */
+  deps: z.enum(['instant', 'platform']),
+  platformUrl: z.string().url().optional(),
+  environments: z.array(z.string()).default(['production']),
+});
+export type WorkerSpec = z.input<typeof workerSpecSchema>;
+
+function deps(spec: z.infer<typeof workerSpecSchema>): ActivityDeps {
+  if (spec.deps === 'instant') return { target: new InstantTarget(spec.environments), metrics: new InstantMetrics() };
+  if (!spec.platformUrl) throw new Error('deps "platform" needs platformUrl');
+  const client = new LocalPlatformClient(spec.platformUrl);
+  return { target: new LocalTarget(client), metrics: new LocalMetrics(client) };
+}
+
+async function main(): Promise<void> {
+  const spec = workerSpecSchema.parse(JSON.parse(process.env['BENCH_WORKER'] ?? '{}'));
+  Runtime.install({
+    logger: new PinoTemporalLogger(createFileLogger('worker')),
+    telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } },
+  });
+  const connection = await NativeConnection.connect({ address: spec.address });
+  try {
+    const activityDeps = deps(spec);
+    const worker = await createOpsflowWorker({
+      connection,
+      namespace: spec.namespace,
+      taskQueue: spec.taskQueue,
+      deps: activityDeps,
+      overrides: {
+        workflowBundle: { codePath: spec.bundlePath },
+        activities: { ...createActivities(activityDeps), ...createBareActivities() },
+      },
+    });
+    process.once('SIGTERM', () => worker.shutdown());
+    process.once('SIGINT', () => worker.shutdown());
+    const running = worker.run();
+    process.stdout.write(`ready ${JSON.stringify({ maxCachedWorkflows: worker.options.maxCachedWorkflows })}\n`);
+    await running;
+  } finally {
+    await connection.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench worker: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
