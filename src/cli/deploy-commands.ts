@@ -16,6 +16,7 @@ import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../sh
 import { connectClient, temporalTarget } from '../temporal/connection';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../workflows/messages';
 import type { deploy } from '../workflows/deploy';
+import { registerControlCommands } from './control-commands';
 import { CliError, print, printJson } from './output';
 import { formatSample, formatStatus, formatTimelineEntry } from './format';
 
@@ -27,7 +28,7 @@ interface GlobalOptions {
 /** Exit codes of `watch`: scripts can tell the endings apart. */
 export const EXIT = { promoted: 0, error: 1, rolledBack: 2, cancelled: 3, failed: 4 } as const;
 
-function defaultUser(): string {
+export function defaultUser(): string {
   return process.env['OPSFLOW_USER'] ?? os.userInfo().username;
 }
 
@@ -36,7 +37,7 @@ function uiLink(base: string, namespace: string, workflowId: string, runId?: str
   return runId ? `${path}/${runId}/history` : path;
 }
 
-async function withClient<T>(fn: (client: Client, namespace: string) => Promise<T>): Promise<T> {
+export async function withClient<T>(fn: (client: Client, namespace: string) => Promise<T>): Promise<T> {
   const target = temporalTarget();
   const { client, connection } = await connectClient(target);
   try {
@@ -47,7 +48,7 @@ async function withClient<T>(fn: (client: Client, namespace: string) => Promise<
 }
 
 /** Turns Temporal's errors into one line a person can act on. */
-function explain(err: unknown, workflowId: string): never {
+export function explain(err: unknown, workflowId: string): never {
   if (err instanceof WorkflowNotFoundError)
     throw new CliError(`no deploy with id ${workflowId}; see "opsflow deploy list"`);
   if (err instanceof WorkflowUpdateFailedError) {
@@ -71,13 +72,15 @@ export function registerDeployCommands(program: Command): void {
     .addHelpText(
       'after',
       `
-Lifecycle: PLANNING → DEPLOYING/VERIFYING (staging) → AWAITING_APPROVAL → CANARY (steps) → PROMOTED
-           critical analysis → ROLLING_BACK → ROLLED_BACK; rejected or timed out → CANCELLED
+Lifecycle: PLANNING → DEPLOYING/VERIFYING (staging) → AWAITING_APPROVAL → CANARY (steps) or BLUE_GREEN → PROMOTED
+           critical sample, failure limit, abort, unanswered pause → ROLLING_BACK → ROLLED_BACK
+           inconclusive data or "pause" → PAUSED (resume, promote or abort); rejected or timed out → CANCELLED
 
 Example:
   $ opsflow deploy start --service hello --version 1.1.0
   $ opsflow deploy approve deploy-hello-1.1.0-production --by alice --comment "looks good"
-  $ opsflow deploy watch deploy-hello-1.1.0-production`,
+  $ opsflow deploy watch deploy-hello-1.1.0-production
+  $ opsflow deploy pause deploy-hello-1.1.0-production --by alice --reason "checking a dashboard"`,
     );
 
   deployCmd
@@ -269,6 +272,8 @@ Example:
       });
       process.exitCode = code;
     });
+
+  registerControlCommands(deployCmd);
 
   deployCmd
     .command('list')

@@ -17,7 +17,10 @@ export function formatTimelineEntry(entry: TimelineEntry): string {
 /** One analysis sample as a line. */
 export function formatSample(s: AnalysisSample): string {
   const p95 = s.canary.p95Ms === null ? '–' : `${Math.round(s.canary.p95Ms)}ms`;
-  const stable = s.stable && s.stable.requests > 0 ? ` (stable ${pct(s.stable.errors / s.stable.requests)})` : '';
+  const stable =
+    s.stable && s.stable.requests > 0
+      ? ` (stable ${pct(s.stable.errors / s.stable.requests)}, p95 ${s.stable.p95Ms === null ? '–' : `${Math.round(s.stable.p95Ms)}ms`})`
+      : '';
   return (
     `${time(s.at)}   sample ${s.environment} @${s.weight}%: ${s.verdict.toUpperCase()} ` +
     `req=${s.canary.requests} err=${pct(s.errorRate)}${stable} p95=${p95} — ${s.reason}`
@@ -35,6 +38,21 @@ export function formatStatus(status: DeployStatus): string {
   if (status.canary) {
     lines.push(`  canary: step ${status.canary.step}/${status.canary.steps}, ${status.canary.weight} % of traffic`);
   }
+  if (status.blueGreen) {
+    const bg = status.blueGreen;
+    lines.push(
+      `  blue-green: ${bg.stage}; green ${bg.green}, blue ${bg.blue ?? '–'}` +
+        (bg.keepBlueUntil ? ` (warm until ${bg.keepBlueUntil})` : ''),
+    );
+  }
+  if (status.paused) {
+    const p = status.paused;
+    lines.push(
+      `  PAUSED (${p.cause}) by ${p.by} since ${p.since}: ${p.reason}`,
+      `    rolls back at ${p.deadline} unless someone decides:`,
+      `    opsflow deploy resume|promote|abort ${status.deployId} --by <name> [--reason "..."]`,
+    );
+  }
   if (status.approval) {
     lines.push(
       `  waiting for approval of ${status.approval.environment} by ${status.approval.approvers.join(' or ')} until ${status.approval.deadline}`,
@@ -44,6 +62,15 @@ export function formatStatus(status: DeployStatus): string {
   if (status.lastSample) lines.push(`  last sample: ${formatSample(status.lastSample).trim()}`);
   for (const a of status.approvals) {
     lines.push(`  ${a.decision} ${a.environment} by ${a.by} at ${a.at}${a.comment ? `: "${a.comment}"` : ''}`);
+  }
+  for (const c of status.controls) {
+    lines.push(`  ${c.action} by ${c.by} at ${c.at} during ${c.phase}${c.reason ? `: "${c.reason}"` : ''}`);
+  }
+  if (status.rollback) {
+    lines.push(`  rollback of ${status.rollback.environment}: ${status.rollback.reason}`);
+    for (const step of status.rollback.steps) {
+      lines.push(`    ${step.ok ? 'ok    ' : 'FAILED'} ${step.step}: ${step.detail}`);
+    }
   }
   if (status.reason) lines.push(`  ${status.reason}`);
   if (status.report) lines.push(`  report: ${status.report.dir}/summary.md`);
