@@ -210,6 +210,64 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     await recordHistory(workflowId, 'deploy-rolled-back-canary');
   });
 
+  it('pauses, refuses and aborts a production canary through the CLI; promote after the rollback is refused', async () => {
+    const config = stackConfig(stack.platformPort, ['production']);
+    config.environments.production.canary.steps = [
+      { weight: 10, bake: '60s' },
+      { weight: 100, bake: '2s' },
+    ];
+    writeFileSync(path.join(stack.workdir, 'slow-canary.yaml'), stringify(config));
+    const started = await stack.cli(
+      'deploy',
+      'start',
+      '--config',
+      'slow-canary.yaml',
+      '--service',
+      'hello',
+      '--version',
+      '1.0.0',
+      '--feature',
+      'operator-controls',
+      '--json',
+    );
+    assert.equal(started.code, 0, started.stderr);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+    assert.equal((await stack.cli('deploy', 'approve', workflowId, '--by', 'bob')).code, 0);
+    await waitFor(async () => (await status(workflowId)).phase === 'CANARY', 30_000);
+
+    const paused = await stack.cli('deploy', 'pause', workflowId, '--by', 'dave', '--reason', 'checking a dashboard');
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /^paused deploy-hello-1\.0\.0-production by dave at .* \(was CANARY\)$/m);
+    const shown = await stack.cli('deploy', 'status', workflowId);
+    assert.match(shown.stdout, /PAUSED \(manual\) by dave since .*: checking a dashboard/);
+
+    const resume = await stack.cli('deploy', 'resume', workflowId, '--by', 'dave');
+    assert.equal(resume.code, 1);
+    assert.equal(resume.stderr, 'opsflow: refused: dave may not resume production; approvers: alice, bob\n');
+
+    const aborted = await stack.cli('deploy', 'abort', workflowId, '--by', 'dave', '--reason', 'not today');
+    assert.equal(aborted.code, 0, aborted.stderr);
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+    assert.match(watched.stdout, /ROLLED_BACK: aborted by dave: not today/);
+
+    const late = await stack.cli('deploy', 'promote', workflowId, '--by', 'alice');
+    assert.equal(late.code, 1);
+    assert.equal(late.stderr, `opsflow: refused: ${workflowId} has ended (ROLLED_BACK); there is nothing to promote\n`);
+
+    const events = await stack.platformClient.events({ environment: 'production', service: 'hello' });
+    const weights = events.filter((e) => e.deployId === workflowId && e.kind === 'weight').map((e) => e.weight);
+    assert.deepEqual(weights, [10, 0]);
+    const summary = readFileSync(
+      path.join(stack.workdir, '.agency/handoff/operator-controls/devops-automator/summary.md'),
+      'utf8',
+    );
+    assert.match(summary, /- \*\*pause\*\* by dave at .* during CANARY via update — "checking a dashboard"/);
+    assert.match(summary, /- \*\*abort\*\* by dave at .* during PAUSED via update — "not today"/);
+    assert.match(summary, /- done: traffic-to-zero at .*\n- done: scale-down at .*\n- done: verify-stable at /);
+  });
+
   it('rejects bad input with one line and starts nothing', async () => {
     const cases: [string[], RegExp][] = [
       [['--service', 'nope', '--version', '1.1.0'], /--service: unknown service "nope"; opsflow.yaml defines hello/],
