@@ -1,6 +1,7 @@
+import type { LlmConfig } from '../../shared/llm-config';
 import { LlmClient } from './client';
-import { createLlmProvider, type LlmSettings } from './settings';
-import type { RetryStrategy } from './retry';
+import { temporalRetry, type RetryStrategy } from './retry';
+import { createLlmProvider, resolveLlmSettings, type LlmSettings } from './settings';
 
 export { narrate, offlineNarrative, type Narrative, type NarrativeKind, type NarrateOptions } from './narrate';
 export { LlmClient } from './client';
@@ -18,4 +19,10 @@ export interface LlmRuntime {
 export function createLlmRuntime(settings: LlmSettings, retry: RetryStrategy, env = process.env): LlmRuntime {
   const provider = createLlmProvider(settings, env);
   return provider ? { settings, client: new LlmClient(provider, retry, settings.pricing) } : { settings };
+}
+
+/** The worker's runtime: settings from opsflow.yaml and the environment, retries by Temporal. */
+export function createWorkerLlm(config: LlmConfig, env = process.env): LlmRuntime {
+  const settings = resolveLlmSettings(config, env);
+  return createLlmRuntime(settings, temporalRetry(settings.maxAttempts), env);
 }
