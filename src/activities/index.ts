@@ -4,7 +4,11 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { handoffDir, type Plan } from '../shared/deploy';
 import type { MetricsProvider } from './metrics/provider';
 import type { DeployTarget } from './platform/target';
-import { offlinePlan } from './planner/offline';
+import { deployFacts } from './llm/deploy-facts';
+import { narrate, type LlmRuntime } from './llm/index';
+import { llmReport } from './llm/report';
+import { planDeploy } from './llm/plan';
+import { recentDeploys } from './planner/history';
 import { resolveHandoffDir, snapshotHandoff, writeHandoffReport } from './report/handoff';
 import type {
   MeasureRequest,
@@ -25,10 +29,16 @@ export interface ActivityDeps {
   metrics: MetricsProvider;
   /** Prometheus, when metrics.prometheus is configured. */
   prometheus?: MetricsProvider;
+  /** The model that plans and narrates; absent or without a client: the offline planner. */
+  llm?: LlmRuntime;
 }
 
+/** How far back the planner looks for the service's rollbacks. */
+const HISTORY_MS = 30 * 86_400_000;
+
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ target, metrics, prometheus }: ActivityDeps) {
+export function createActivities({ target, metrics, prometheus, llm }: ActivityDeps) {
+  const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
     async plan({ input }: PlanRequest): Promise<Plan> {
@@ -43,8 +53,26 @@ export function createActivities({ target, metrics, prometheus }: ActivityDeps) 
       const relative = path.posix.join(handoffDir(input.feature), 'plan.md');
       const file = path.join(resolveHandoffDir(input.workdir, handoffDir(input.feature)), 'plan.md');
       const handoffPlan = existsSync(file) ? { path: relative, text: readFileSync(file, 'utf8') } : undefined;
-      const plan = offlinePlan({ input, currentVersions, ...(handoffPlan ? { handoffPlan } : {}) });
-      log.info('planned', { risk: plan.risk, source: plan.source });
+      const history = recentDeploys(input.workdir, {
+        project: input.project,
+        service: input.service,
+        sinceMs: Date.now() - HISTORY_MS,
+      });
+      // Model call → zod → one repair → offline fallback → safety clamp; full text to .opsflow/llm only.
+      const plan = await planDeploy(
+        { input, currentVersions, history, ...(handoffPlan ? { handoffPlan } : {}) },
+        model,
+        {
+          workdir: input.workdir,
+          label: input.deployId,
+        },
+      );
+      log.info('planned', {
+        risk: plan.risk,
+        source: plan.source,
+        ...(plan.fallback ? { fallback: plan.fallback.reason } : {}),
+        ...(plan.usage ? { llmCalls: plan.usage.calls, tokens: plan.usage.inputTokens + plan.usage.outputTokens } : {}),
+      });
       return plan;
     },
 
@@ -100,8 +128,20 @@ export function createActivities({ target, metrics, prometheus }: ActivityDeps) 
           ? `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/` +
             `${encodeURIComponent(workflowExecution.workflowId)}/${workflowExecution.runId}/history`
           : undefined;
-      const result = writeHandoffReport(request, ui ? { ui } : {});
-      log.info('handoff report written', { dir: result.dir });
+      const { input, status } = request;
+      const kind = status.outcome === 'rolled-back' ? 'postmortem' : 'summary';
+      const narrative = await narrate(kind, deployFacts(input, status), {
+        ...(model && llm?.settings.narratives ? { client: model.client } : {}),
+        sink: { workdir: input.workdir, label: input.deployId },
+        ...(llm ? { maxOutputTokens: llm.settings.maxOutputTokens } : {}),
+      });
+      const section = llmReport(llm?.settings.provider ?? 'offline', status.plan, narrative);
+      const result = writeHandoffReport(request, ui ? { ui } : {}, section);
+      log.info('handoff report written', {
+        dir: result.dir,
+        narrative: narrative.source,
+        ...(narrative.fallback ? { fallback: narrative.fallback.reason } : {}),
+      });
       return result;
     },
   };

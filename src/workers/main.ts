@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { createWorkerLlm } from '../activities/llm/index';
 import { PrometheusMetrics } from '../activities/metrics/prometheus';
 import { LocalMetrics, LocalTarget } from '../activities/platform/local';
 import { ConfigError, loadConfig } from '../config/load';
@@ -29,6 +30,12 @@ async function main(): Promise<void> {
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   const platform = new LocalPlatformClient(`http://${config.platform.local.host}:${config.platform.local.port}`);
   const prometheus = config.metrics.prometheus ? new PrometheusMetrics(config.metrics.prometheus) : undefined;
+  // The key stays inside the provider: only the provider, model and address are logged.
+  const llm = createWorkerLlm(config.llm);
+  pino.info(
+    { provider: llm.settings.provider, model: llm.client?.provider.model, baseUrl: llm.client?.provider.baseUrl },
+    'llm provider',
+  );
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(target.connectionOptions);
@@ -49,6 +56,7 @@ async function main(): Promise<void> {
         target: new LocalTarget(platform),
         metrics: new LocalMetrics(platform),
         ...(prometheus ? { prometheus } : {}),
+        llm,
       },
     });
     pino.info({ address: target.address, namespace: target.namespace, taskQueue }, 'worker running');

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DeployStatus, FilesChanged, ReportResult } from '../../shared/deploy';
 import type { ReportRequest, SnapshotRequest } from '../types';
+import type { LlmReport } from '../llm/report';
 import { renderSummary } from './summary';
 
 /** The files every ending writes into the handoff folder. */
@@ -33,7 +34,7 @@ function writeAtomically(file: string, text: string): void {
 }
 
 /** The orchestrator's view of the run: report.json. */
-export function buildReport(request: ReportRequest, files: FilesChanged) {
+export function buildReport(request: ReportRequest, files: FilesChanged, llm?: LlmReport) {
   const { input, status } = request;
   const durationMs = new Date(status.endedAt ?? status.startedAt).getTime() - new Date(status.startedAt).getTime();
   return {
@@ -59,6 +60,21 @@ export function buildReport(request: ReportRequest, files: FilesChanged) {
       last: status.lastSample ?? null,
     },
     filesChanged: files,
+    llm: llm
+      ? {
+          provider: llm.provider,
+          model: llm.model ?? null,
+          usage: llm.usage,
+          plan: { source: llm.planSource ?? null, fallback: llm.planFallback ?? null },
+          narrative: {
+            kind: llm.narrative.kind,
+            source: llm.narrative.source,
+            fallback: llm.narrative.fallback?.reason ?? null,
+            text: llm.narrative.text,
+          },
+          audit: llm.audit,
+        }
+      : null,
   };
 }
 
@@ -75,7 +91,7 @@ function countBy(values: string[]): Record<string, number> {
 }
 
 /** Writes summary.md, files-changed.json and report.json; idempotent for the same request. */
-export function writeHandoffReport(request: ReportRequest, links: { ui?: string } = {}): ReportResult {
+export function writeHandoffReport(request: ReportRequest, links: { ui?: string } = {}, llm?: LlmReport): ReportResult {
   const folder = resolveHandoffDir(request.workdir, request.dir);
   mkdirSync(folder, { recursive: true });
   const paths = HANDOFF_FILES.map((f) => path.posix.join(request.dir, f));
@@ -84,8 +100,8 @@ export function writeHandoffReport(request: ReportRequest, links: { ui?: string 
     modified: paths.filter((p) => request.existing.includes(p)),
     deleted: [],
   };
-  writeAtomically(path.join(folder, 'summary.md'), renderSummary(request.input, request.status, files, links));
+  writeAtomically(path.join(folder, 'summary.md'), renderSummary(request.input, request.status, files, links, llm));
   writeAtomically(path.join(folder, 'files-changed.json'), `${JSON.stringify(files, null, 2)}\n`);
-  writeAtomically(path.join(folder, 'report.json'), `${JSON.stringify(buildReport(request, files), null, 2)}\n`);
+  writeAtomically(path.join(folder, 'report.json'), `${JSON.stringify(buildReport(request, files, llm), null, 2)}\n`);
   return { dir: request.dir, files: paths, filesChanged: files };
 }

@@ -1,6 +1,7 @@
 import type { AnalysisSample } from '../../shared/analysis';
 import type { DeployInput, DeployStatus, FilesChanged } from '../../shared/deploy';
 import { formatDuration } from '../../shared/duration';
+import { llmSummaryLines, type LlmReport } from '../llm/report';
 
 const OUTCOME_TITLE: Record<string, string> = {
   promoted: 'Promoted',
@@ -63,6 +64,7 @@ export function renderSummary(
   status: DeployStatus,
   files: FilesChanged,
   links: { ui?: string } = {},
+  llm?: LlmReport,
 ): string {
   const outcome = status.outcome ?? 'failed';
   const totalMs = ms(status.endedAt ?? status.startedAt) - ms(status.startedAt);
@@ -79,6 +81,7 @@ export function renderSummary(
       `(target: under 5m)`,
     '',
   );
+  if (llm) push(...llmSummaryLines(llm, llm.narrative.kind === 'postmortem' ? 'Post-mortem (blameless)' : 'Narrative'));
 
   push('## Work Completed', '', '### Deployment', '');
   for (const env of input.environments) {
