@@ -18,6 +18,8 @@ export const HEALTHY: VersionProfile = { requests: 200, errorRate: 0, p95Ms: 40 
  */
 export class FakeTarget implements DeployTarget {
   readonly calls: { op: string; environment: string; weight?: number; version?: string }[] = [];
+  /** Errors to throw from an operation (by name), to test how the workflow copes with a failing target. */
+  readonly failures = new Map<string, Error>();
   readonly state = new Map<
     string,
     { stable: string; canary?: { version: string; weight: number; deployId: string } }
@@ -68,6 +70,8 @@ export class FakeTarget implements DeployTarget {
 
   async rollback(ref: Omit<ReleaseRef, 'version'>): Promise<RollbackResult> {
     this.calls.push({ op: 'rollback', environment: ref.environment });
+    const failure = this.failures.get('rollback');
+    if (failure) throw failure;
     const t = this.track(ref.environment);
     const had = Boolean(t.canary);
     delete t.canary;

@@ -21,6 +21,8 @@ export interface Scenario {
   requestedBy?: string;
   version?: string;
   releases?: string[];
+  /** Adjusts the fake target before the deploy starts (e.g. to make an operation fail). */
+  arrange?: (target: FakeTarget) => void;
 }
 
 export interface DeployRun {
@@ -75,6 +77,7 @@ export class DeployTestEnv {
       staging: '1.0.0',
       production: '1.0.0',
     });
+    scenario.arrange?.(target);
     const metrics = new FakeMetrics(scenario.profiles ?? {});
     const config = testConfig(scenario.config);
     const input = testInput(config, this.workdir, {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { ControlArgs } from '../../src/shared/deploy';
 import {
@@ -184,6 +185,38 @@ describe('blue-green', () => {
     assert.equal(result?.outcome, 'rolled-back');
     assert.deepEqual(productionWeights(target.calls), [100, 0]);
     assert.equal(target.state.get('production')?.stable, '1.0.0');
+  });
+});
+
+describe('rollback as compensations', () => {
+  it('reports a compensation that keeps failing and still runs the next one', async () => {
+    const { error, status } = await t.runDeploy(
+      {
+        version: '1.2.0',
+        profiles: { 'production/1.2.0': { requests: 100, errorRate: 0.3, p95Ms: 50 } },
+        arrange: (target) =>
+          target.failures.set(
+            'rollback',
+            ApplicationFailure.nonRetryable('process 4242 will not stop', 'StuckProcess'),
+          ),
+      },
+      t.approve(),
+    );
+    assert.ok(error, 'an incomplete rollback fails the deploy');
+    assert.equal(status.outcome, 'failed');
+    assert.match(status.reason ?? '', /critical: .*; rollback incomplete: scale-down: process 4242 will not stop/);
+    assert.deepEqual(
+      status.rollback?.steps.map((s) => [s.step, s.ok]),
+      [
+        ['traffic-to-zero', true],
+        ['scale-down', false],
+        ['verify-stable', true],
+      ],
+    );
+    assert.ok(
+      status.report?.files.some((f) => f.endsWith('summary.md')),
+      'still reported',
+    );
   });
 });
 
