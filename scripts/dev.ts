@@ -220,6 +220,7 @@ function printNextSteps(options: DevOptions): void {
     `  ${prefix}npx opsflow deploy start --service hello --version 1.1.0`,
     `  ${prefix}npx opsflow deploy approve <workflow-id> --by alice --comment "looks good"`,
     `  ${prefix}npx opsflow deploy watch <workflow-id>`,
+    `  ${prefix}npx opsflow deploy pause|resume|promote|abort <workflow-id> --by alice   # while the canary runs`,
     '',
     'A faulty release, caught by the health analysis and rolled back automatically:',
     `  ${prefix}npx opsflow deploy start --service hello --version 1.2.0`,

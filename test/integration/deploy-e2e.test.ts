@@ -268,6 +268,50 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     assert.match(summary, /- done: traffic-to-zero at .*\n- done: scale-down at .*\n- done: verify-stable at /);
   });
 
+  it('switches production blue-green to the faulty 1.2.0, sees it fail, and switches back to blue at once', async () => {
+    const config = stackConfig(stack.platformPort, ['production']);
+    writeFileSync(
+      path.join(stack.workdir, 'blue-green.yaml'),
+      stringify({
+        ...config,
+        environments: {
+          production: {
+            ...config.environments.production,
+            strategy: 'blue-green',
+            blueGreen: { verify: '3s', keepBlue: '3s' },
+          },
+        },
+      }),
+    );
+    const started = await stack.cli(
+      'deploy',
+      'start',
+      '--config',
+      'blue-green.yaml',
+      '--service',
+      'hello',
+      '--version',
+      '1.2.0',
+      '--feature',
+      'blue-green',
+      '--json',
+    );
+    assert.equal(started.code, 0, started.stderr);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    const blue = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');
+    await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+    assert.equal((await stack.cli('deploy', 'approve', workflowId, '--by', 'alice')).code, 0);
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+    const events = await stack.platformClient.events({ environment: 'production', service: 'hello' });
+    const weights = events.filter((e) => e.deployId === workflowId && e.kind === 'weight').map((e) => e.weight);
+    assert.deepEqual(weights, [100, 0], 'all traffic to green, then all of it back to blue');
+    const after = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');
+    assert.equal(after?.stable.version, blue?.stable.version);
+    assert.equal(after?.stable.pid, blue?.stable.pid, 'blue was kept warm: the same process serves again');
+    assert.equal(after?.canary, null);
+  });
+
   it('rejects bad input with one line and starts nothing', async () => {
     const cases: [string[], RegExp][] = [
       [['--service', 'nope', '--version', '1.1.0'], /--service: unknown service "nope"; opsflow.yaml defines hello/],
