@@ -117,7 +117,10 @@ function comparisonChecks(
   if (!compare.enabled || !stable) return [];
   const canaryRate = canary.errors / canary.requests;
   if (stable.requests < config.minRequests) {
-    const note = `stable had ${stable.requests} requests, fewer than the ${config.minRequests} needed to compare`;
+    const note =
+      stable.requests === 0
+        ? 'stable took no traffic'
+        : `stable had ${stable.requests} requests, fewer than the ${config.minRequests} needed to compare`;
     return [
       { metric: 'errorRate vs stable', kind: 'comparison', unit: 'ratio', value: canaryRate, verdict: 'skipped', note },
     ];
@@ -212,7 +215,7 @@ function describeCheck(check: MetricCheck): string {
   if (c.value === null) return `${check.metric} missing`;
   const value = show(c.value, c.unit);
   if (c.kind === 'comparison') {
-    if (c.verdict === 'skipped') return `${c.metric} skipped (${c.note ?? ''})`;
+    if (c.verdict === 'skipped') return `${c.metric} skipped: ${c.note ?? ''}`;
     const baseline = c.baseline === null || c.baseline === undefined ? '?' : show(c.baseline, c.unit);
     const limit = c.limit === undefined ? '' : `, limit ${show(c.limit, c.unit)}`;
     return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}`;

@@ -338,7 +338,9 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
       'AWAITING_APPROVAL',
       `waiting for approval of ${env.name} by ${env.approval.approvers.join(' or ')} until ${deadline}`,
     );
-    const decided = await condition(() => pendingDecision !== undefined, env.approval.timeoutMs);
+    const decided = await condition(() => pendingDecision !== undefined, env.approval.timeoutMs, {
+      summary: `approval of ${env.name} by ${env.approval.approvers.join(' or ')}`,
+    });
     status.approval = undefined;
     // Set by a handler while we waited; TypeScript cannot see that.
     const decision = pendingDecision as ApprovalRecord | undefined;
@@ -670,7 +672,7 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
     status.plan = plan;
     status.previousVersions = plan.currentVersions;
     note(`plan (${plan.source}): ${plan.risk} risk; ${plan.rationale}`);
-    const planned = plannedEnvironments(plan);
+    const planned = plannedEnvironments(plan, input.environments);
     if (planned) {
       environments = planned;
       note(`rollout from the plan: ${planned.map(describeRollout).join('; ')}`);
@@ -751,9 +753,10 @@ async function notifyParent(result: DeployResult): Promise<void> {
 }
 
 /** The rollout the plan settled on, when it differs from the configured one (the planner may only tighten it). */
-function plannedEnvironments(plan: Plan): EnvironmentPlan[] | undefined {
+function plannedEnvironments(plan: Plan, configured: EnvironmentPlan[]): EnvironmentPlan[] | undefined {
   const planned = (plan as Plan & { environments?: EnvironmentPlan[] }).environments;
-  return planned && planned.length > 0 ? planned : undefined;
+  if (!planned || planned.length === 0) return undefined;
+  return JSON.stringify(planned) === JSON.stringify(configured) ? undefined : planned;
 }
 
 function describeRollout(env: EnvironmentPlan): string {

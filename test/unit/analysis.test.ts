@@ -157,7 +157,7 @@ describe('analyseWindow: the canary against stable over the same window', () => 
       win(400, 0, 40),
       stable(0, 0, null),
       'healthy',
-      /error rate vs stable skipped \(stable had 0 requests/,
+      /error rate vs stable skipped: stable took no traffic/,
     ],
     [
       'stable with too few requests: skipped',
