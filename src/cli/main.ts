@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load';
 import { RequestError } from '../config/deploy-request';
 import { registerDeployCommands } from './deploy-commands';
+import { registerLlmCommands } from './llm-commands';
+import { registerPlanCommand } from './plan-command';
 import { CliError } from './output';
 
 /** Builds the `opsflow` command; exported so tests can run it in-process. */
@@ -26,6 +28,8 @@ Start here:
   $ opsflow deploy --help`,
     );
   registerDeployCommands(program);
+  registerPlanCommand(program);
+  registerLlmCommands(program);
   return program;
 }
 

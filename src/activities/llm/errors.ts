@@ -79,7 +79,7 @@ export function classifySdkError(error: unknown, vars: ProviderVars, secret?: st
   }
   const status = typeof err.status === 'number' ? err.status : undefined;
   if (status === undefined) {
-    const detail = redact(String(err.message ?? error), secret);
+    const detail = redact(String(err.message ?? error), secret).replace(/\.$/, '');
     return new LlmError('unavailable', `cannot reach ${where}: ${detail}; check ${vars.baseUrlVar} or llm.baseUrl`);
   }
   const said = redact(providerMessage(err), secret);

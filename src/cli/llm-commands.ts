@@ -1,0 +1,107 @@
+import type { Command } from 'commander';
+import { baseUrlOf, createLlmProvider, LlmError, resolveLlmSettings, type LlmSettings } from '../activities/llm/index';
+import { loadConfig } from '../config/load';
+import { CliError, print, printJson } from './output';
+
+/** What `opsflow llm check` found. */
+export interface LlmCheckResult {
+  provider: LlmSettings['provider'];
+  model?: string;
+  baseUrl?: string;
+  sources: LlmSettings['sources'];
+  reachable: boolean;
+  latencyMs?: number;
+  answeredBy?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  note?: string;
+}
+
+/** Configured provider, one tiny call, its model and latency; throws CliError with the fix on failure. */
+export async function checkLlm(settings: LlmSettings): Promise<LlmCheckResult> {
+  const base = {
+    provider: settings.provider,
+    ...(settings.model ? { model: settings.model } : {}),
+    sources: settings.sources,
+  };
+  if (settings.provider === 'offline') {
+    return { ...base, reachable: true, note: 'the offline planner needs no network; set OPSFLOW_LLM to use a model' };
+  }
+  let provider;
+  try {
+    provider = createLlmProvider(settings);
+  } catch (err) {
+    if (err instanceof LlmError) throw new CliError(err.message);
+    throw err;
+  }
+  if (!provider) throw new CliError('no provider');
+  const baseUrl = baseUrlOf(settings);
+  const started = Date.now();
+  try {
+    const answer = await provider.complete({
+      system: 'You are a health check. Answer with the single word: ok',
+      messages: [{ role: 'user', content: 'ping' }],
+      maxOutputTokens: 64,
+    });
+    return {
+      ...base,
+      ...(baseUrl ? { baseUrl } : {}),
+      reachable: true,
+      latencyMs: Date.now() - started,
+      answeredBy: answer.model,
+      inputTokens: answer.inputTokens,
+      outputTokens: answer.outputTokens,
+    };
+  } catch (err) {
+    // A model that answered without text was still reached; anything else is the one line to act on.
+    if (err instanceof LlmError && err.kind === 'malformed') {
+      return {
+        ...base,
+        ...(baseUrl ? { baseUrl } : {}),
+        reachable: true,
+        latencyMs: Date.now() - started,
+        note: err.message,
+      };
+    }
+    throw new CliError(err instanceof LlmError ? err.message : (err as Error).message);
+  }
+}
+
+/** Registers `opsflow llm ...`. */
+export function registerLlmCommands(program: Command): void {
+  const llm = program.command('llm').description('the LLM that plans and narrates: which one, and whether it answers');
+  llm
+    .command('check')
+    .description('say which provider is configured, reach it with one tiny call, report the model and latency')
+    .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
+    .option('--json', 'print the result as JSON')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const { config } = loadConfig(opts.config);
+      let settings;
+      try {
+        settings = resolveLlmSettings(config.llm);
+      } catch (err) {
+        if (err instanceof LlmError) throw new CliError(err.message);
+        throw err;
+      }
+      const result = await checkLlm(settings);
+      if (opts.json) {
+        printJson(result);
+        return;
+      }
+      const from = (s?: string) =>
+        s ? ` (from ${s === 'env' ? 'the environment' : s === 'config' ? 'opsflow.yaml' : s})` : '';
+      print(`provider: ${result.provider}${from(result.sources.provider)}`);
+      if (result.model) print(`model: ${result.model}${from(result.sources.model)}`);
+      if (result.baseUrl) print(`endpoint: ${result.baseUrl}${from(result.sources.baseUrl)}`);
+      if (result.latencyMs !== undefined) {
+        print(
+          `reached in ${result.latencyMs} ms; answered by ${result.answeredBy ?? result.model}` +
+            (result.inputTokens !== undefined
+              ? ` (${result.inputTokens} input / ${result.outputTokens} output tokens)`
+              : ''),
+        );
+      }
+      if (result.note) print(result.note);
+    });
+}

@@ -1,0 +1,105 @@
+import os from 'node:os';
+import type { Command } from 'commander';
+import { createLlmRuntime, inlineRetry, LlmError, resolveLlmSettings } from '../activities/llm/index';
+import { planDeploy } from '../activities/llm/plan';
+import { LocalTarget } from '../activities/platform/local';
+import { readHandoffPlan } from '../activities/planner/handoff-plan';
+import { recentDeploys } from '../activities/planner/history';
+import { buildDeployInput } from '../config/deploy-request';
+import { loadConfig } from '../config/load';
+import { LocalPlatformClient } from '../local-platform/client';
+import type { Plan } from '../shared/deploy';
+import { CliError, print, printJson } from './output';
+
+const HISTORY_MS = 30 * 86_400_000;
+
+/** The plan as a person reads it. */
+export function formatPlan(plan: Plan, title: string, note?: string): string[] {
+  const by =
+    plan.source === 'openai' || plan.source === 'anthropic'
+      ? `${plan.source} ${plan.model ?? ''}`.trim()
+      : plan.source === 'handoff'
+        ? 'offline planner, with plan.md'
+        : 'offline planner';
+  const lines = [`plan for ${title} (${by})`, `risk: ${plan.risk} — ${plan.rationale}`];
+  const running = Object.entries(plan.currentVersions).map(([env, v]) => `${env} ${v}`);
+  lines.push(`running now: ${running.join(', ') || (note ?? 'unknown')}`);
+  lines.push('steps:', ...plan.steps.map((s) => `  ${s.environment.padEnd(12)} ${s.action}`));
+  lines.push('checks:', ...plan.checks.map((c) => `  - ${c}`));
+  lines.push(`rollback: ${plan.rollbackPlan}`);
+  if (plan.questions.length) lines.push('questions before approving:', ...plan.questions.map((q) => `  - ${q}`));
+  if (plan.adjustments?.length) lines.push('changed by the safety clamp:', ...plan.adjustments.map((a) => `  - ${a}`));
+  if (plan.fallback) lines.push(`fallback: the offline plan is shown because ${plan.fallback.reason}`);
+  if (plan.usage && plan.usage.calls > 0) {
+    const u = plan.usage;
+    lines.push(
+      `llm: ${u.calls} call${u.calls === 1 ? '' : 's'}, ${u.inputTokens} input / ${u.outputTokens} output tokens, ` +
+        `estimated $${u.estimatedCostUsd.toFixed(4)}; full text in ${plan.audit?.map((a) => a.file).join(', ')}`,
+    );
+  }
+  return lines;
+}
+
+/** Registers `opsflow plan`: the plan a deploy would follow, printed, with nothing deployed. */
+export function registerPlanCommand(program: Command): void {
+  program
+    .command('plan')
+    .description('print the plan a deploy would follow (risk, canary schedule, checks, rollback) without deploying')
+    .requiredOption('-s, --service <name>', 'service from opsflow.yaml')
+    .requiredOption('-v, --version <semver>', 'version to plan, e.g. 1.1.0')
+    .option('--feature <name>', 'handoff folder whose plan.md is read (default: deploy-<service>-<version>)')
+    .option(
+      '--requested-by <name>',
+      'who asks for it: $OPSFLOW_USER or your login',
+      process.env['OPSFLOW_USER'] ?? os.userInfo().username,
+    )
+    .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
+    .option('--json', 'print the plan as JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const { config } = loadConfig(opts['config'] as string | undefined);
+      const workdir = process.cwd();
+      const input = buildDeployInput(
+        config,
+        {
+          service: opts['service'],
+          version: opts['version'],
+          feature: opts['feature'],
+          requestedBy: opts['requestedBy'],
+        },
+        { workdir },
+      );
+      let llm;
+      try {
+        const settings = resolveLlmSettings(config.llm);
+        llm = createLlmRuntime(settings, inlineRetry(settings.maxAttempts));
+      } catch (err) {
+        if (err instanceof LlmError) throw new CliError(err.message);
+        throw err;
+      }
+      const platform = new LocalPlatformClient(`http://${config.platform.local.host}:${config.platform.local.port}`, {
+        timeoutMs: 3_000,
+      });
+      let currentVersions: Record<string, string> = {};
+      let note: string | undefined;
+      try {
+        currentVersions = await new LocalTarget(platform).currentVersions(input.service);
+      } catch {
+        note = `unknown: the local platform at ${config.platform.local.host}:${config.platform.local.port} is not running`;
+      }
+      const handoffPlan = readHandoffPlan(workdir, input.feature);
+      const history = recentDeploys(workdir, {
+        project: input.project,
+        service: input.service,
+        sinceMs: Date.now() - HISTORY_MS,
+      });
+      const plan = await planDeploy(
+        { input, currentVersions, history, ...(handoffPlan ? { handoffPlan } : {}) },
+        llm.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined,
+        { workdir, label: `plan-${input.service}-${input.version}` },
+      );
+      if (opts['json']) printJson(plan);
+      else
+        for (const line of [...formatPlan(plan, `${input.service} ${input.version}`, note), 'nothing was deployed.'])
+          print(line);
+    });
+}
