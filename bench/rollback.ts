@@ -23,43 +23,48 @@ const FAULTY_CANARY: ProductionSettings = { steps: fourSteps('10s'), interval: '
 /** Enough synthetic traffic that the 10 % step sees about 10 requests per 1 s window. */
 const TRAFFIC_RPS = 100;
 
-/** Milestones of one rollback, epoch ms: the bad sample known, rollback scheduled, started, canary at 0 %. */
+/**
+ * Milestones of one rollback, epoch ms: the bad sample measured, the workflow's first rollback command (traffic to
+ * 0 % or the rollback itself), the platform's canary weight at 0 %, and the rollback activity done (canary stopped).
+ */
 interface RollbackTimeline {
   sampledAt: number;
-  scheduledAt: number;
-  startedAt: number;
+  decidedAt: number;
   weightZeroAt: number;
+  stoppedAt: number;
 }
 
-/** Reads the timeline from history: the last measure before the rollback, and the rollback's own result. */
+/** Whether a scheduled activity is the start of a rollback: a weight of 0 %, or rollbackRelease itself. */
+function startsRollback(type: string, input: unknown): boolean {
+  if (type === 'rollbackRelease') return true;
+  return type === 'setTrafficWeight' && (input as { weight?: number } | undefined)?.weight === 0;
+}
+
+/** Reads the timeline from history: the last sample before the rollback began, and the rollback's own result. */
 async function timeline(client: Client, workflowId: string): Promise<RollbackTimeline> {
   const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
   const typeOf = new Map<string, string>();
   let sampledAt = NaN;
-  let scheduledAt = NaN;
-  let startedAt = NaN;
+  let decidedAt = NaN;
   for (const event of events) {
-    const id = String(event.eventId);
     const scheduled = event.activityTaskScheduledEventAttributes;
     if (scheduled) {
       const type = scheduled.activityType?.name ?? '';
-      typeOf.set(id, type);
-      if (type === 'rollbackRelease') scheduledAt = eventMs(event.eventTime);
+      typeOf.set(String(event.eventId), type);
+      const payload = scheduled.input?.payloads?.[0];
+      const input = payload ? defaultPayloadConverter.fromPayload(payload) : undefined;
+      if (Number.isNaN(decidedAt) && startsRollback(type, input)) decidedAt = eventMs(event.eventTime);
       continue;
-    }
-    const started = event.activityTaskStartedEventAttributes;
-    if (started && typeOf.get(String(started.scheduledEventId)) === 'rollbackRelease' && Number.isNaN(startedAt)) {
-      startedAt = eventMs(event.eventTime);
     }
     const completed = event.activityTaskCompletedEventAttributes;
     if (!completed) continue;
     const type = typeOf.get(String(completed.scheduledEventId));
-    if (type === 'measure' && Number.isNaN(scheduledAt)) sampledAt = eventMs(event.eventTime);
+    if (type === 'measure' && Number.isNaN(decidedAt)) sampledAt = eventMs(event.eventTime);
     if (type === 'rollbackRelease') {
       const payload = completed.result?.payloads?.[0];
       const result = payload ? defaultPayloadConverter.fromPayload<RollbackResult>(payload) : undefined;
       if (!result?.weightZeroAt) throw new Error(`${workflowId}: the rollback result has no weightZeroAt`);
-      return { sampledAt, scheduledAt, startedAt, weightZeroAt: result.weightZeroAt };
+      return { sampledAt, decidedAt, weightZeroAt: result.weightZeroAt, stoppedAt: eventMs(event.eventTime) };
     }
   }
   throw new Error(`${workflowId}: no completed rollback in its history`);
@@ -106,8 +111,9 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
         target: '< 2',
         met: detectionMedian < 2,
         note:
-          `median parts: sample → rollback scheduled ${part((t) => t.scheduledAt - t.sampledAt)} ms, ` +
-          `→ started ${part((t) => t.startedAt - t.scheduledAt)} ms, → weight 0 ${part((t) => t.weightZeroAt - t.startedAt)} ms`,
+          `medians: sample → first rollback command ${part((t) => t.decidedAt - t.sampledAt)} ms, ` +
+          `→ weight 0 % ${part((t) => t.weightZeroAt - t.decidedAt)} ms; canary process stopped ` +
+          `${part((t) => t.stoppedAt - t.sampledAt)} ms after the sample`,
       },
       {
         name: 'bad sample → 0 % canary, max',
@@ -120,6 +126,12 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
     detail: {
       runs,
       seconds: seconds.map((s) => round(s, 3)),
+      /** Per run, ms after the bad sample's measure activity completed. */
+      milestonesMs: timelines.map((t) => ({
+        decided: round(t.decidedAt - t.sampledAt, 1),
+        weightZero: round(t.weightZeroAt - t.sampledAt, 1),
+        stopped: round(t.stoppedAt - t.sampledAt, 1),
+      })),
       analysisInterval: FAULTY_CANARY.interval,
       trafficRps: TRAFFIC_RPS,
     },
