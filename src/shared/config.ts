@@ -25,12 +25,30 @@ const thresholdSchema = (unit: 'ratio' | 'duration') =>
     .strict()
     .refine((t) => t.warn <= t.critical, { message: 'warn must not be above critical' });
 
+/** The placeholders a PromQL template may use; the provider fills them per version. */
+export const QUERY_PLACEHOLDERS = ['service', 'version', 'environment', 'window'] as const;
+
+/** A PromQL template whose placeholders are all known, so a typo is refused when the config loads. */
+const promqlTemplateSchema = z
+  .string()
+  .min(1)
+  .superRefine((template, ctx) => {
+    for (const [whole, name] of template.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)) {
+      if (!(QUERY_PLACEHOLDERS as readonly string[]).includes(name ?? '')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown placeholder ${whole}: use ${QUERY_PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')}`,
+        });
+      }
+    }
+  });
+
 /** A metric of the user's own, read from Prometheus with a PromQL template, judged against its thresholds. */
 const customMetricSchema = z
   .object({
     name: nameSchema,
     /** PromQL; {{service}}, {{version}}, {{environment}} and {{window}} are filled in per version. */
-    query: z.string().min(1),
+    query: promqlTemplateSchema,
     warn: z.number(),
     critical: z.number(),
     /** above: higher is worse (saturation, queue depth); below: lower is worse (success ratio, throughput). */
@@ -182,10 +200,10 @@ export const localPlatformConfigSchema = z
 /** PromQL templates: {{service}}, {{version}}, {{environment}} and {{window}} (e.g. 30s) are filled in. */
 export const prometheusQueriesSchema = z
   .object({
-    requests: z.string().min(1),
-    errors: z.string().min(1),
-    latencyP95Ms: z.string().min(1),
-    latencyP99Ms: z.string().min(1),
+    requests: promqlTemplateSchema,
+    errors: promqlTemplateSchema,
+    latencyP95Ms: promqlTemplateSchema,
+    latencyP99Ms: promqlTemplateSchema,
   })
   .strict();
 

@@ -57,6 +57,21 @@ describe('opsflow.yaml', () => {
       `${base}environments:\n  staging: {}\n`,
       /pipeline\.1: environment "production" is not defined/,
     ],
+    [
+      'a Prometheus provider without metrics.prometheus',
+      `${base}environments:\n  staging: { analysis: { provider: prometheus } }\n  production: { approval: { required: true, approvers: [a] } }\n`,
+      /environments\.staging\.analysis\.provider: provider is prometheus but metrics\.prometheus\.url is not set/,
+    ],
+    [
+      'a PromQL template with a misspelt placeholder',
+      `${base}metrics:\n  prometheus:\n    url: http://127.0.0.1:9090\n    queries: { requests: 'sum(x{svc="{{servce}}"})', errors: e, latencyP95Ms: p, latencyP99Ms: q }\nenvironments:\n  staging: {}\n  production: { approval: { required: true, approvers: [a] } }\n`,
+      /metrics\.prometheus\.queries\.requests: unknown placeholder \{\{servce\}\}: use \{\{service\}\}/,
+    ],
+    [
+      'a blue-green strategy misspelt',
+      `${base}environments:\n  staging: {}\n  production: { strategy: bluegreen, approval: { required: true, approvers: [a] } }\n`,
+      /environments\.production\.strategy/,
+    ],
     ['broken YAML', `project: [`, /not valid YAML/],
   ];
   for (const [name, yaml, message] of invalid) {
