@@ -409,10 +409,13 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
     const began = Date.now();
     let counts: AnalysisCounts = { consecutiveFailures: 0, consecutiveInconclusive: 0 };
     let conclusive = 0;
+    let previous = '';
     for (;;) {
-      await bake(analysis.interval, `bake ${env.name} at ${weight} %`);
+      // The previous sample's verdict rides on the next timer, so the UI's timeline shows every decision.
+      await bake(analysis.interval, `bake ${env.name} at ${weight} %${previous}`);
       await honourControls(env);
       const judged = await measure(env, step, weight, stable);
+      previous = ` (last sample ${judged.outcome}${judged.headline ? `: ${judged.headline}` : ''})`;
       const decision = decide(judged.outcome, counts, analysis, judged.reason);
       if (decision.action === 'rollback') throw new StageAborted('rolled-back', decision.reason);
       if (decision.action === 'pause') {
@@ -433,7 +436,7 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
     step: number,
     weight: number,
     stable: string | null,
-  ): Promise<{ outcome: SampleOutcome; reason: string }> {
+  ): Promise<{ outcome: SampleOutcome; reason: string; headline?: string }> {
     const { analysis } = env;
     try {
       const measured = await metrics.measure.executeWithOptions(
@@ -467,7 +470,10 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
       status.samples.push(sample);
       status.lastSample = sample;
       setCurrentDetails(describeStatus(status));
-      return { outcome: judged.verdict, reason: judged.reason };
+      const p95 = measured.canary.p95Ms === null ? '–' : `${Math.round(measured.canary.p95Ms)} ms`;
+      const errors = judged.errorRate === null ? '–' : `${(judged.errorRate * 100).toFixed(2)} %`;
+      const headline = `${errors} errors, p95 ${p95}, ${measured.canary.requests} requests`;
+      return { outcome: judged.verdict, reason: judged.reason, headline };
     } catch (err) {
       if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
       const reason = errorMessage(err.cause ?? err);
