@@ -266,6 +266,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     assert.match(summary, /- \*\*pause\*\* by dave at .* during CANARY via update — "checking a dashboard"/);
     assert.match(summary, /- \*\*abort\*\* by dave at .* during PAUSED via update — "not today"/);
     assert.match(summary, /- done: traffic-to-zero at .*\n- done: scale-down at .*\n- done: verify-stable at /);
+    await recordHistory(workflowId, 'deploy-paused-aborted');
   });
 
   it('switches production blue-green to the faulty 1.2.0, sees it fail, and switches back to blue at once', async () => {
@@ -310,6 +311,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     assert.equal(after?.stable.version, blue?.stable.version);
     assert.equal(after?.stable.pid, blue?.stable.pid, 'blue was kept warm: the same process serves again');
     assert.equal(after?.canary, null);
+    await recordHistory(workflowId, 'deploy-blue-green-switched-back');
   });
 
   it('rejects bad input with one line and starts nothing', async () => {
