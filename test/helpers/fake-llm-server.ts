@@ -176,3 +176,52 @@ export class FakeLlmServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+interface Bounds {
+  name: string;
+  canarySteps: { weight: number; bakeSeconds: number }[];
+  verifySeconds: number;
+  thresholds: Record<string, number>;
+}
+
+/** The last user turn of a chat-completions request. */
+function lastUserTurn(request: RecordedRequest): string {
+  const messages = (request.body['messages'] ?? []) as { role: string; content: string }[];
+  return [...messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+}
+
+/**
+ * Answers like a well-behaved model: a plan request gets a valid plan built from the configured bounds
+ * it was sent (with the production error-rate critical tightened to 4 %), a narrative request a short
+ * text whose only figures come from the facts it was sent.
+ */
+export function openaiAutoResponder(request: RecordedRequest): FakeReply {
+  const system = ((request.body['messages'] ?? []) as { role: string; content: string }[])[0]?.content ?? '';
+  const user = lastUserTurn(request);
+  if (system.includes('plan the rollout')) {
+    const facts = JSON.parse(user) as { configuredBounds: Bounds[] };
+    return openaiChat(
+      JSON.stringify({
+        risk: 'medium',
+        rationale: 'A minor change of a service with no recent rollbacks.',
+        environments: facts.configuredBounds.map((b) => ({
+          name: b.name,
+          canarySteps: b.canarySteps,
+          verifySeconds: b.verifySeconds,
+          thresholds: b.name === 'production' ? { ...b.thresholds, errorRateCritical: 0.04 } : b.thresholds,
+        })),
+        checks: ['compare the canary with stable at every step'],
+        rollbackPlan: 'Traffic back to stable on the first critical sample.',
+        questions: [],
+      }),
+      { prompt_tokens: 900, completion_tokens: 300 },
+    );
+  }
+  const json = user.slice(user.indexOf('{'));
+  const facts = JSON.parse(json) as { service: string; version: string; outcome: string; samples?: { total: number } };
+  return openaiChat(
+    `${facts.service} ${facts.version} ended ${facts.outcome} after ${facts.samples?.total ?? 0} health samples; ` +
+      'the tables below hold every measurement.',
+    { prompt_tokens: 700, completion_tokens: 80 },
+  );
+}
