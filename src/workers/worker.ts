@@ -1,6 +1,8 @@
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
+import { clientAgentDeps } from '../activities/agent/client-deps';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import type { TemporalTarget } from '../temporal/connection';
 
@@ -10,6 +12,8 @@ export interface OpsflowWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** The ops agent's dependencies; by default read deploy statuses through this worker's connection. */
+  agentDeps?: AgentActivityDeps;
   /** Extra Worker options (tests: a prebuilt bundle, a shutdown grace time). */
   overrides?: Partial<WorkerOptions>;
 }
@@ -21,7 +25,10 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...(options.overrides?.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities(options.deps),
+    activities: {
+      ...createActivities(options.deps),
+      ...createAgentActivities(options.agentDeps ?? clientAgentDeps(options.connection, options.namespace)),
+    },
     shutdownGraceTime: '10 seconds',
     ...options.overrides,
   });

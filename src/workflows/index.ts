@@ -1,2 +1,3 @@
 // The only bundle entry: workflows alone.
 export { deploy } from './deploy';
+export { opsAgent } from './agent';

@@ -1,0 +1,43 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Where the agent writes, relative to the working directory (the spec's output locations). */
+export const AGENT_PATHS = {
+  log: 'docs/operations/agent-log.jsonl',
+  runbook: 'docs/operations/runbook.md',
+  selfReview: (date: string) => `docs/operations/self-review/${date}.md`,
+  incident: (date: string, service: string, version: string) => `docs/incidents/${date}-${service}-${version}.md`,
+  finalReport: (project: string, date: string, ext: 'md' | 'json') =>
+    `docs/operations/ops-agent-${project}-${date}.${ext}`,
+} as const;
+
+/** Resolves a docs path under the working directory; refuses anything that would leave it. */
+export function resolveDoc(workdir: string, relative: string): string {
+  const root = path.resolve(workdir);
+  const file = path.resolve(root, relative);
+  if (!file.startsWith(root + path.sep)) throw new Error(`${relative} would leave ${root}`);
+  return file;
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a document. */
+export function writeDoc(workdir: string, relative: string, text: string): void {
+  const file = resolveDoc(workdir, relative);
+  mkdirSync(path.dirname(file), { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, file);
+}
+
+/** Appends a block once: a retried activity finds its marker and writes nothing. Returns whether it wrote. */
+export function appendOnce(workdir: string, relative: string, marker: string, text: string, header = ''): boolean {
+  const file = resolveDoc(workdir, relative);
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : header;
+  if (current.includes(marker)) return false;
+  writeDoc(workdir, relative, current + text);
+  return true;
+}
+
+/** Appends one JSON line to the agent's log, once per key. */
+export function appendLogLine(workdir: string, entry: { key: string } & Record<string, unknown>): boolean {
+  return appendOnce(workdir, AGENT_PATHS.log, `"key":${JSON.stringify(entry.key)}`, `${JSON.stringify(entry)}\n`);
+}

@@ -1,0 +1,172 @@
+import { log } from '@temporalio/activity';
+import type { AgentFinalReport, DeployFacts, SelfReview } from '../../shared/agent';
+import { DEFAULT_AGENT_CONFIG } from '../../shared/agent-config';
+import type { DeployResult, DeployStatus } from '../../shared/deploy';
+import { approvalWaitMs, measureImpact, noisySamples } from './facts';
+import { AGENT_PATHS, appendLogLine, appendOnce, writeDoc } from './files';
+import { CAUSE_CHECKS, renderPostMortem } from './post-mortem';
+import { plainNarrative, renderFinalReport, renderSelfReview } from './review';
+
+/** What the agent's activities touch; the worker passes real ones, tests their own. */
+export interface AgentActivityDeps {
+  /** The final status of a deploy (a query of the closed workflow); null when it cannot be read. */
+  deployStatus: (deployId: string) => Promise<DeployStatus | null>;
+  /** Optional narrative from an LLM, given the review's figures; the figures themselves are never asked of it. */
+  narrate?: (review: SelfReview) => Promise<string | null>;
+  /** The time-to-restore target the post-mortem judges against. */
+  targetRestoreMs?: number;
+}
+
+/** One finished deploy, as the agent hands it to the feedback loop. */
+export interface FeedbackRequest {
+  project: string;
+  workdir: string;
+  result: DeployResult;
+  requestedAt: string;
+  requestedBy: string;
+  finishedAt: string;
+  cause: string | null;
+  /** How many times this service has failed for this cause, this one included. */
+  causeCount: number;
+}
+
+const RUNBOOK_HEADER = `# Runbook\n\nNotes the ops agent appends when a failure cause repeats. Newest last.\n`;
+
+/** The ops agent's activities: feedback loop, self-review, final report (S: activities-dependency-injection). */
+export function createAgentActivities(deps: AgentActivityDeps) {
+  return {
+    /**
+     * The feedback loop after one deploy: measures it from its status, writes a blameless post-mortem for a
+     * rollback or failure, a runbook note when the cause repeats, and a line in the agent's log. Idempotent.
+     */
+    async agentFeedback(request: FeedbackRequest): Promise<DeployFacts> {
+      const { result, workdir } = request;
+      const status = await deps.deployStatus(result.deployId).catch((err: Error) => {
+        log.warn('deploy status unavailable', { deployId: result.deployId, error: err.message });
+        return null;
+      });
+      const failed = result.outcome === 'rolled-back' || result.outcome === 'failed';
+      const impact = status && failed ? measureImpact(status) : null;
+      const noisy = status ? noisySamples(status) : { inconclusive: 0, unmeasured: 0 };
+      const files: string[] = [];
+      const date = request.finishedAt.slice(0, 10);
+      const repeated = failed && request.cause !== null && request.causeCount >= 2;
+      if (repeated && request.cause) {
+        const marker = `<!-- opsflow:${result.deployId}:${request.requestedAt} -->`;
+        const note = [
+          '',
+          `## ${date}: ${result.service} failed again for ${request.cause} (${request.causeCount} times)`,
+          marker,
+          '',
+          `- Last seen: ${result.deployId} (${result.version}): ${result.reason}`,
+          `- Post-mortem: [${AGENT_PATHS.incident(date, result.service, result.version)}](../incidents/${date}-${result.service}-${result.version}.md)`,
+          `- Check first: ${CAUSE_CHECKS[request.cause] ?? CAUSE_CHECKS['other']}`,
+          '',
+        ].join('\n');
+        appendOnce(workdir, AGENT_PATHS.runbook, marker, note, RUNBOOK_HEADER);
+        files.push(AGENT_PATHS.runbook);
+      }
+      if (failed) {
+        const file = AGENT_PATHS.incident(date, result.service, result.version);
+        writeDoc(
+          workdir,
+          file,
+          renderPostMortem({
+            result,
+            status,
+            impact,
+            requestedBy: request.requestedBy,
+            requestedAt: request.requestedAt,
+            cause: request.cause ?? 'other',
+            causeCount: request.causeCount,
+            targetRestoreMs: deps.targetRestoreMs ?? DEFAULT_AGENT_CONFIG.targets.timeToRestore,
+            runbook: repeated ? AGENT_PATHS.runbook : null,
+          }),
+        );
+        files.push(file);
+      }
+      const facts: DeployFacts = {
+        approvalWaitMs: status ? approvalWaitMs(status) : 0,
+        restoreMs: impact?.restoreMs ?? null,
+        inconclusiveSamples: noisy.inconclusive,
+        unmeasuredSamples: noisy.unmeasured,
+        samples: status?.samples.length ?? 0,
+        environment: impact?.environment ?? null,
+        files: [...files, AGENT_PATHS.log],
+      };
+      appendLogLine(workdir, {
+        key: `deploy:${result.deployId}:${request.requestedAt}`,
+        type: 'deploy',
+        at: request.finishedAt,
+        project: request.project,
+        deployId: result.deployId,
+        service: result.service,
+        version: result.version,
+        outcome: result.outcome,
+        reason: result.reason,
+        cause: request.cause,
+        durationMs: result.durationMs,
+        approvalWaitMs: facts.approvalWaitMs,
+        restoreMs: facts.restoreMs,
+        inconclusiveSamples: facts.inconclusiveSamples,
+        files,
+      });
+      log.info('feedback loop done', { deployId: result.deployId, files });
+      return facts;
+    },
+
+    /** Writes docs/operations/self-review/<date>.md and one JSON line in the agent's log. Idempotent. */
+    async agentSelfReview({ workdir, review }: { workdir: string; review: SelfReview }): Promise<string[]> {
+      let narrative = { text: plainNarrative(review), source: 'computed summary' };
+      if (deps.narrate) {
+        const text = await deps.narrate(review).catch((err: Error) => {
+          log.warn('narrative unavailable; using the computed summary', { error: err.message });
+          return null;
+        });
+        if (text) narrative = { text, source: 'narrative by the configured LLM; figures computed' };
+      }
+      const file = AGENT_PATHS.selfReview(review.date);
+      writeDoc(workdir, file, renderSelfReview(review, narrative));
+      appendLogLine(workdir, {
+        key: `self-review:${review.date}`,
+        type: 'self-review',
+        at: review.to,
+        project: review.project,
+        date: review.date,
+        from: review.from,
+        day: review.day,
+        total: review.total,
+        deploysPerDay: review.deploysPerDay,
+        answers: review.answers.map((a) => ({ question: a.question, status: a.status })),
+        openImprovements: review.improvements.map((i) => i.key),
+        file,
+      });
+      return [file, AGENT_PATHS.log];
+    },
+
+    /** The final report: markdown for people, JSON for the orchestrator, one line in the log. */
+    async agentFinalReport({ workdir, report }: { workdir: string; report: AgentFinalReport }): Promise<string[]> {
+      const date = report.endedAt.slice(0, 10);
+      const md = AGENT_PATHS.finalReport(report.project, date, 'md');
+      const json = AGENT_PATHS.finalReport(report.project, date, 'json');
+      const files = [md, json, AGENT_PATHS.log];
+      const withFiles = { ...report, artifacts: [...new Set([...report.artifacts, ...files])] };
+      writeDoc(workdir, md, renderFinalReport(withFiles));
+      writeDoc(workdir, json, `${JSON.stringify({ schema: 'opsflow.agent-report/v1', ...withFiles }, null, 2)}\n`);
+      appendLogLine(workdir, {
+        key: `final:${report.workflowId}:${report.startedAt}`,
+        type: 'final-report',
+        at: report.endedAt,
+        project: report.project,
+        reason: report.reason,
+        detail: report.detail,
+        total: report.total,
+        file: md,
+      });
+      return files;
+    },
+  };
+}
+
+/** The agent's activity interface, proxied by the agent workflow (type-only import there). */
+export type AgentActivities = ReturnType<typeof createAgentActivities>;

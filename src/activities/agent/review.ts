@@ -1,0 +1,143 @@
+import { minutes, percent, type AgentFinalReport, type DerivedFigures, type SelfReview } from '../../shared/agent';
+
+const STATUS_MARK: Record<string, string> = {
+  met: '✅ met',
+  'below-target': '⚠️ below target',
+  failing: '❌ failing',
+  attention: '⚠️ needs attention',
+  'no-data': '– no data',
+  'not-measured': '– not measured',
+};
+
+const rate = (v: number | null) => (v === null ? '–' : percent(v));
+const dur = (v: number | null) => (v === null ? '–' : minutes(v));
+
+/** The figures table shared by the review and the final report. */
+export function figuresTable(day: DerivedFigures | null, total: DerivedFigures): string[] {
+  const col = (f: DerivedFigures | null, pick: (f: DerivedFigures) => string) => (f ? pick(f) : '');
+  const rows: [string, (f: DerivedFigures) => string][] = [
+    [
+      'deployments (promoted / rolled back / failed / cancelled)',
+      (f) => `${f.deploys} (${f.promoted} / ${f.rolledBack} / ${f.failed} / ${f.cancelled})`,
+    ],
+    ['success rate', (f) => rate(f.successRate)],
+    ['change failure rate', (f) => rate(f.changeFailureRate)],
+    ['mean pipeline time (excl. approval wait)', (f) => dur(f.meanPipelineMs)],
+    ['slowest pipeline time', (f) => dur(f.maxPipelineMs)],
+    ['within the speed target', (f) => `${f.withinTarget}`],
+    ['mean lead time (request → promoted)', (f) => dur(f.meanLeadTimeMs)],
+    ['mean time to restore', (f) => dur(f.meanRestoreMs)],
+    ['restores within target', (f) => `${f.restoresWithinTarget} of ${f.restores}`],
+    ['inconclusive / unmeasured samples', (f) => `${f.inconclusiveSamples} / ${f.unmeasuredSamples}`],
+    ['events (critical / warning)', (f) => `${f.events} (${f.criticalEvents} / ${f.warningEvents})`],
+    ['deploys aborted on a critical alert', (f) => `${f.aborts}`],
+  ];
+  const lines = day
+    ? ['| figure | this day | all time |', '| --- | ---: | ---: |']
+    : ['| figure | value |', '| --- | ---: |'];
+  for (const [name, pick] of rows) {
+    lines.push(day ? `| ${name} | ${col(day, pick)} | ${pick(total)} |` : `| ${name} | ${pick(total)} |`);
+  }
+  return lines;
+}
+
+function causes(c: Record<string, number>): string[] {
+  const entries = Object.entries(c).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return entries.length ? entries.map(([k, n]) => `- ${k}: ${n}`) : ['- none'];
+}
+
+/** A deterministic narrative, used when no LLM is configured or it does not answer. */
+export function plainNarrative(review: SelfReview): string {
+  const d = review.day;
+  if (d.deploys === 0 && d.events === 0) return 'A quiet day: no deployment and no infrastructure event.';
+  const parts = [`${d.deploys} deployments (${d.promoted} promoted, ${d.rolledBack} rolled back, ${d.failed} failed).`];
+  if (d.successRate !== null) parts.push(`Success rate ${percent(d.successRate)}.`);
+  if (d.meanRestoreMs !== null) parts.push(`Service was restored in ${minutes(d.meanRestoreMs)} on average.`);
+  if (review.improvementsOpened.length) parts.push(`Opened: ${review.improvementsOpened.join(', ')}.`);
+  if (review.improvementsClosed.length) parts.push(`Closed: ${review.improvementsClosed.join(', ')}.`);
+  return parts.join(' ');
+}
+
+/** docs/operations/self-review/<date>.md. Pure. */
+export function renderSelfReview(review: SelfReview, narrative: { text: string; source: string }): string {
+  const lines = [
+    `# Self-review ${review.date}: ${review.project}`,
+    '',
+    `Window ${review.from} → ${review.to} (UTC). Figures are measured by the ops agent; nothing here is estimated.`,
+    '',
+    `> ${narrative.text.replace(/\n+/g, ' ')} _(${narrative.source})_`,
+    '',
+    '## Questions',
+    '',
+    '| question | status | answer |',
+    '| --- | --- | --- |',
+    ...review.answers.map(
+      (a) => `| ${a.question} | ${STATUS_MARK[a.status] ?? a.status} | ${a.answer.replace(/\|/g, '\\|')} |`,
+    ),
+    '',
+    '## Figures',
+    '',
+    ...figuresTable(review.day, review.total),
+    '',
+    `Deployment frequency: ${review.deploysPerDay} promoted deploys per day since the agent started.`,
+    `Targets: deploy ≤ ${minutes(review.targets.deployDuration)}, success ≥ ${percent(review.targets.successRate)} ` +
+      `(floor ${percent(review.targets.successRateFloor)}), restore ≤ ${minutes(review.targets.timeToRestore)}.`,
+    '',
+    '## Rollbacks and their causes (this day)',
+    '',
+    ...causes(review.day.causes),
+    '',
+    '## Open improvement items',
+    '',
+    ...(review.improvements.length
+      ? review.improvements.map((i) => `- **${i.key}** (since ${i.openedAt.slice(0, 10)}): ${i.text}`)
+      : ['- none']),
+    ...(review.improvementsClosed.length ? ['', `Closed today: ${review.improvementsClosed.join(', ')}.`] : []),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** The agent's final report as markdown. Pure. */
+export function renderFinalReport(report: AgentFinalReport): string {
+  return [
+    `# Ops agent final report: ${report.project}`,
+    '',
+    `**Ended (${report.reason})**: ${report.detail}.`,
+    '',
+    `Ran from ${report.startedAt} to ${report.endedAt} as \`${report.workflowId}\`; ${report.reviews} daily self-reviews.`,
+    '',
+    '## Figures',
+    '',
+    ...figuresTable(null, report.total),
+    '',
+    `Deployment frequency: ${report.deploysPerDay} promoted deploys per day.`,
+    '',
+    '## Recent deployments',
+    '',
+    ...(report.recentDeploys.length
+      ? report.recentDeploys.map(
+          (d) =>
+            `- ${d.finishedAt} ${d.deployId}: **${d.outcome}** in ${minutes(d.durationMs)}${d.cause ? ` (${d.cause})` : ''}`,
+        )
+      : ['- none']),
+    '',
+    '## Recent events',
+    '',
+    ...(report.recentEvents.length
+      ? report.recentEvents.map(
+          (e) =>
+            `- ${e.at} ${e.severity} ${e.type}${e.service ? ` ${e.service}` : ''}: ${e.message}${e.actions.length ? ` → ${e.actions.join('; ')}` : ''}`,
+        )
+      : ['- none']),
+    '',
+    '## Open improvement items',
+    '',
+    ...(report.improvements.length ? report.improvements.map((i) => `- **${i.key}**: ${i.text}`) : ['- none']),
+    '',
+    '## Files the agent wrote',
+    '',
+    ...(report.artifacts.length ? report.artifacts.map((f) => `- \`${f}\``) : ['- none']),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,259 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  agentEventArgsSchema,
+  buildSelfReview,
+  classifyCause,
+  deployRecord,
+  deriveFigures,
+  emptyFigures,
+  foldDeploy,
+  initialState,
+  pushBounded,
+  reviseImprovements,
+  type DeployFacts,
+} from '../../src/shared/agent';
+import { agentConfigSchema, nextReviewTime } from '../../src/shared/agent-config';
+import { configSchema } from '../../src/shared/config';
+import type { DeployResult, Outcome } from '../../src/shared/deploy';
+import { approvalWaitMs, measureImpact } from '../../src/activities/agent/facts';
+import type { DeployStatus } from '../../src/shared/deploy';
+
+const config = agentConfigSchema.parse({});
+const T0 = Date.UTC(2026, 10, 23, 10, 0);
+
+function result(outcome: Outcome, reason: string, durationMs: number, version = '1.1.0'): DeployResult {
+  return {
+    deployId: `deploy-hello-${version}-production`,
+    service: 'hello',
+    version,
+    outcome,
+    reason,
+    phase: 'PROMOTED',
+    durationMs,
+    report: null,
+  };
+}
+
+const facts = (over: Partial<DeployFacts> = {}): DeployFacts => ({
+  approvalWaitMs: 0,
+  restoreMs: null,
+  inconclusiveSamples: 0,
+  unmeasuredSamples: 0,
+  samples: 5,
+  environment: null,
+  files: [],
+  ...over,
+});
+
+describe('agent config', () => {
+  it('defaults to the spec: 48 h idle, daily review, 5 min / 99 % / 95 % / 30 min targets', () => {
+    assert.equal(config.idleTimeout, 48 * 3_600_000);
+    assert.equal(config.reviewAt, '09:00');
+    assert.deepEqual(config.targets, {
+      deployDuration: 300_000,
+      successRate: 0.99,
+      successRateFloor: 0.95,
+      timeToRestore: 1_800_000,
+    });
+  });
+
+  it('rejects a malformed review time and a too small continue-as-new limit with a message to act on', () => {
+    const time = agentConfigSchema.safeParse({ reviewAt: '9am' });
+    assert.match(time.error?.issues[0]?.message ?? '', /UTC time of day "HH:MM"/);
+    const limit = agentConfigSchema.safeParse({ continueAsNewAfterEvents: 5 });
+    assert.match(limit.error?.issues[0]?.message ?? '', /0 \(off\) or at least 30/);
+    const idle = agentConfigSchema.safeParse({ idleTimeout: 'two days' });
+    assert.match(idle.error?.issues[0]?.message ?? '', /not a duration/);
+  });
+
+  it('is one key of opsflow.yaml', () => {
+    const parsed = configSchema.safeParse({
+      project: 'p',
+      services: { hello: { command: ['node'], versions: ['1.0.0'], initialVersion: '1.0.0' } },
+      environments: { staging: {}, production: { approval: { required: true, approvers: ['a'] } } },
+      agent: { idleTimeout: '12h', reviewAt: '18:30' },
+    });
+    assert.ok(parsed.success, parsed.error?.message);
+    assert.equal(parsed.data.agent.idleTimeout, 12 * 3_600_000);
+  });
+
+  it('schedules the next review at the configured UTC time, strictly later', () => {
+    assert.equal(new Date(nextReviewTime(T0, '09:00')).toISOString(), '2026-11-24T09:00:00.000Z');
+    assert.equal(new Date(nextReviewTime(T0, '10:30')).toISOString(), '2026-11-23T10:30:00.000Z');
+    assert.equal(new Date(nextReviewTime(T0, '10:00')).toISOString(), '2026-11-24T10:00:00.000Z');
+  });
+});
+
+describe('agent figures', () => {
+  it('names failure causes from the deploy reason', () => {
+    const cases: [Outcome, string, string | null][] = [
+      ['promoted', '1.1.0 runs in staging and production', null],
+      ['rolled-back', 'critical: error rate 20.0 % > critical 5.00 %, p95 300 ms', 'error-rate'],
+      ['rolled-back', 'critical: error rate 0.10 %, p95 6000 ms > critical 5000 ms over 90 requests', 'latency'],
+      ['rolled-back', '6 inconclusive samples in a row (limit 6): 3 requests', 'no-data'],
+      ['rolled-back', '2 samples in a row could not be measured (limit 2): timeout', 'unmeasured'],
+      ['rolled-back', 'aborted by ops-agent: critical alert', 'aborted'],
+      ['rejected', 'production rejected by bob: freeze', 'rejected'],
+      ['failed', 'hello has no release 9.9.9', 'other'],
+    ];
+    for (const [outcome, reason, cause] of cases) assert.equal(classifyCause(outcome, reason), cause, reason);
+  });
+
+  it('computes success rate, change failure rate, speed and restore figures from what was measured', () => {
+    let f = emptyFigures();
+    const promoted = deployRecord(
+      result('promoted', 'ok', 10 * 60_000),
+      {
+        deployId: 'a',
+        runId: 'r',
+        service: 'hello',
+        version: '1.1.0',
+        requestedBy: 'c',
+        requestedAt: '2026-11-23T10:00:00.000Z',
+      },
+      facts({ approvalWaitMs: 7 * 60_000 }),
+      '2026-11-23T10:10:00.000Z',
+    );
+    assert.equal(promoted.pipelineMs, 3 * 60_000, 'the wait for a person is not pipeline time');
+    assert.equal(promoted.leadTimeMs, 10 * 60_000);
+    f = foldDeploy(f, promoted, facts(), config.targets);
+    const rolled = deployRecord(
+      result('rolled-back', 'critical: error rate 20.0 % > critical 5.00 %', 6 * 60_000, '1.2.0'),
+      undefined,
+      facts({ restoreMs: 40_000, inconclusiveSamples: 2 }),
+      '2026-11-23T11:00:00.000Z',
+    );
+    f = foldDeploy(f, rolled, facts({ restoreMs: 40_000, inconclusiveSamples: 2 }), config.targets);
+    const cancelled = deployRecord(result('rejected', 'production rejected by bob: x', 60_000), undefined, null, 'x');
+    f = foldDeploy(f, cancelled, null, config.targets);
+    const d = deriveFigures(f);
+    assert.equal(d.deploys, 3);
+    assert.equal(d.successRate, 0.5, 'a rejected deploy changed nothing and does not count');
+    assert.equal(d.changeFailureRate, 0.5);
+    assert.equal(d.withinTarget, 1);
+    assert.equal(d.meanPipelineMs, (3 * 60_000 + 6 * 60_000) / 2);
+    assert.equal(d.maxPipelineMs, 6 * 60_000);
+    assert.equal(d.meanLeadTimeMs, 10 * 60_000);
+    assert.equal(d.meanRestoreMs, 40_000);
+    assert.equal(d.restoresWithinTarget, 1);
+    assert.equal(d.inconclusiveSamples, 2);
+    assert.deepEqual(d.causes, { 'hello/error-rate': 1 });
+  });
+
+  it('answers the daily questions from the figures and opens and closes improvement items', () => {
+    const state = initialState(T0, config, nextReviewTime(T0, config.reviewAt));
+    state.day = foldDeploy(
+      emptyFigures(),
+      deployRecord(result('rolled-back', 'critical: error rate 9 % > critical 5 %', 400_000), undefined, null, 'x'),
+      facts({ inconclusiveSamples: 1 }),
+      config.targets,
+    );
+    const { review, improvements } = buildSelfReview({
+      project: 'p',
+      state,
+      fromMs: T0,
+      nowMs: T0 + 86_400_000,
+      config,
+    });
+    assert.equal(review.date, '2026-11-24');
+    const byQuestion = Object.fromEntries(review.answers.map((a) => [a.question, a]));
+    assert.equal(byQuestion['Are deployments meeting speed targets?']?.status, 'below-target');
+    assert.equal(byQuestion['Is the deployment success rate on target?']?.status, 'failing');
+    assert.equal(byQuestion['Are costs optimized without sacrificing performance?']?.status, 'not-measured');
+    assert.equal(byQuestion['How can monitoring be improved?']?.status, 'attention');
+    assert.deepEqual(improvements.map((i) => i.key).sort(), ['monitoring', 'speed']);
+    // A clean day with a fast promoted deploy closes both.
+    const clean = foldDeploy(
+      emptyFigures(),
+      deployRecord(result('promoted', 'ok', 60_000), undefined, null, 'x'),
+      facts(),
+      config.targets,
+    );
+    const revised = reviseImprovements(improvements, deriveFigures(clean), config.targets, 'now');
+    assert.deepEqual(revised.closed.sort(), ['monitoring', 'speed']);
+    assert.equal(revised.items.length, 0);
+    // A quiet day proves nothing: items stay open.
+    assert.equal(
+      reviseImprovements(improvements, deriveFigures(emptyFigures()), config.targets, 'now').items.length,
+      2,
+    );
+  });
+
+  it('keeps bounded lists bounded', () => {
+    let list: number[] = [];
+    for (let i = 0; i < 1000; i++) list = pushBounded(list, i, 50);
+    assert.equal(list.length, 50);
+    assert.equal(list[0], 950);
+  });
+
+  it('validates events', () => {
+    assert.ok(
+      agentEventArgsSchema.safeParse({ type: 'alert', severity: 'critical', message: 'down', service: 'hello' })
+        .success,
+    );
+    assert.equal(agentEventArgsSchema.safeParse({ type: 'alert', severity: 'fatal', message: 'x' }).success, false);
+    assert.equal(agentEventArgsSchema.safeParse({ type: 'alert', severity: 'info', message: '' }).success, false);
+  });
+});
+
+describe('feedback loop measurements', () => {
+  const status = {
+    outcome: 'rolled-back',
+    endedAt: '2026-11-23T10:20:00.000Z',
+    samples: [sample('10:11:00', 'healthy', 100, 0), sample('10:12:00', 'critical', 100, 20)],
+    timeline: [
+      {
+        at: '2026-11-23T10:00:00.000Z',
+        phase: 'AWAITING_APPROVAL',
+        environment: 'production',
+        message: 'waiting for approval of production by alice until x',
+      },
+      {
+        at: '2026-11-23T10:10:00.000Z',
+        phase: 'AWAITING_APPROVAL',
+        environment: 'production',
+        message: 'approved by alice (update)',
+      },
+      {
+        at: '2026-11-23T10:12:00.000Z',
+        phase: 'ROLLING_BACK',
+        environment: 'production',
+        message: 'rolling back production: critical',
+      },
+      {
+        at: '2026-11-23T10:12:05.000Z',
+        phase: 'ROLLING_BACK',
+        environment: 'production',
+        message: 'rollback traffic-to-zero: canary 1.2.0 gets 0 % of production',
+      },
+    ],
+  } as unknown as DeployStatus;
+
+  function sample(time: string, verdict: string, requests: number, errors: number) {
+    return {
+      at: `2026-11-23T${time}.000Z`,
+      environment: 'production',
+      step: 0,
+      weight: 10,
+      windowMs: 30_000,
+      canary: { version: '1.2.0', requests, errors, p95Ms: 50, p99Ms: 60 },
+      stable: null,
+      errorRate: errors / requests,
+      checks: [],
+      verdict,
+      reason: verdict,
+    };
+  }
+
+  it('measures the wait for approval, and the time to restore from the first bad window to traffic at 0 %', () => {
+    assert.equal(approvalWaitMs(status), 10 * 60_000);
+    const impact = measureImpact(status);
+    assert.equal(impact.environment, 'production');
+    assert.equal(impact.startedAt, '2026-11-23T10:11:30.000Z');
+    assert.equal(impact.restoreMs, 35_000);
+    assert.equal(impact.requests, 200);
+    assert.equal(impact.errors, 20);
+    assert.equal(impact.maxWeight, 10);
+  });
+});

@@ -1,0 +1,350 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Runtime,
+  Worker,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import { createAgentActivities } from '../../src/activities/agent';
+import { agentStartOperation, requestDeployThroughAgent, type AgentTarget } from '../../src/cli/agent-front-door';
+import type { AgentResult, AgentStatus } from '../../src/shared/agent';
+import { agentConfigSchema, agentWorkflowId } from '../../src/shared/agent-config';
+import type { DeployResult, Phase } from '../../src/shared/deploy';
+import { resolveTestServer } from '../../src/tooling/temporal-bin';
+import { agentStatusQuery, recordEventUpdate, stopUpdate, type opsAgent } from '../../src/workflows/agent';
+import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { testConfig, testInput } from '../helpers/config';
+import { FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+const HOUR = 3_600_000;
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+let root: string;
+let counter = 0;
+
+before(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: resolveTestServer() } },
+  });
+  bundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
+  root = mkdtempSync(path.join(os.tmpdir(), 'opsflow-agent-'));
+});
+
+after(async () => {
+  await env?.teardown();
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Harness {
+  target: AgentTarget;
+  handle: WorkflowHandle<typeof opsAgent>;
+  workdir: string;
+  project: string;
+  status: () => Promise<AgentStatus>;
+  deploy: (version: string) => Promise<string>;
+}
+
+/** Runs one agent (own project, task queue and workdir) with a worker whose deploys use fakes. */
+async function withAgent<T>(
+  options: { config?: Record<string, unknown>; profiles?: Record<string, VersionProfile>; start?: boolean },
+  body: (h: Harness) => Promise<T>,
+): Promise<T> {
+  counter += 1;
+  const project = `agent-test-${counter}`;
+  const taskQueue = `agent-test-${counter}`;
+  const workdir = path.join(root, project);
+  const deployConfig = { ...testConfig(), project };
+  const target: AgentTarget = {
+    project,
+    taskQueue,
+    workdir,
+    config: agentConfigSchema.parse({ reviewAt: '09:00', ...options.config }),
+  };
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: bundle,
+    activities: {
+      ...createActivities({
+        target: new FakeTarget(['1.0.0', '1.1.0', '1.2.0'], { staging: '1.0.0', production: '1.0.0' }),
+        metrics: new FakeMetrics(options.profiles ?? {}),
+      }),
+      ...createAgentActivities({
+        deployStatus: (id) => env.client.workflow.getHandle(id).query(statusQuery),
+      }),
+    },
+  });
+  const handle = env.client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
+  return worker.runUntil(async () => {
+    if (options.start !== false) {
+      const op = agentStartOperation(target);
+      await env.client.workflow.start<typeof opsAgent>('opsAgent', { ...op.options });
+    }
+    try {
+      return await body({
+        target,
+        handle,
+        workdir,
+        project,
+        status: () => handle.query(agentStatusQuery),
+        deploy: async (version) => {
+          const input = testInput(deployConfig, workdir, { version, feature: `f-${project}-${version}` });
+          const accepted = await requestDeployThroughAgent(env.client, target, input, false);
+          return accepted.deployId;
+        },
+      });
+    } finally {
+      // A running agent left behind would hold the shared test server's clock with its pending timers.
+      if ((await handle.describe()).status.name === 'RUNNING') await handle.terminate('test over');
+    }
+  });
+}
+
+async function waitForPhase(deployId: string, phase: Phase): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const status = await env.client.workflow.getHandle(deployId).query(statusQuery);
+    if (status.phase === phase) return;
+    await env.sleep('1s');
+  }
+  assert.fail(`deploy ${deployId} never reached ${phase}`);
+}
+
+/** Approves production and waits for the deploy's ending. */
+async function approveAndFinish(deployId: string): Promise<DeployResult | undefined> {
+  await waitForPhase(deployId, 'AWAITING_APPROVAL');
+  await env.client.workflow.getHandle(deployId).executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+  return env.client.workflow
+    .getHandle(deployId)
+    .result()
+    .then(
+      (r: DeployResult) => r,
+      () => undefined,
+    );
+}
+
+async function waitForAgent(h: Harness, check: (s: AgentStatus) => boolean, what: string): Promise<AgentStatus> {
+  for (let i = 0; i < 100; i++) {
+    const s = await h.status();
+    if (check(s)) return s;
+    await env.sleep('1s');
+  }
+  assert.fail(`agent never reached: ${what}`);
+}
+
+/** "HH:MM" some hours after the test server's current time. */
+async function utcTimeIn(hours: number): Promise<string> {
+  const t = new Date((await env.currentTimeMs()) + hours * HOUR);
+  return `${String(t.getUTCHours()).padStart(2, '0')}:${String(t.getUTCMinutes()).padStart(2, '0')}`;
+}
+
+describe('ops agent', () => {
+  it('is still running after 47 h 59 min of silence and ends with reason idle at 48 h', async () => {
+    await withAgent({ config: { reviewAt: await utcTimeIn(-1) } }, async (h) => {
+      const started = await h.status();
+      assert.equal(new Date(started.idleDeadline).getTime() - new Date(started.startedAt).getTime(), 48 * HOUR);
+      await env.sleep(47 * HOUR + 59 * 60_000);
+      assert.equal((await h.handle.describe()).status.name, 'RUNNING');
+      await env.sleep(2 * 60_000);
+      const result: AgentResult = await h.handle.result();
+      assert.equal(result.reason, 'idle');
+      assert.match(result.detail, /no deployment or infrastructure event since/);
+      assert.ok(result.files.some((f) => f.endsWith('.md')));
+      const report = JSON.parse(
+        readFileSync(path.join(h.workdir, result.files.find((f) => f.endsWith('.json')) ?? 'x'), 'utf8'),
+      );
+      assert.equal(report.reason, 'idle');
+      assert.equal(report.reviews, 2, 'two daily reviews fell inside the 48 hours');
+    });
+  });
+
+  it('moves the idle deadline to 95 h when an event arrives at 47 h', async () => {
+    await withAgent({}, async (h) => {
+      const startedAt = new Date((await h.status()).startedAt).getTime();
+      await env.sleep(47 * HOUR);
+      const recorded = await h.handle.executeUpdate(recordEventUpdate, {
+        args: [{ type: 'scale', severity: 'info', message: 'added two replicas' }],
+      });
+      assert.equal(recorded.id, 1);
+      const status = await h.status();
+      const deadline = new Date(status.idleDeadline).getTime() - startedAt;
+      assert.ok(Math.abs(deadline - 95 * HOUR) < 60_000, `deadline at ${deadline / HOUR} h`);
+      assert.equal(status.recentEvents[0]?.message, 'added two replicas');
+      await env.sleep(47 * HOUR + 50 * 60_000);
+      assert.equal((await h.handle.describe()).status.name, 'RUNNING', 'still running at 94 h 50 min');
+      const result = await h.handle.result();
+      assert.equal(result.reason, 'idle');
+      assert.equal(result.total.events, 1);
+      const ended = new Date(result.endedAt).getTime() - startedAt;
+      assert.ok(ended >= 95 * HOUR && ended < 95 * HOUR + 60_000, `ended at ${ended / HOUR} h`);
+    });
+  });
+
+  it('refuses malformed events and events for a stopping agent without writing history', async () => {
+    await withAgent({}, async (h) => {
+      await assert.rejects(
+        h.handle.executeUpdate(recordEventUpdate, {
+          args: [{ type: 'earthquake', severity: 'info', message: 'x' }] as never,
+        }),
+        (err: unknown) => err instanceof WorkflowUpdateFailedError,
+      );
+      await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'orchestrator', reason: 'project done' }] });
+      await assert.rejects(
+        h.handle.executeUpdate(stopUpdate, { args: [{ by: 'orchestrator', reason: 'again' }] }),
+        (err: unknown) =>
+          err instanceof WorkflowUpdateFailedError && /already stopping/.test(String((err.cause as Error).message)),
+      );
+      const result = await h.handle.result();
+      assert.equal(result.reason, 'requested');
+      const history = await h.handle.fetchHistory();
+      const accepted = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
+      assert.equal(accepted.length, 1, 'only the first stop reached history');
+    });
+  });
+
+  it('writes three daily self-reviews over three days, with the figures of each day', async () => {
+    const reviewAt = await utcTimeIn(12);
+    await withAgent(
+      {
+        config: { reviewAt, idleTimeout: '5d' },
+        profiles: { 'production/1.2.0': { requests: 100, errorRate: 0.2, p95Ms: 300 } },
+      },
+      async (h) => {
+        const promotedId = await h.deploy('1.1.0');
+        assert.equal((await approveAndFinish(promotedId))?.outcome, 'promoted');
+        const rolledBackId = await h.deploy('1.2.0');
+        assert.equal((await approveAndFinish(rolledBackId))?.outcome, 'rolled-back');
+        const afterDeploys = await waitForAgent(h, (s) => s.recentDeploys.length === 2, 'two deploys recorded');
+        assert.equal(afterDeploys.figures.sinceLastReview.promoted, 1);
+        assert.equal(afterDeploys.figures.sinceLastReview.rolledBack, 1);
+        assert.equal(afterDeploys.figures.total.changeFailureRate, 0.5);
+        const rolledBack = afterDeploys.recentDeploys.find((d) => d.deployId === rolledBackId);
+        assert.equal(rolledBack?.cause, 'error-rate');
+        assert.ok((rolledBack?.restoreMs ?? 0) > 0, 'time to restore measured');
+        // Three days later: three reviews, the first with both deploys, the next two quiet.
+        await env.sleep(72 * HOUR);
+        const status = await h.status();
+        assert.equal(status.reviews.count, 3);
+        const dir = path.join(h.workdir, 'docs/operations/self-review');
+        const files = readdirSync(dir).sort();
+        assert.equal(files.length, 3, files.join(', '));
+        const first = readFileSync(path.join(dir, files[0] ?? ''), 'utf8');
+        assert.match(
+          first,
+          /\| deployments \(promoted \/ rolled back \/ failed \/ cancelled\) \| 2 \(1 \/ 1 \/ 0 \/ 0\) \|/,
+        );
+        assert.match(first, /\| success rate \| 50\.0 % \|/);
+        assert.match(first, /\| Is the deployment success rate on target\? \| ❌ failing \|/);
+        assert.match(first, /hello\/error-rate: 1/);
+        const last = readFileSync(path.join(dir, files[2] ?? ''), 'utf8');
+        assert.match(
+          last,
+          /\| deployments \(promoted \/ rolled back \/ failed \/ cancelled\) \| 0 \(0 \/ 0 \/ 0 \/ 0\) \| 2 \(1 \/ 1 \/ 0 \/ 0\) \|/,
+        );
+        const log = readFileSync(path.join(h.workdir, 'docs/operations/agent-log.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type: string; day?: { deploys: number; successRate: number | null } });
+        const reviews = log.filter((l) => l.type === 'self-review');
+        assert.deepEqual(
+          reviews.map((r) => [r.day?.deploys, r.day?.successRate]),
+          [
+            [2, 0.5],
+            [0, null],
+            [0, null],
+          ],
+        );
+        assert.equal(log.filter((l) => l.type === 'deploy').length, 2);
+        // The rollback's blameless post-mortem leads with impact and carries samples and timeline.
+        const incidents = readdirSync(path.join(h.workdir, 'docs/incidents'));
+        assert.equal(incidents.length, 1);
+        assert.match(incidents[0] ?? '', /^\d{4}-\d{2}-\d{2}-hello-1\.2\.0\.md$/);
+        const pm = readFileSync(path.join(h.workdir, 'docs/incidents', incidents[0] ?? ''), 'utf8');
+        const sections = [...pm.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+        assert.equal(sections[0], 'Impact');
+        assert.match(pm, /\*\*production\*\* sent up to \*\*10 %\*\*/);
+        assert.match(pm, /\*\*20 errors in 100 requests\*\* \(20\.0 %\)/);
+        assert.match(
+          pm,
+          /\| \d\d:\d\d:\d\d \| production \| 1 \| 10 % \| 100 \| 20 \| 20\.0 % \| 300 ms \| \*\*critical\*\*/,
+        );
+        assert.match(pm, /\| ROLLING_BACK \| production \| rolling back production/);
+      },
+    );
+  });
+
+  it('lets a running deploy finish after a stop request, then ends with reason requested', async () => {
+    await withAgent({}, async (h) => {
+      const deployId = await h.deploy('1.1.0');
+      await waitForPhase(deployId, 'AWAITING_APPROVAL');
+      const stopping = await h.handle.executeUpdate(stopUpdate, {
+        args: [{ by: 'orchestrator', reason: 'phase complete' }],
+      });
+      assert.equal(stopping.state, 'stopping');
+      assert.equal(stopping.running[0]?.deployId, deployId);
+      await assert.rejects(
+        h.deploy('1.2.0'),
+        (err: unknown) =>
+          err instanceof WorkflowUpdateFailedError && /stopping/.test(String((err.cause as Error).message)),
+      );
+      await env.sleep('30 minutes');
+      assert.equal((await h.handle.describe()).status.name, 'RUNNING', 'waits for the deploy');
+      assert.equal((await approveAndFinish(deployId))?.outcome, 'promoted');
+      const result = await h.handle.result();
+      assert.equal(result.reason, 'requested');
+      assert.match(result.detail, /orchestrator: phase complete/);
+      assert.equal(result.total.promoted, 1);
+      const md = readFileSync(path.join(h.workdir, result.files[0] ?? ''), 'utf8');
+      assert.match(md, /\*\*Ended \(requested\)\*\*/);
+      assert.match(md, new RegExp(`${deployId}: \\*\\*promoted\\*\\*`));
+    });
+  });
+
+  it('continues as new at a small limit, keeping figures, deadlines and the running deploy', async () => {
+    await withAgent({ config: { continueAsNewAfterEvents: 40 } }, async (h) => {
+      const firstRun = (await h.handle.describe()).runId;
+      const deployId = await h.deploy('1.1.0');
+      await waitForPhase(deployId, 'AWAITING_APPROVAL');
+      let lastEventAt = '';
+      for (let i = 0; i < 8; i++) {
+        const recorded = await h.handle.executeUpdate(recordEventUpdate, {
+          args: [{ type: 'config', severity: 'warning', message: `flag ${i}` }],
+        });
+        lastEventAt = recorded.at;
+      }
+      const before = await waitForAgent(h, (s) => s.continuedAsNew >= 1, 'continued as new');
+      assert.notEqual((await h.handle.describe()).runId, firstRun);
+      assert.equal(before.figures.total.events, 8);
+      assert.equal(before.figures.total.warningEvents, 8);
+      assert.equal(before.running[0]?.deployId, deployId);
+      // The deadline set by the last event, carried over exactly.
+      assert.equal(new Date(before.idleDeadline).getTime(), new Date(lastEventAt).getTime() + 48 * HOUR);
+      const deadline = before.idleDeadline;
+      const nextReview = before.nextReview;
+      // The deploy started by the first run tells the new run how it ended.
+      assert.equal((await approveAndFinish(deployId))?.outcome, 'promoted');
+      const after = await waitForAgent(h, (s) => s.recentDeploys.length === 1, 'deploy outcome learnt');
+      assert.equal(after.running.length, 0);
+      assert.equal(after.figures.total.promoted, 1);
+      assert.equal(after.figures.total.events, 8);
+      assert.equal(after.nextReview, nextReview);
+      assert.ok(after.idleDeadline >= deadline);
+      await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'orchestrator', reason: 'test over' }] });
+      const result = await h.handle.result();
+      assert.equal(result.total.promoted, 1);
+      assert.ok(existsSync(path.join(h.workdir, result.files[0] ?? 'x')));
+    });
+  });
+});
