@@ -164,7 +164,12 @@ export class FakeLlmServer {
     const recorded: RecordedRequest = { api, path, headers: req.headers, body };
     this.requests.push(recorded);
     const responder = this.queues[api].shift() ?? this.otherwise[api];
-    const reply = typeof responder === 'function' ? responder(recorded) : responder;
+    let reply: FakeReply;
+    try {
+      reply = typeof responder === 'function' ? responder(recorded) : responder;
+    } catch (err) {
+      reply = { status: 500, body: { error: { message: `fake responder failed: ${(err as Error).message}` } } };
+    }
     if (reply.delayMs) await new Promise((resolve) => setTimeout(resolve, reply.delayMs));
     if (res.destroyed) return;
     const headers = { 'content-type': 'application/json', ...(reply.headers ?? {}) };
@@ -217,6 +222,7 @@ export function openaiAutoResponder(request: RecordedRequest): FakeReply {
       { prompt_tokens: 900, completion_tokens: 300 },
     );
   }
+  if (!user.includes('{')) return openaiChat('ok', { prompt_tokens: 20, completion_tokens: 1 });
   const json = user.slice(user.indexOf('{'));
   const facts = JSON.parse(json) as { service: string; version: string; outcome: string; samples?: { total: number } };
   return openaiChat(
