@@ -6,11 +6,13 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { AnthropicProvider } from '../../src/activities/llm/anthropic';
 import { LlmClient } from '../../src/activities/llm/client';
 import { unsupportedFigures } from '../../src/activities/llm/figures';
+import { createNarrator } from '../../src/activities/llm/index';
 import { narrate } from '../../src/activities/llm/narrate';
 import { OpenAiProvider } from '../../src/activities/llm/openai';
 import { planDeploy } from '../../src/activities/llm/plan';
 import type { ModelPlan } from '../../src/activities/llm/prompts/plan';
 import { inlineRetry } from '../../src/activities/llm/retry';
+import { resolveLlmSettings } from '../../src/activities/llm/settings';
 import type { PlanContext } from '../../src/activities/planner/offline';
 import { testConfig, testInput } from '../helpers/config';
 import { anthropicTool, FakeLlmServer, openaiChat, openaiError } from '../helpers/fake-llm-server';
@@ -245,5 +247,16 @@ describe('narratives: figures come from the facts', () => {
       },
     );
     assert.equal(fake.requests.length, 0);
+  });
+
+  it('binds narrate to the runtime for other activities, honouring llm.narratives', async () => {
+    fake.script('openai', openaiChat('hello 1.2.0 was rolled back; the samples above show why.'));
+    const settings = resolveLlmSettings(undefined, {});
+    const withModel = createNarrator({ settings: { ...settings, narratives: true }, client: openai() }, sink());
+    assert.equal((await withModel('summary', facts)).source, 'openai');
+    const switchedOff = createNarrator({ settings: { ...settings, narratives: false }, client: openai() }, sink());
+    assert.equal((await switchedOff('summary', facts)).source, 'offline');
+    assert.equal((await createNarrator(undefined, sink())('self-review', facts)).source, 'offline');
+    assert.equal(fake.requests.length, 1);
   });
 });

@@ -1,9 +1,12 @@
 import type { LlmConfig } from '../../shared/llm-config';
+import type { AuditSink } from './audit';
 import { LlmClient } from './client';
+import { narrate, type Narrative, type NarrativeKind } from './narrate';
 import { temporalRetry, type RetryStrategy } from './retry';
 import { createLlmProvider, resolveLlmSettings, type LlmSettings } from './settings';
 
 export { narrate, offlineNarrative, type Narrative, type NarrativeKind, type NarrateOptions } from './narrate';
+export type { AuditSink } from './audit';
 export { LlmClient } from './client';
 export { LlmError } from './errors';
 export { resolveLlmSettings, createLlmProvider, baseUrlOf, type LlmSettings } from './settings';
@@ -25,4 +28,20 @@ export function createLlmRuntime(settings: LlmSettings, retry: RetryStrategy, en
 export function createWorkerLlm(config: LlmConfig, env = process.env): LlmRuntime {
   const settings = resolveLlmSettings(config, env);
   return createLlmRuntime(settings, temporalRetry(settings.maxAttempts), env);
+}
+
+/**
+ * `narrate(kind, facts)` bound to the worker's model and an audit folder: what other activities (the ops
+ * agent's post-mortems and self-reviews) call. Without a model, or with narratives off, it writes the offline
+ * narrative. Inside an activity a 429/5xx/timeout before the last attempt throws a retryable
+ * ApplicationFailure (type LlmUnavailable) so Temporal retries after Retry-After; catch it to skip the retry.
+ */
+export function createNarrator(runtime: LlmRuntime | undefined, sink: AuditSink) {
+  const client = runtime?.client && runtime.settings.narratives ? runtime.client : undefined;
+  return (kind: NarrativeKind, facts: Record<string, unknown>): Promise<Narrative> =>
+    narrate(kind, facts, {
+      ...(client ? { client } : {}),
+      sink,
+      ...(runtime ? { maxOutputTokens: runtime.settings.maxOutputTokens } : {}),
+    });
 }
