@@ -1,9 +1,12 @@
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { AgentConfig } from '../shared/agent-config';
 import { agentWorkflowId } from '../shared/agent-config';
 import type { AgentInput, DeployAccepted } from '../shared/agent';
+import type { OpsflowConfig } from '../shared/config';
 import type { DeployInput } from '../shared/deploy';
+import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { requestDeployUpdate, type opsAgent } from '../workflows/agent';
+import { CliError } from './output';
 
 /** Where the project's agent runs and what it is started with when it is not running yet. */
 export interface AgentTarget {
@@ -46,4 +49,67 @@ export async function requestDeployThroughAgent(
     args: [{ input, searchAttributes }],
     startWorkflowOperation: agentStartOperation(target),
   });
+}
+
+/** The agent of the project an opsflow.yaml describes, writing its docs under `workdir`. */
+export function agentTargetOf(config: OpsflowConfig, workdir: string): AgentTarget {
+  return {
+    project: config.project,
+    taskQueue: config.temporal.taskQueue,
+    workdir,
+    config: config.agent,
+    uiUrl: config.temporal.uiUrl,
+  };
+}
+
+/** Whether the namespace has opsflow's search attributes (so the agent may set them on its deploys). */
+export async function hasSearchAttributes(client: Client): Promise<boolean> {
+  try {
+    const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
+      namespace: client.options.namespace,
+    });
+    return OPSFLOW_SEARCH_ATTRIBUTES.every((a) => customAttributes && a.name in customAttributes);
+  } catch {
+    return false;
+  }
+}
+
+/** How long the CLI waits for the agent's answer before saying no worker seems to run. */
+const ANSWER_TIMEOUT_MS = 30_000;
+
+/** Waits for an answer from the agent; a silent task queue becomes a one-line error naming what to start. */
+export async function answerOrExplain<T>(call: Promise<T>, taskQueue: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new CliError(
+            `no answer from the ops agent within ${ANSWER_TIMEOUT_MS / 1000}s: is a worker polling task queue "${taskQueue}"? start one with "npm run worker"`,
+          ),
+        ),
+      ANSWER_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([call, timeout]);
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      throw new CliError(`the ops agent refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `opsflow deploy start` through the agent: the deploy's id and run, as the CLI prints them. */
+export async function deployThroughAgent(
+  client: Client,
+  config: OpsflowConfig,
+  input: DeployInput,
+): Promise<DeployAccepted> {
+  const target = agentTargetOf(config, input.workdir);
+  const searchAttributes = await hasSearchAttributes(client);
+  return answerOrExplain(requestDeployThroughAgent(client, target, input, searchAttributes), target.taskQueue);
 }

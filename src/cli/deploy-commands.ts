@@ -17,6 +17,7 @@ import { connectClient, temporalTarget } from '../temporal/connection';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../workflows/messages';
 import type { deploy } from '../workflows/deploy';
 import { registerControlCommands } from './control-commands';
+import { deployThroughAgent } from './agent-front-door';
 import { CliError, print, printJson } from './output';
 import { formatSample, formatStatus, formatTimelineEntry } from './format';
 
@@ -95,6 +96,7 @@ Example:
     .option('--requested-by <name>', 'who asks for it: $OPSFLOW_USER or your login', defaultUser())
     .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
     .option('--json', 'print {"workflowId","runId","uiUrl"}')
+    .option('--standalone', "start the deploy directly, not through the project's ops agent")
     .action(async (opts: GlobalOptions & Record<string, string | undefined>) => {
       const { config } = loadConfig(opts.config);
       const input = buildDeployInput(
@@ -136,30 +138,39 @@ Example:
           }
         }
         existing = previous?.status.name === 'RUNNING';
-        try {
-          handle = await client.workflow.start<typeof deploy>('deploy', {
-            ...options,
-            typedSearchAttributes: [
-              { key: SERVICE_ATTRIBUTE, value: input.service },
-              { key: ENVIRONMENT_ATTRIBUTE, value: environments },
-              { key: PHASE_ATTRIBUTE, value: 'PLANNING' },
-            ],
-          });
-        } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) throw err;
-          if (!/search attribute/i.test((err as Error).message)) throw err;
-          print(`warning: the namespace lacks opsflow's search attributes (start the worker once to register them)`);
-          handle = await client.workflow.start<typeof deploy>('deploy', options);
+        let runId: string;
+        if (opts['standalone']) {
+          try {
+            handle = await client.workflow.start<typeof deploy>('deploy', {
+              ...options,
+              typedSearchAttributes: [
+                { key: SERVICE_ATTRIBUTE, value: input.service },
+                { key: ENVIRONMENT_ATTRIBUTE, value: environments },
+                { key: PHASE_ATTRIBUTE, value: 'PLANNING' },
+              ],
+            });
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) throw err;
+            if (!/search attribute/i.test((err as Error).message)) throw err;
+            print(`warning: the namespace lacks opsflow's search attributes (start the worker once to register them)`);
+            handle = await client.workflow.start<typeof deploy>('deploy', options);
+          }
+          runId = handle.firstExecutionRunId;
+        } else {
+          // The project's ops agent starts the deploy as its child, and starts itself first when it is not running.
+          const accepted = await deployThroughAgent(client, config, input);
+          existing = accepted.existing;
+          runId = accepted.runId ?? previous?.runId ?? '';
         }
-        const runId = handle.firstExecutionRunId;
-        const uiUrl = uiLink(config.temporal.uiUrl, namespace, handle.workflowId, runId);
+        const workflowId = input.deployId;
+        const uiUrl = uiLink(config.temporal.uiUrl, namespace, workflowId, runId);
         if (opts.json) {
-          printJson({ workflowId: handle.workflowId, runId, uiUrl });
+          printJson({ workflowId, runId, uiUrl });
           return;
         }
-        print(existing ? `already running: ${handle.workflowId}` : `started ${handle.workflowId}`);
+        print(existing ? `already running: ${workflowId}` : `started ${workflowId}`);
         print(`  ${uiUrl}`);
-        print(`next: opsflow deploy watch ${handle.workflowId}`);
+        print(`next: opsflow deploy watch ${workflowId}`);
       });
     });
 

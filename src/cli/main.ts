@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load';
 import { RequestError } from '../config/deploy-request';
+import { registerAgentCommands } from './agent-commands';
 import { registerDeployCommands } from './deploy-commands';
 import { registerLlmCommands } from './llm-commands';
 import { registerPlanCommand } from './plan-command';
@@ -28,6 +29,7 @@ Start here:
   $ opsflow deploy --help`,
     );
   registerDeployCommands(program);
+  registerAgentCommands(program);
   registerPlanCommand(program);
   registerLlmCommands(program);
   return program;

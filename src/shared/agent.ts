@@ -240,6 +240,8 @@ export interface ReviewAnswer {
 export interface SelfReview {
   project: string;
   date: string;
+  /** Asked for by a person (`opsflow agent review`) rather than the daily schedule. */
+  manual: boolean;
   from: string;
   to: string;
   day: DerivedFigures;
@@ -472,6 +474,11 @@ export function deploysPerDay(totals: Figures, startedAt: string, nowMs: number)
   return Math.round((totals.promoted / days) * 100) / 100;
 }
 
+/** The review's file name stem: the date, and the time for one asked for by a person. */
+export function reviewName(review: Pick<SelfReview, 'date' | 'manual' | 'to'>): string {
+  return review.manual ? `${review.date}-${review.to.slice(11, 16).replace(':', '')}` : review.date;
+}
+
 /** "12.5 %" */
 export function percent(ratio: number): string {
   return `${(ratio * 100).toFixed(ratio === 0 || ratio === 1 ? 0 : 1)} %`;
@@ -637,6 +644,7 @@ export function buildSelfReview(args: {
   fromMs: number;
   nowMs: number;
   config: AgentConfig;
+  manual?: boolean;
 }): { review: SelfReview; improvements: ImprovementItem[] } {
   const { state, config, nowMs } = args;
   const day = deriveFigures(state.day);
@@ -645,6 +653,7 @@ export function buildSelfReview(args: {
   const review: SelfReview = {
     project: args.project,
     date: at.slice(0, 10),
+    manual: args.manual ?? false,
     from: new Date(args.fromMs).toISOString(),
     to: at,
     day,

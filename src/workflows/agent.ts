@@ -47,6 +47,7 @@ import {
   type StopArgs,
 } from '../shared/agent';
 import { nextReviewTime } from '../shared/agent-config';
+import { nameSchema } from '../shared/config';
 import type { DeployResult } from '../shared/deploy';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
 import type { deploy } from './deploy';
@@ -62,6 +63,8 @@ export const eventSignal = defineSignal<[AgentEventArgs]>('recordEvent');
 export const stopUpdate = defineUpdate<AgentStatus, [StopArgs]>('stop');
 /** The same termination request as a Signal. */
 export const stopSignal = defineSignal<[StopArgs]>('stop');
+/** Runs the self-review now, for the window since the last one; the daily schedule is unchanged. */
+export const reviewNowUpdate = defineUpdate<{ date: string; file: string } | undefined, [{ by: string }]>('reviewNow');
 /** Started, deadlines, figures, running deploys, recent events. */
 export const agentStatusQuery = defineQuery<AgentStatus>('agentStatus');
 
@@ -97,6 +100,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   /** Set by every handler that gives the main loop something to do. */
   let wake = false;
   let ending = false;
+  let reviewRequested = false;
 
   const now = () => new Date().toISOString();
   const touch = () => {
@@ -265,6 +269,24 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     else log.warn('ignored stop signal', { already: Boolean(state.stop) });
   });
 
+  setHandler(
+    reviewNowUpdate,
+    async (args) => {
+      log.info('self-review requested', { by: args.by });
+      const before = state.reviews.count;
+      reviewRequested = true;
+      wake = true;
+      await condition(() => state.reviews.count > before || !reviewRequested);
+      return state.reviews.last;
+    },
+    {
+      validator: (args) => {
+        nameSchema.parse(args.by);
+        if (ending) throw new Error('the agent is ending');
+      },
+    },
+  );
+
   /** The feedback loop of one finished deploy: figures, post-mortem, runbook, log. */
   async function feedback(entry: FinishedDeploy): Promise<void> {
     const { result } = entry;
@@ -297,15 +319,16 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     addArtifacts(record.files);
   }
 
-  /** The daily self-review, for the day that ended at the scheduled review time. */
-  async function review(): Promise<void> {
-    const at = state.nextReviewMs;
+  /** The self-review of the window since the last one: at the scheduled time, or now when asked for. */
+  async function review(manual: boolean): Promise<void> {
+    const at = manual ? Date.now() : state.nextReviewMs;
     const { review: built, improvements } = buildSelfReview({
       project: input.project,
       state,
       fromMs: state.dayStartedMs,
       nowMs: at,
       config,
+      manual,
     });
     try {
       const files = await acts.agentSelfReview.executeWithOptions(
@@ -321,7 +344,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     state.improvements = improvements;
     state.day = emptyFigures();
     state.dayStartedMs = at;
-    state.nextReviewMs = nextReviewTime(at, config.reviewAt);
+    if (!manual) state.nextReviewMs = nextReviewTime(at, config.reviewAt);
   }
 
   const historyTooLong = () => {
@@ -340,7 +363,12 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
       continue;
     }
     if (Date.now() >= state.nextReviewMs) {
-      await review();
+      await review(false);
+      continue;
+    }
+    if (reviewRequested) {
+      await review(true);
+      reviewRequested = false;
       continue;
     }
     if (state.stop && state.running.length === 0) {
@@ -353,7 +381,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     }
     if (historyTooLong()) {
       await condition(allHandlersFinished);
-      if (state.pendingFeedback.length > 0 || wake) {
+      if (state.pendingFeedback.length > 0 || wake || reviewRequested) {
         wake = false;
         continue;
       }

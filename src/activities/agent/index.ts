@@ -1,5 +1,5 @@
 import { log } from '@temporalio/activity';
-import type { AgentFinalReport, DeployFacts, SelfReview } from '../../shared/agent';
+import { reviewName, type AgentFinalReport, type DeployFacts, type SelfReview } from '../../shared/agent';
 import { DEFAULT_AGENT_CONFIG } from '../../shared/agent-config';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
@@ -125,10 +125,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         });
         if (text) narrative = { text, source: 'narrative by the configured LLM; figures computed' };
       }
-      const file = AGENT_PATHS.selfReview(review.date);
+      const file = AGENT_PATHS.selfReview(reviewName(review));
       writeDoc(workdir, file, renderSelfReview(review, narrative));
       appendLogLine(workdir, {
-        key: `self-review:${review.date}`,
+        key: `self-review:${reviewName(review)}`,
         type: 'self-review',
         at: review.to,
         project: review.project,

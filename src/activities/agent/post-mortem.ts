@@ -58,8 +58,11 @@ export function renderPostMortem(p: PostMortemInput): string {
   } else {
     lines.push('- Time to restore: not measurable from the timeline.');
   }
+  const weight = impact?.maxWeight ?? 0;
   lines.push(
-    `- The rollback was automatic; nobody had to be paged. The stable version kept serving the rest of the traffic.`,
+    weight > 0 && weight < 100
+      ? `- The rollback was automatic; nobody had to be paged. The stable version kept serving the other ${100 - weight} %.`
+      : `- The rollback was automatic; nobody had to be paged.`,
     '',
     '## What happened',
     '',

@@ -61,7 +61,7 @@ export function plainNarrative(review: SelfReview): string {
 /** docs/operations/self-review/<date>.md. Pure. */
 export function renderSelfReview(review: SelfReview, narrative: { text: string; source: string }): string {
   const lines = [
-    `# Self-review ${review.date}: ${review.project}`,
+    `# ${review.manual ? 'Self-review (asked for)' : 'Daily self-review'} ${review.date}: ${review.project}`,
     '',
     `Window ${review.from} → ${review.to} (UTC). Figures are measured by the ops agent; nothing here is estimated.`,
     '',

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import type { AgentResult, AgentStatus, RecordedEvent } from '../../src/shared/agent';
+import type { DeployStatus } from '../../src/shared/deploy';
+import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
+import { REPO, Stack, waitFor } from '../helpers/stack';
+
+/** Set OPSFLOW_RECORD_HISTORIES=1 to refresh the committed replay histories from these runs. */
+const RECORD = process.env['OPSFLOW_RECORD_HISTORIES'] === '1';
+const AGENT = 'ops-agent-e2e';
+const run = promisify(execFile);
+let stack: Stack;
+
+before(async () => {
+  stack = await Stack.start();
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+async function cliJson<T>(...args: string[]): Promise<T> {
+  const { code, stdout, stderr } = await stack.cli(...args, '--json');
+  assert.equal(code, 0, `${args.join(' ')}: ${stderr}`);
+  return JSON.parse(stdout) as T;
+}
+
+const agentStatus = () => cliJson<AgentStatus>('agent', 'status');
+const deployStatus = (id: string) => cliJson<DeployStatus>('deploy', 'status', id);
+
+async function recordHistory(workflowId: string, name: string): Promise<void> {
+  if (!RECORD) return;
+  const { stdout } = await run(resolveTemporalCli(), [
+    'workflow',
+    'show',
+    '--workflow-id',
+    workflowId,
+    '--output',
+    'json',
+    '--address',
+    stack.server.address,
+  ]);
+  mkdirSync(path.join(REPO, 'test/histories'), { recursive: true });
+  writeFileSync(path.join(REPO, 'test/histories', `${name}.json`), stdout);
+}
+
+describe('ops agent end to end (dev server, worker, local platform, CLI)', () => {
+  it('takes two deploys, one promoted and one rolled back, and its figures, post-mortem and review agree', async () => {
+    const first = await cliJson<{ workflowId: string; runId: string; uiUrl: string }>(
+      'deploy',
+      'start',
+      '--service',
+      'hello',
+      '--version',
+      '1.1.0',
+      '--requested-by',
+      'carol',
+    );
+    assert.equal(first.workflowId, 'deploy-hello-1.1.0-production');
+    assert.ok(first.runId);
+    // The agent started with the request and runs the deploy as its child.
+    const running = await agentStatus();
+    assert.equal(running.workflowId, AGENT);
+    assert.deepEqual(
+      running.running.map((r) => [r.deployId, r.runId]),
+      [[first.workflowId, first.runId]],
+    );
+    const again = await cliJson<{ runId: string }>('deploy', 'start', '--service', 'hello', '--version', '1.1.0');
+    assert.equal(again.runId, first.runId, 'the same change returns the running deploy');
+    const { stdout: described } = await run(resolveTemporalCli(), [
+      'workflow',
+      'describe',
+      '--workflow-id',
+      first.workflowId,
+      '--output',
+      'json',
+      '--address',
+      stack.server.address,
+    ]);
+    assert.match(described, new RegExp(`"workflowId":\\s*"${AGENT}"`), 'the deploy names the agent as its parent');
+
+    await waitFor(async () => (await deployStatus(first.workflowId)).phase === 'AWAITING_APPROVAL', 60_000);
+    const approved = await stack.cli('deploy', 'approve', first.workflowId, '--by', 'alice');
+    assert.equal(approved.code, 0, approved.stderr);
+    const promoted = await stack.cli('deploy', 'watch', first.workflowId);
+    assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
+
+    // The faulty release fails its staging verification and is rolled back without an approval.
+    const second = await cliJson<{ workflowId: string }>('deploy', 'start', '--service', 'hello', '--version', '1.2.0');
+    const rolledBack = await stack.cli('deploy', 'watch', second.workflowId);
+    assert.equal(rolledBack.code, 2, rolledBack.stdout + rolledBack.stderr);
+    const failedStatus = await deployStatus(second.workflowId);
+
+    await waitFor(async () => (await agentStatus()).recentDeploys.length === 2, 30_000);
+    const status = await agentStatus();
+    const total = status.figures.total;
+    assert.deepEqual([total.deploys, total.promoted, total.rolledBack, total.failed], [2, 1, 1, 0]);
+    assert.equal(total.successRate, 0.5);
+    assert.equal(total.changeFailureRate, 0.5);
+    assert.equal(total.restores, 1);
+    assert.ok((total.meanLeadTimeMs ?? 0) > 0);
+    const record = status.recentDeploys.find((d) => d.deployId === second.workflowId);
+    assert.equal(record?.outcome, 'rolled-back');
+    assert.equal(record?.cause, 'error-rate');
+    assert.ok((record?.restoreMs ?? 0) > 0, 'time to restore measured');
+
+    // The post-mortem: impact first, then the very samples and timeline the deploy recorded.
+    const incidents = readdirSync(path.join(stack.workdir, 'docs/incidents'));
+    assert.deepEqual(incidents, [`${record?.finishedAt.slice(0, 10)}-hello-1.2.0.md`]);
+    const pm = readFileSync(path.join(stack.workdir, 'docs/incidents', incidents[0] ?? ''), 'utf8');
+    assert.equal([...pm.matchAll(/^## (.+)$/gm)][0]?.[1], 'Impact');
+    const staging = failedStatus.samples.filter((s) => s.environment === 'staging');
+    const errors = staging.reduce((n, s) => n + s.canary.errors, 0);
+    const requests = staging.reduce((n, s) => n + s.canary.requests, 0);
+    assert.match(pm, new RegExp(`\\*\\*${errors} errors in ${requests} requests\\*\\*`));
+    assert.equal((pm.match(/\| staging \| verify \|/g) ?? []).length, staging.length, 'every staging sample');
+    for (const t of failedStatus.timeline.filter((e) => e.phase === 'ROLLING_BACK')) {
+      assert.ok(pm.includes(t.message.slice(0, 40)), `timeline entry ${t.message}`);
+    }
+
+    // The self-review of the window agrees with the same figures.
+    const review = await cliJson<{ date: string; file: string }>('agent', 'review', '--by', 'carol');
+    const md = readFileSync(path.join(stack.workdir, review.file), 'utf8');
+    assert.match(md, /\| deployments \(promoted \/ rolled back \/ failed \/ cancelled\) \| 2 \(1 \/ 1 \/ 0 \/ 0\) \|/);
+    assert.match(md, /\| success rate \| 50\.0 % \|/);
+    assert.match(md, /\| change failure rate \| 50\.0 % \|/);
+    assert.match(md, /hello\/error-rate: 1/);
+    const log = readFileSync(path.join(stack.workdir, 'docs/operations/agent-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; outcome?: string; day?: { deploys: number } });
+    assert.deepEqual(
+      log.filter((l) => l.type === 'deploy').map((l) => l.outcome),
+      ['promoted', 'rolled-back'],
+    );
+    assert.equal(log.find((l) => l.type === 'self-review')?.day?.deploys, 2);
+
+    // An infrastructure event resets the idle clock; a stop request ends the agent with its final report.
+    const event = await cliJson<RecordedEvent>(
+      'agent',
+      'event',
+      '--type',
+      'scale',
+      '--severity',
+      'info',
+      '--message',
+      'added a replica',
+    );
+    const afterEvent = await agentStatus();
+    assert.equal(new Date(afterEvent.idleDeadline).getTime(), new Date(event.at).getTime() + 48 * 3_600_000);
+    const bad = await stack.cli('agent', 'event', '--type', 'earthquake', '--severity', 'info', '--message', 'x');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^opsflow: --type: /);
+    const stopped = await stack.cli('agent', 'stop', '--by', 'orchestrator', '--reason', 'e2e done');
+    assert.equal(stopped.code, 0, stopped.stderr);
+    await waitFor(async () => (await stack.cli('agent', 'status')).stdout.includes('ended (requested)'), 30_000);
+    const ended = await cliJson<{ status: string; result: AgentResult }>('agent', 'status');
+    assert.equal(ended.result.reason, 'requested');
+    assert.equal(ended.result.total.promoted, 1);
+    const list = await stack.cli('agent', 'list');
+    assert.match(list.stdout, new RegExp(`${AGENT}\\s+COMPLETED`));
+    await recordHistory(AGENT, 'agent-two-deploys-stopped');
+  });
+});
