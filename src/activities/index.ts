@@ -5,7 +5,7 @@ import { handoffDir, type Plan } from '../shared/deploy';
 import type { MetricsProvider } from './metrics/provider';
 import type { DeployTarget } from './platform/target';
 import { deployFacts } from './llm/deploy-facts';
-import { narrate, type LlmRuntime } from './llm/index';
+import { activityDeadline, narrate, type LlmRuntime } from './llm/index';
 import { llmReport } from './llm/report';
 import { planDeploy } from './llm/plan';
 import { recentDeploys } from './planner/history';
@@ -31,6 +31,13 @@ export interface ActivityDeps {
   prometheus?: MetricsProvider;
   /** The model that plans and narrates; absent or without a client: the offline planner. */
   llm?: LlmRuntime;
+}
+
+/** Adds the current activity's deadline, so the model's calls end before its startToCloseTimeout does. */
+function withDeadline<T extends object>(options: T | undefined): (T & { deadline?: number }) | undefined {
+  if (!options) return undefined;
+  const deadline = activityDeadline();
+  return deadline === undefined ? options : { ...options, deadline };
 }
 
 /** How far back the planner looks for the service's rollbacks. */
@@ -61,7 +68,7 @@ export function createActivities({ target, metrics, prometheus, llm }: ActivityD
       // Model call → zod → one repair → offline fallback → safety clamp; full text to .opsflow/llm only.
       const plan = await planDeploy(
         { input, currentVersions, history, ...(handoffPlan ? { handoffPlan } : {}) },
-        model,
+        withDeadline(model),
         {
           workdir: input.workdir,
           label: input.deployId,
@@ -134,6 +141,7 @@ export function createActivities({ target, metrics, prometheus, llm }: ActivityD
         ...(model && llm?.settings.narratives ? { client: model.client } : {}),
         sink: { workdir: input.workdir, label: input.deployId },
         ...(llm ? { maxOutputTokens: llm.settings.maxOutputTokens } : {}),
+        ...withDeadline({}),
       });
       const section = llmReport(llm?.settings.provider ?? 'offline', status.plan, narrative);
       const result = writeHandoffReport(request, ui ? { ui } : {}, section);

@@ -60,24 +60,21 @@ const check = (text: string, structured: unknown): Check<z.infer<typeof answerSc
     ? { ok: true, value: parsed.data }
     : { ok: false, issue: parsed.error.issues[0]?.message ?? 'bad' };
 };
-const ask = (client: LlmClient) =>
-  client.ask(
-    { workdir, label: 'deploy-test' },
-    {
-      purpose: 'plan',
-      promptVersion: 'test/v1',
-      system: 'answer json',
-      user: 'plan it',
-      json: {
-        name: 'answer',
-        description: 'the answer',
-        schema: z.toJSONSchema(answerSchema) as Record<string, unknown>,
-      },
-      maxOutputTokens: 200,
-      check,
-      repair: (issue) => `fix: ${issue}`,
-    },
-  );
+const askRequest = () => ({
+  purpose: 'plan',
+  promptVersion: 'test/v1',
+  system: 'answer json',
+  user: 'plan it',
+  json: {
+    name: 'answer',
+    description: 'the answer',
+    schema: z.toJSONSchema(answerSchema) as Record<string, unknown>,
+  },
+  maxOutputTokens: 200,
+  check,
+  repair: (issue: string) => `fix: ${issue}`,
+});
+const ask = (client: LlmClient) => client.ask({ workdir, label: 'deploy-test' }, askRequest());
 
 describe('OpenAI-compatible provider against the chat-completions wire format', () => {
   it('sends the key, model, system prompt and JSON mode; counts tokens and cost; writes the audit file', async () => {
@@ -187,6 +184,22 @@ describe('OpenAI-compatible provider against the chat-completions wire format', 
       (err: unknown) =>
         err instanceof LlmError && err.kind === 'timeout' && err.retryable && /llm\.timeout/.test(err.message),
     );
+  });
+});
+
+describe("the activity's own timeout bounds the calls", () => {
+  it('does not start a call with less than a second left, and cuts one short to what is left', async () => {
+    const client = new LlmClient(openai(), inlineRetry(1));
+    const late = await client.ask({ workdir, label: 'deadline' }, { ...askRequest(), deadline: Date.now() + 500 });
+    assert.equal(late.ok, false);
+    assert.match(!late.ok ? late.reason : '', /no time left for the model within the activity's startToCloseTimeout/);
+    assert.equal(fake.requests.length, 0);
+    fake.script('openai', { ...openaiChat('{"risk":"low","steps":1}'), delayMs: 2_500 });
+    const started = Date.now();
+    const cut = await client.ask({ workdir, label: 'deadline' }, { ...askRequest(), deadline: Date.now() + 1_200 });
+    assert.equal(cut.ok, false);
+    assert.match(!cut.ok ? cut.reason : '', /did not answer in time/);
+    assert.ok(Date.now() - started < 2_400, 'the call ended at the deadline, not at llm.timeout');
   });
 });
 

@@ -17,12 +17,14 @@ export class AnthropicProvider implements LlmProvider {
   readonly baseUrl: string;
   readonly #client: Anthropic;
   readonly #key: string;
+  readonly #timeoutMs: number;
   readonly #vars: ProviderVars;
 
   constructor(options: AnthropicOptions) {
     this.model = options.model;
     this.baseUrl = options.baseUrl;
     this.#key = options.apiKey;
+    this.#timeoutMs = options.timeoutMs;
     this.#vars = {
       provider: 'Anthropic',
       keyVar: 'ANTHROPIC_API_KEY',
@@ -46,18 +48,21 @@ export class AnthropicProvider implements LlmProvider {
       : undefined;
     let response;
     try {
-      response = await this.#client.messages.create({
-        model: this.model,
-        max_tokens: request.maxOutputTokens,
-        system: request.system,
-        messages: request.messages,
-        ...(tool
-          ? {
-              tools: [{ ...tool, input_schema: { type: 'object' as const, ...tool.input_schema } }],
-              tool_choice: { type: 'tool' as const, name: tool.name },
-            }
-          : {}),
-      });
+      response = await this.#client.messages.create(
+        {
+          model: this.model,
+          max_tokens: request.maxOutputTokens,
+          system: request.system,
+          messages: request.messages,
+          ...(tool
+            ? {
+                tools: [{ ...tool, input_schema: { type: 'object' as const, ...tool.input_schema } }],
+                tool_choice: { type: 'tool' as const, name: tool.name },
+              }
+            : {}),
+        },
+        request.timeoutMs !== undefined ? { timeout: Math.min(request.timeoutMs, this.#timeoutMs) } : {},
+      );
     } catch (err) {
       throw classifySdkError(err, this.#vars, this.#key);
     }

@@ -5,6 +5,9 @@ import { estimateCost, priceOf, type Price } from './pricing';
 import type { ChatMessage, CompletionRequest, LlmProvider } from './provider';
 import type { RetryStrategy } from './retry';
 
+/** Shortest time worth starting a call in. */
+const MIN_CALL_MS = 1_000;
+
 /** The verdict on one answer: the value, or what is wrong with it (sent back to the model once). */
 export type Check<T> = { ok: true; value: T } | { ok: false; issue: string };
 
@@ -19,6 +22,8 @@ export interface AskRequest<T> {
   check: (text: string, structured: unknown) => Check<T>;
   /** The turn that asks for a repair, given what was wrong. */
   repair: (issue: string) => string;
+  /** Epoch ms by which every call must be done (the activity's timeout); later calls are not started. */
+  deadline?: number;
 }
 
 /** The outcome: a checked value, or the reason to fall back; with the calls' usage and audit references. */
@@ -66,6 +71,11 @@ export class LlmClient {
       };
       let completion;
       let started = Date.now();
+      const left = request.deadline !== undefined ? request.deadline - Date.now() : undefined;
+      if (left !== undefined && left < MIN_CALL_MS) {
+        return done({ ok: false, reason: "no time left for the model within the activity's startToCloseTimeout" });
+      }
+      if (left !== undefined) completionRequest.timeoutMs = left;
       for (let attempt = 1; ; attempt++) {
         started = Date.now();
         try {

@@ -2,7 +2,7 @@ import type { LlmConfig } from '../../shared/llm-config';
 import type { AuditSink } from './audit';
 import { LlmClient } from './client';
 import { narrate, type Narrative, type NarrativeKind } from './narrate';
-import { temporalRetry, type RetryStrategy } from './retry';
+import { activityDeadline, temporalRetry, type RetryStrategy } from './retry';
 import { createLlmProvider, resolveLlmSettings, type LlmSettings } from './settings';
 
 export { narrate, offlineNarrative, type Narrative, type NarrativeKind, type NarrateOptions } from './narrate';
@@ -10,7 +10,7 @@ export type { AuditSink } from './audit';
 export { LlmClient } from './client';
 export { LlmError } from './errors';
 export { resolveLlmSettings, createLlmProvider, baseUrlOf, type LlmSettings } from './settings';
-export { temporalRetry, inlineRetry, LLM_RETRY_TYPE } from './retry';
+export { temporalRetry, inlineRetry, activityDeadline, LLM_RETRY_TYPE } from './retry';
 
 /** What activities need to reach the model: the settings, and a client unless the provider is offline. */
 export interface LlmRuntime {
@@ -38,10 +38,13 @@ export function createWorkerLlm(config: LlmConfig, env = process.env): LlmRuntim
  */
 export function createNarrator(runtime: LlmRuntime | undefined, sink: AuditSink) {
   const client = runtime?.client && runtime.settings.narratives ? runtime.client : undefined;
-  return (kind: NarrativeKind, facts: Record<string, unknown>): Promise<Narrative> =>
-    narrate(kind, facts, {
+  return (kind: NarrativeKind, facts: Record<string, unknown>): Promise<Narrative> => {
+    const deadline = activityDeadline();
+    return narrate(kind, facts, {
       ...(client ? { client } : {}),
       sink,
       ...(runtime ? { maxOutputTokens: runtime.settings.maxOutputTokens } : {}),
+      ...(deadline !== undefined ? { deadline } : {}),
     });
+  };
 }

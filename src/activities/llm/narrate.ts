@@ -41,6 +41,8 @@ export interface NarrateOptions {
   client?: LlmClient;
   sink: AuditSink;
   maxOutputTokens?: number;
+  /** Epoch ms by which the calls must be done (the activity's timeout). */
+  deadline?: number;
 }
 
 const MAX_LENGTH = 6_000;
@@ -128,6 +130,7 @@ export async function narrate(
     maxOutputTokens: options.maxOutputTokens ?? 1_500,
     check: checkNarrative(withTargets),
     repair: narrativeRepairPrompt,
+    ...(options.deadline !== undefined ? { deadline: options.deadline } : {}),
   });
   if (!answer.ok) return offline(answer.reason, answer.usage, answer.audit);
   return {

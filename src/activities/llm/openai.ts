@@ -18,6 +18,7 @@ export class OpenAiProvider implements LlmProvider {
   readonly baseUrl: string;
   readonly #client: OpenAI;
   readonly #key: string;
+  readonly #timeoutMs: number;
   readonly #vars: ProviderVars;
   readonly #responseFormat: OpenAiOptions['responseFormat'];
 
@@ -25,6 +26,7 @@ export class OpenAiProvider implements LlmProvider {
     this.model = options.model;
     this.baseUrl = options.baseUrl;
     this.#key = options.apiKey;
+    this.#timeoutMs = options.timeoutMs;
     this.#responseFormat = options.responseFormat;
     this.#vars = {
       provider: 'the OpenAI-compatible provider',
@@ -47,25 +49,28 @@ export class OpenAiProvider implements LlmProvider {
     const format = request.json ? this.#responseFormat : 'none';
     let response;
     try {
-      response = await this.#client.chat.completions.create({
-        model: this.model,
-        messages: [{ role: 'system', content: request.system }, ...request.messages],
-        max_completion_tokens: request.maxOutputTokens,
-        ...(format === 'json_object' ? { response_format: { type: 'json_object' as const } } : {}),
-        ...(format === 'json_schema' && request.json
-          ? {
-              response_format: {
-                type: 'json_schema' as const,
-                json_schema: {
-                  name: request.json.name,
-                  description: request.json.description,
-                  schema: request.json.schema,
-                  strict: false,
+      response = await this.#client.chat.completions.create(
+        {
+          model: this.model,
+          messages: [{ role: 'system', content: request.system }, ...request.messages],
+          max_completion_tokens: request.maxOutputTokens,
+          ...(format === 'json_object' ? { response_format: { type: 'json_object' as const } } : {}),
+          ...(format === 'json_schema' && request.json
+            ? {
+                response_format: {
+                  type: 'json_schema' as const,
+                  json_schema: {
+                    name: request.json.name,
+                    description: request.json.description,
+                    schema: request.json.schema,
+                    strict: false,
+                  },
                 },
-              },
-            }
-          : {}),
-      });
+              }
+            : {}),
+        },
+        request.timeoutMs !== undefined ? { timeout: Math.min(request.timeoutMs, this.#timeoutMs) } : {},
+      );
     } catch (err) {
       throw classifySdkError(err, this.#vars, this.#key);
     }

@@ -129,7 +129,7 @@ const unique = (items: string[]) => [...new Set(items.map((s) => s.trim()).filte
  */
 export async function planDeploy(
   context: PlanContext,
-  llm: { client: LlmClient; maxOutputTokens: number } | undefined,
+  llm: { client: LlmClient; maxOutputTokens: number; deadline?: number } | undefined,
   sink: AuditSink,
 ): Promise<Plan> {
   const offline = offlinePlan(context);
@@ -149,6 +149,7 @@ export async function planDeploy(
     maxOutputTokens: llm.maxOutputTokens,
     check: checkModelPlan(pipeline),
     repair: planRepairPrompt,
+    ...(llm.deadline !== undefined ? { deadline: llm.deadline } : {}),
   });
   const accounting = { usage: answer.usage, audit: answer.audit };
   if (!answer.ok) {

@@ -13,6 +13,8 @@ export interface CompletionRequest {
   /** Asks for JSON matching this schema (JSON mode, structured outputs or a forced tool, per provider). */
   json?: { name: string; description: string; schema: Record<string, unknown> };
   maxOutputTokens: number;
+  /** A shorter time limit than llm.timeout for this call (what is left of the activity's own timeout). */
+  timeoutMs?: number;
 }
 
 /** What came back: text (or the JSON as text), and what it cost in tokens. */

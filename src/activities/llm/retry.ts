@@ -31,6 +31,17 @@ export function temporalRetry(maxAttempts: number): RetryStrategy {
   };
 }
 
+/** When the current activity times out, less a margin for writing the result; undefined outside an activity. */
+export function activityDeadline(marginMs = 3_000): number | undefined {
+  let timeoutMs: number | undefined;
+  try {
+    timeoutMs = Context.current().info.startToCloseTimeoutMs;
+  } catch {
+    return undefined;
+  }
+  return timeoutMs ? Date.now() + timeoutMs - marginMs : undefined;
+}
+
 /** Outside Temporal (the CLI): wait Retry-After, or 1 s, 2 s, 4 s…, up to maxAttempts calls in all. */
 export function inlineRetry(maxAttempts: number, sleep: (ms: number) => Promise<unknown> = delay): RetryStrategy {
   return {
