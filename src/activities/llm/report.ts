@@ -9,6 +9,8 @@ export interface LlmReport {
   narrative: Narrative;
   planSource?: Plan['source'];
   planFallback?: string;
+  /** What the safety clamp changed in the model's plan. */
+  planAdjustments: string[];
   usage: LlmUsage;
   audit: LlmAuditRef[];
 }
@@ -22,6 +24,7 @@ export function llmReport(provider: string, plan: Plan | undefined, narrative: N
     narrative,
     ...(plan ? { planSource: plan.source } : {}),
     ...(plan?.fallback ? { planFallback: plan.fallback.reason } : {}),
+    planAdjustments: plan?.adjustments ?? [],
     usage: addUsage(plan?.usage, narrative.usage),
     audit: [...(plan?.audit ?? []), ...narrative.audit],
   };
@@ -36,13 +39,14 @@ export function llmSummaryLines(report: LlmReport, title: string): string[] {
     '',
     n.text,
     '',
-    `_Written by ${by} from this run's recorded figures; the tables below are the record._`,
+    `- _Written by ${by} from this run's recorded figures; the tables below are the record._`,
   ];
-  if (n.fallback) lines.push(`_Fallback: the model's narrative was not used: ${n.fallback.reason}_`);
-  if (report.planFallback) lines.push(`_Fallback: the plan is the offline planner's: ${report.planFallback}_`);
+  if (n.fallback) lines.push(`- _Fallback: the model's narrative was not used: ${n.fallback.reason}_`);
+  if (report.planFallback) lines.push(`- _Fallback: the plan is the offline planner's: ${report.planFallback}_`);
+  for (const a of report.planAdjustments) lines.push(`- _Safety clamp: ${a}_`);
   const u = report.usage;
   lines.push(
-    `_LLM: ${report.provider}${report.model ? ` (${report.model})` : ''}, ${u.calls} calls, ${u.inputTokens} input / ` +
+    `- _LLM: ${report.provider}${report.model ? ` (${report.model})` : ''}, ${u.calls} calls, ${u.inputTokens} input / ` +
       `${u.outputTokens} output tokens, estimated $${u.estimatedCostUsd.toFixed(4)}_`,
     '',
   );

@@ -65,7 +65,11 @@ export function buildReport(request: ReportRequest, files: FilesChanged, llm?: L
           provider: llm.provider,
           model: llm.model ?? null,
           usage: llm.usage,
-          plan: { source: llm.planSource ?? null, fallback: llm.planFallback ?? null },
+          plan: {
+            source: llm.planSource ?? null,
+            fallback: llm.planFallback ?? null,
+            adjustments: llm.planAdjustments,
+          },
           narrative: {
             kind: llm.narrative.kind,
             source: llm.narrative.source,
