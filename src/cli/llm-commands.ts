@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { baseUrlOf, createLlmProvider, LlmError, resolveLlmSettings, type LlmSettings } from '../activities/llm/index';
+import { displayUrl } from '../activities/llm/errors';
 import { loadConfig } from '../config/load';
 import { CliError, print, printJson } from './output';
 
@@ -35,7 +36,8 @@ export async function checkLlm(settings: LlmSettings): Promise<LlmCheckResult> {
     throw err;
   }
   if (!provider) throw new CliError('no provider');
-  const baseUrl = baseUrlOf(settings);
+  const raw = baseUrlOf(settings);
+  const baseUrl = raw ? displayUrl(raw) : undefined;
   const started = Date.now();
   try {
     const answer = await provider.complete({

@@ -6,7 +6,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { z } from 'zod';
 import { AnthropicProvider } from '../../src/activities/llm/anthropic';
 import { LlmClient, type Check } from '../../src/activities/llm/client';
-import { LlmError, retryAfterMs } from '../../src/activities/llm/errors';
+import { displayUrl, LlmError, retryAfterMs } from '../../src/activities/llm/errors';
 import { extractJson } from '../../src/activities/llm/json';
 import { OpenAiProvider } from '../../src/activities/llm/openai';
 import { inlineRetry } from '../../src/activities/llm/retry';
@@ -271,6 +271,11 @@ describe('settings', () => {
     const result = llmConfigSchema.safeParse({ provider: 'openai', apiKey: KEY });
     assert.equal(result.success, false);
     assert.match(result.error?.issues[0]?.message ?? '', /keys do not belong in opsflow\.yaml: set OPENAI_API_KEY/);
+  });
+
+  it('shows base URLs without credentials or query in messages and logs', () => {
+    assert.equal(displayUrl('https://user:pw@proxy.example/v1?key=abc'), 'https://proxy.example/v1');
+    assert.equal(displayUrl('not a url'), '(an unparsable URL)');
   });
 
   it('reads Retry-After as seconds, as an HTTP date and as retry-after-ms', () => {

@@ -1,5 +1,5 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { classifySdkError, LlmError, type ProviderVars } from './errors';
+import { classifySdkError, displayUrl, LlmError, type ProviderVars } from './errors';
 import type { Completion, CompletionRequest, LlmProvider } from './provider';
 
 /** Options for the Anthropic Messages API. */
@@ -22,14 +22,14 @@ export class AnthropicProvider implements LlmProvider {
 
   constructor(options: AnthropicOptions) {
     this.model = options.model;
-    this.baseUrl = options.baseUrl;
+    this.baseUrl = displayUrl(options.baseUrl);
     this.#key = options.apiKey;
     this.#timeoutMs = options.timeoutMs;
     this.#vars = {
       provider: 'Anthropic',
       keyVar: 'ANTHROPIC_API_KEY',
       baseUrlVar: 'ANTHROPIC_BASE_URL',
-      baseUrl: options.baseUrl,
+      baseUrl: this.baseUrl,
       model: options.model,
     };
     this.#client = new Anthropic({

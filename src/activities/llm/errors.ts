@@ -45,6 +45,19 @@ export function redact(text: string, secret?: string): string {
   return out.length > 300 ? `${out.slice(0, 300)}…` : out;
 }
 
+/** A base URL fit for logs and messages: without user, password or query (some proxies carry keys there). */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    u.search = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '(an unparsable URL)';
+  }
+}
+
 /** The provider-specific names a person sets to fix a failure. */
 export interface ProviderVars {
   provider: string;

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { classifySdkError, LlmError, type ProviderVars } from './errors';
+import { classifySdkError, displayUrl, LlmError, type ProviderVars } from './errors';
 import type { Completion, CompletionRequest, LlmProvider } from './provider';
 
 /** Options for an OpenAI-compatible endpoint: OpenAI, Azure OpenAI, Ollama, vLLM, LM Studio, OpenRouter. */
@@ -24,7 +24,7 @@ export class OpenAiProvider implements LlmProvider {
 
   constructor(options: OpenAiOptions) {
     this.model = options.model;
-    this.baseUrl = options.baseUrl;
+    this.baseUrl = displayUrl(options.baseUrl);
     this.#key = options.apiKey;
     this.#timeoutMs = options.timeoutMs;
     this.#responseFormat = options.responseFormat;
@@ -32,7 +32,7 @@ export class OpenAiProvider implements LlmProvider {
       provider: 'the OpenAI-compatible provider',
       keyVar: 'OPENAI_API_KEY',
       baseUrlVar: 'OPENAI_BASE_URL',
-      baseUrl: options.baseUrl,
+      baseUrl: this.baseUrl,
       model: options.model,
     };
     this.#client = new OpenAI({
