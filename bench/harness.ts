@@ -32,7 +32,7 @@ export interface BaseContext {
 export interface BenchContext extends BaseContext {
   server: DevServer;
   client: Client;
-  bundlePath: string;
+  bundles: Bundles;
 }
 
 /** One figure a benchmark measured, as the table prints it and latest.json keeps it. */
@@ -82,15 +82,30 @@ export async function startBenchServer(workdir: string): Promise<DevServer> {
   }
 }
 
-/** Bundles bench/workflows (opsflow's deploy and the bare workflow) once, for every worker of the run. */
-export async function buildBundle(workdir: string): Promise<string> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('./workflows'),
-    logger: new DefaultLogger('WARN'),
-  });
-  const file = path.join(workdir, 'workflow-bundle.js');
-  writeFileSync(file, code);
-  return file;
+/** The two workflow bundles of a run: opsflow's own (the worker's real entry) and the bare comparison's. */
+export interface Bundles {
+  opsflow: string;
+  bare: string;
+}
+
+/**
+ * Bundles src/workflows (exactly what the opsflow worker runs) and bench/workflows (the bare workflow alone) once for
+ * the run. Separate bundles, because a worker re-creates its bundle's module state for every workflow it caches
+ * (reuseV8Context keeps one module cache per workflow): sharing one bundle would charge bare Temporal with opsflow's
+ * imports.
+ */
+export async function buildBundles(workdir: string): Promise<Bundles> {
+  const build = async (name: string, workflowsPath: string) => {
+    const { code } = await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN') });
+    const file = path.join(workdir, `${name}-bundle.js`);
+    writeFileSync(file, code);
+    return file;
+  };
+  const [opsflow, bare] = await Promise.all([
+    build('opsflow', path.join(REPO_ROOT, 'src/workflows')),
+    build('bare', require.resolve('./workflows')),
+  ]);
+  return { opsflow, bare };
 }
 
 /** A worker process and how to read its memory. */
@@ -105,13 +120,14 @@ export interface WorkerProcess {
 
 const TSX = ['--import', pathToFileURL(require.resolve('tsx')).href];
 
-/** Starts bench/worker-process.ts in `cwd` (its pino log goes to cwd/.opsflow/logs/worker.log) and waits for it. */
+/** Starts bench/worker-process.ts with one of the run's bundles in `cwd` (its pino log goes to cwd/.opsflow/logs/worker.log) and waits for it. */
 export async function startWorker(
   ctx: BenchContext,
-  spec: Omit<WorkerSpec, 'address' | 'bundlePath'>,
+  spec: Omit<WorkerSpec, 'address' | 'bundlePath' | 'kind'> & { bundle: keyof Bundles },
   cwd: string,
 ): Promise<WorkerProcess> {
-  const full: WorkerSpec = { ...spec, address: ctx.server.address, bundlePath: ctx.bundlePath };
+  const { bundle, ...rest } = spec;
+  const full: WorkerSpec = { ...rest, address: ctx.server.address, bundlePath: ctx.bundles[bundle], kind: bundle };
   let stdout = '';
   let resolveReady: (line: string) => void = () => undefined;
   const ready = new Promise<string>((resolve) => (resolveReady = resolve));
@@ -144,6 +160,15 @@ export async function startWorker(
     memory: () => readMemory(pid),
     stop: () => stopProcess(child, 15_000),
   };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (Linux ticks of 1/100 s). */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at state; utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function readMemory(pid: number): { rssBytes: number; peakRssBytes: number } {
@@ -248,10 +273,11 @@ export async function startBare(
 
 /**
  * Resolves once the workflow has started its first timer: for both the deploy (pipeline [production]) and the bare
- * workflow that is the approval wait's timeout, so the workflow is now waiting for the approval. Long-polls the
- * history (waitNewEvent), so the client learns it as soon as the server has it, without polling load.
+ * workflow that is the approval wait's timeout, so the workflow now waits for the approval; for an idle agent, its
+ * wait for the next deadline. Long-polls the history (waitNewEvent), so the client learns it as soon as the server
+ * has it, without polling load.
  */
-export async function waitForApprovalWait(client: Client, workflowId: string, runId: string): Promise<void> {
+export async function waitForFirstTimer(client: Client, workflowId: string, runId: string): Promise<void> {
   let nextPageToken: Uint8Array | undefined;
   for (;;) {
     const page = await client.workflowService.getWorkflowExecutionHistory({
@@ -263,7 +289,7 @@ export async function waitForApprovalWait(client: Client, workflowId: string, ru
     for (const event of page.history?.events ?? []) {
       if (event.timerStartedEventAttributes) return;
     }
-    if (!page.nextPageToken?.length) throw new Error(`${workflowId} closed before it waited for an approval`);
+    if (!page.nextPageToken?.length) throw new Error(`${workflowId} closed before it started a timer`);
     nextPageToken = page.nextPageToken;
   }
 }
@@ -280,7 +306,7 @@ export interface RunTiming {
 export async function runDeploy(client: Client, taskQueue: string, input: DeployInput): Promise<RunTiming> {
   const started = performance.now();
   const handle = await startDeploy(client, taskQueue, input);
-  await waitForApprovalWait(client, handle.workflowId, handle.firstExecutionRunId);
+  await waitForFirstTimer(client, handle.workflowId, handle.firstExecutionRunId);
   const waiting = performance.now();
   await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
   const approved = performance.now();
@@ -298,7 +324,7 @@ export async function runBare(
 ): Promise<RunTiming> {
   const started = performance.now();
   const handle = await startBare(client, taskQueue, id, input);
-  await waitForApprovalWait(client, handle.workflowId, handle.firstExecutionRunId);
+  await waitForFirstTimer(client, handle.workflowId, handle.firstExecutionRunId);
   const waiting = performance.now();
   await handle.executeUpdate(bareApproveUpdate, { args: [{ by: 'alice' }] });
   const approved = performance.now();

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { analysisConfigSchema, DEFAULT_CANARY_STEPS } from '../src/shared/config';
-import { REPO_ROOT } from '../src/tooling/temporal-bin';
+import { agentDay } from './agent';
 import { BARE_INPUT, ZERO_BAKE } from './overhead';
 import {
   deployInput,
@@ -32,6 +31,8 @@ async function footprint(client: Client, workflowId: string): Promise<Footprint>
   return { events: description.historyLength, bytes: description.historySize ?? NaN, samples };
 }
 
+const AGENT_DAY_DEPLOYS = 20;
+
 /** About three samples per step, like the example's 6 s bake at a 2 s interval, compressed in time. */
 const SEVERAL_SAMPLES: ProductionSettings = { steps: fourSteps(300), interval: 100 };
 
@@ -42,8 +43,11 @@ const SEVERAL_SAMPLES: ProductionSettings = { steps: fourSteps(300), interval: 1
 export async function history(ctx: BenchContext): Promise<BenchResult> {
   const taskQueue = 'bench-history';
   const dir = path.join(ctx.workdir, 'history');
-  const worker = await startWorker(ctx, { taskQueue, deps: 'instant' }, ctx.workdir);
-  let one: Footprint, several: Footprint, bare: Footprint;
+  const [worker, bareWorker] = await Promise.all([
+    startWorker(ctx, { taskQueue, deps: 'instant', bundle: 'opsflow' }, ctx.workdir),
+    startWorker(ctx, { taskQueue: `${taskQueue}-bare`, deps: 'instant', bundle: 'bare' }, ctx.workdir),
+  ]);
+  let one: Footprint, several: Footprint, bare: Footprint, agent: Footprint;
   try {
     const run = async (id: string, settings: ProductionSettings) => {
       await runDeploy(ctx.client, taskQueue, deployInput(settings, { id, version: '1.1.0', workdir: dir }));
@@ -51,10 +55,11 @@ export async function history(ctx: BenchContext): Promise<BenchResult> {
     };
     one = await run('bench-history-one-sample', ZERO_BAKE);
     several = await run('bench-history-several-samples', SEVERAL_SAMPLES);
-    await runBare(ctx.client, taskQueue, 'bench-history-bare', BARE_INPUT);
+    await runBare(ctx.client, `${taskQueue}-bare`, 'bench-history-bare', BARE_INPUT);
     bare = await footprint(ctx.client, 'bench-history-bare');
+    agent = await footprint(ctx.client, await agentDay(ctx.client, taskQueue, dir, AGENT_DAY_DEPLOYS));
   } finally {
-    await worker.stop();
+    await Promise.all([worker.stop(), bareWorker.stop()]);
   }
   const extra = several.samples - one.samples;
   const eventsPerSample = extra > 0 ? (several.events - one.events) / extra : NaN;
@@ -63,7 +68,6 @@ export async function history(ctx: BenchContext): Promise<BenchResult> {
   const defaultSamples = DEFAULT_CANARY_STEPS.reduce((n, step) => n + Math.ceil(step.bake / interval), 0);
   const projectedEvents = one.events + (defaultSamples - one.samples) * eventsPerSample;
   const projectedBytes = one.bytes + (defaultSamples - one.samples) * bytesPerSample;
-  const agentExists = existsSync(path.join(REPO_ROOT, 'src/workflows/agent.ts'));
   return {
     figures: [
       {
@@ -90,14 +94,20 @@ export async function history(ctx: BenchContext): Promise<BenchResult> {
         note: `${Math.round(projectedBytes)} bytes; projected from the two measured deploys, not run (it takes 30 minutes)`,
       },
       {
-        name: "agent's day (20 deploys, self-review)",
-        value: null,
+        name: `agent's day (${AGENT_DAY_DEPLOYS} deploys, self-review)`,
+        value: agent.events,
         unit: 'events',
-        note: agentExists
-          ? 'src/workflows/agent.ts exists but the benchmark does not drive it yet'
-          : 'not yet measurable: there is no agent workflow (src/workflows/agent.ts) yet',
+        note: `${agent.bytes} bytes in the agent's own history (its deploys are child workflows with their own)`,
       },
     ],
-    detail: { oneSample: one, severalSamples: several, bare, eventsPerSample, bytesPerSample, defaultSamples },
+    detail: {
+      oneSample: one,
+      severalSamples: several,
+      bare,
+      agentDay: agent,
+      eventsPerSample,
+      bytesPerSample,
+      defaultSamples,
+    },
   };
 }

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
 import { TEMPORAL_BIN_VERSIONS } from '../src/tooling/temporal-bin';
 import {
-  buildBundle,
+  buildBundles,
   connect,
   round,
   startBenchServer,
@@ -122,11 +122,11 @@ async function main(): Promise<void> {
     let ctx: BenchContext | undefined;
     if (names.some((name) => BENCHMARKS[name]!.temporal)) {
       log('starting the Temporal dev server (SQLite, WAL) and bundling the workflows');
-      const [server, bundlePath] = await Promise.all([startBenchServer(workdir), buildBundle(workdir)]);
+      const [server, bundles] = await Promise.all([startBenchServer(workdir), buildBundles(workdir)]);
       stopServer = () => server.stop();
       const { client, connection } = await connect(server.address);
       closeConnection = () => connection.close();
-      ctx = { ...base, server, bundlePath, client };
+      ctx = { ...base, server, bundles, client };
     }
     for (const name of names) {
       const bench = BENCHMARKS[name]!;

@@ -10,7 +10,7 @@ import {
   sleep,
   startDeploy,
   startWorker,
-  waitForApprovalWait,
+  waitForFirstTimer,
   type BenchContext,
   type BenchResult,
 } from './harness';
@@ -24,7 +24,7 @@ const MIB = 2 ** 20;
 export async function memory(ctx: BenchContext, count = 1_000): Promise<BenchResult> {
   const taskQueue = 'bench-memory';
   const dir = path.join(ctx.workdir, 'memory');
-  const worker = await startWorker(ctx, { taskQueue, deps: 'instant' }, ctx.workdir);
+  const worker = await startWorker(ctx, { taskQueue, deps: 'instant', bundle: 'opsflow' }, ctx.workdir);
   let idle: number, peak: number, parkedRss: number, seconds: number;
   try {
     await sleep(1_000);
@@ -41,7 +41,7 @@ export async function memory(ctx: BenchContext, count = 1_000): Promise<BenchRes
           taskQueue,
           deployInput(ZERO_BAKE, { id, version: '1.1.0', workdir: dir }),
         );
-        await waitForApprovalWait(ctx.client, id, handle.firstExecutionRunId);
+        await waitForFirstTimer(ctx.client, id, handle.firstExecutionRunId);
         parked += 1;
         if (parked % 250 === 0) ctx.log(`memory: ${parked}/${count} deploys parked at approval`);
       },

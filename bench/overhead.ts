@@ -28,7 +28,12 @@ const WARMUP = 3;
 export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResult> {
   const taskQueue = 'bench-overhead';
   const dir = path.join(ctx.workdir, 'overhead');
-  const worker = await startWorker(ctx, { taskQueue, deps: 'instant' }, ctx.workdir);
+  const bareQueue = `${taskQueue}-bare`;
+  // One worker per bundle, identical otherwise; only one of them has work at any moment.
+  const [worker, bareWorker] = await Promise.all([
+    startWorker(ctx, { taskQueue, deps: 'instant', bundle: 'opsflow' }, ctx.workdir),
+    startWorker(ctx, { taskQueue: bareQueue, deps: 'instant', bundle: 'bare' }, ctx.workdir),
+  ]);
   const opsflow: RunTiming[] = [];
   const bare: RunTiming[] = [];
   try {
@@ -39,7 +44,7 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
       const timing =
         kind === 'opsflow'
           ? await runDeploy(ctx.client, taskQueue, deployInput(ZERO_BAKE, { id, version: '1.1.0', workdir: dir }))
-          : await runBare(ctx.client, taskQueue, id, BARE_INPUT);
+          : await runBare(ctx.client, bareQueue, id, BARE_INPUT);
       if (keep) (kind === 'opsflow' ? opsflow : bare).push(timing);
     };
     for (let i = 0; i < WARMUP; i += 1) {
@@ -53,7 +58,7 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
       ctx.log(`overhead: ${i + 1}/${runs} pairs`);
     }
   } finally {
-    await worker.stop();
+    await Promise.all([worker.stop(), bareWorker.stop()]);
   }
   const total = (t: RunTiming[]) => median(t.map((r) => r.totalMs));
   const withoutApproval = (t: RunTiming[]) => median(t.map((r) => r.totalMs - r.approvalMs));

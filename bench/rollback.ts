@@ -11,7 +11,7 @@ import {
   round,
   startDeploy,
   startWorker,
-  waitForApprovalWait,
+  waitForFirstTimer,
   type BenchContext,
   type BenchResult,
   type ProductionSettings,
@@ -80,13 +80,17 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
   const platform = await startPlatform(dir, FAULTY_CANARY, TRAFFIC_RPS);
   const timelines: RollbackTimeline[] = [];
   try {
-    const worker = await startWorker(ctx, { taskQueue, deps: 'platform', platformUrl: platform.url }, dir);
+    const worker = await startWorker(
+      ctx,
+      { taskQueue, deps: 'platform', platformUrl: platform.url, bundle: 'opsflow' },
+      dir,
+    );
     try {
       for (let i = 0; i < runs; i += 1) {
         const id = `bench-rollback-${i}`;
         const input = deployInput(FAULTY_CANARY, { id, version: '1.2.0', workdir: dir });
         const handle = await startDeploy(ctx.client, taskQueue, input);
-        await waitForApprovalWait(ctx.client, id, handle.firstExecutionRunId);
+        await waitForFirstTimer(ctx.client, id, handle.firstExecutionRunId);
         await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
         const result = await handle.result();
         if (result.outcome !== 'rolled-back') throw new Error(`${id} ended ${result.outcome}: ${result.reason}`);

@@ -1,6 +1,7 @@
 /**
- * One opsflow worker as its own process, so its memory is its own: the real worker (createOpsflowWorker, pino
- * logging through Runtime.install) with the benchmark's prebuilt bundle and the bare comparison's no-op activity.
+ * One worker as its own process, so its memory is its own: the real opsflow worker (createOpsflowWorker, pino logging
+ * through Runtime.install) with a prebuilt bundle; for the bare comparison the same worker with the bare bundle and
+ * its one no-op activity.
  *
  *   BENCH_WORKER='{"address":…,"taskQueue":…,"bundlePath":…,"deps":"instant"}' node --import tsx bench/worker-process.ts
  *
@@ -8,7 +9,7 @@
  */
 import { z } from 'zod';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../src/activities';
+import type { ActivityDeps } from '../src/activities';
 import { LocalMetrics, LocalTarget } from '../src/activities/platform/local';
 import { LocalPlatformClient } from '../src/local-platform/client';
 import { createFileLogger, PinoTemporalLogger } from '../src/logging/logger';
@@ -22,6 +23,8 @@ export const workerSpecSchema = z.strictObject({
   namespace: z.string().default('default'),
   taskQueue: z.string().min(1),
   bundlePath: z.string().startsWith('/'),
+  /** opsflow: the real worker's activities (deploy and agent); bare: the bare workflow's no-op alone. */
+  kind: z.enum(['opsflow', 'bare']),
   /** instant: answers at once (orchestration only); platform: the real local platform at platformUrl. */
   deps: z.enum(['instant', 'platform']),
   platformUrl: z.string().url().optional(),
@@ -52,7 +55,7 @@ async function main(): Promise<void> {
       deps: activityDeps,
       overrides: {
         workflowBundle: { codePath: spec.bundlePath },
-        activities: { ...createActivities(activityDeps), ...createBareActivities() },
+        ...(spec.kind === 'bare' ? { activities: createBareActivities() } : {}),
       },
     });
     process.once('SIGTERM', () => worker.shutdown());

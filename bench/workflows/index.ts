@@ -1,3 +1,2 @@
-// The benchmark's bundle entry: opsflow's deploy as the worker runs it, and the bare comparison.
-export { deploy } from '../../src/workflows/deploy';
+// The bare comparison's own bundle entry: bare Temporal carries none of opsflow's modules.
 export { bareDeploy } from './bare-deploy';
