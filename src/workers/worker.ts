@@ -27,7 +27,9 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     ...(options.overrides?.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
     activities: {
       ...createActivities(options.deps),
-      ...createAgentActivities(options.agentDeps ?? clientAgentDeps(options.connection, options.namespace)),
+      ...createAgentActivities(
+        options.agentDeps ?? clientAgentDeps(options.connection, options.namespace, options.deps.llm),
+      ),
     },
     shutdownGraceTime: '10 seconds',
     ...options.overrides,

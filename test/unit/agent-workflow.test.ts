@@ -285,6 +285,32 @@ describe('ops agent', () => {
     );
   });
 
+  it('aborts the running canary of a service on a critical alert for it (immediate rollback)', async () => {
+    await withAgent({}, async (h) => {
+      const deployId = await h.deploy('1.1.0');
+      await waitForPhase(deployId, 'AWAITING_APPROVAL');
+      await env.client.workflow.getHandle(deployId).executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      await waitForPhase(deployId, 'CANARY');
+      const info = await h.handle.executeUpdate(recordEventUpdate, {
+        args: [{ type: 'alert', severity: 'info', message: 'cpu at 60 %', service: 'hello' }],
+      });
+      assert.deepEqual(info.actions, [], 'only a critical alert aborts');
+      const recorded = await h.handle.executeUpdate(recordEventUpdate, {
+        args: [{ type: 'alert', severity: 'critical', message: 'error rate 12 % on hello', service: 'hello' }],
+      });
+      assert.deepEqual(recorded.actions, [`aborted ${deployId}`]);
+      const result = await env.client.workflow
+        .getHandle(deployId)
+        .result()
+        .catch(() => undefined);
+      assert.equal((result as DeployResult | undefined)?.outcome, 'rolled-back');
+      const status = await waitForAgent(h, (s) => s.recentDeploys.length === 1, 'outcome learnt');
+      assert.equal(status.recentDeploys[0]?.cause, 'aborted');
+      assert.equal(status.figures.total.aborts, 1);
+      assert.equal(status.figures.total.criticalEvents, 1);
+    });
+  });
+
   it('lets a running deploy finish after a stop request, then ends with reason requested', async () => {
     await withAgent({}, async (h) => {
       const deployId = await h.deploy('1.1.0');

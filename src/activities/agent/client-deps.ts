@@ -1,17 +1,43 @@
 import { Client, type ConnectionLike } from '@temporalio/client';
+import type { SelfReview } from '../../shared/agent';
 import type { DeployStatus } from '../../shared/deploy';
 import { statusQuery } from '../../workflows/messages';
+import { createNarrator, type LlmRuntime } from '../llm/index';
 import type { AgentActivityDeps } from '.';
+
+/** What the model is given for a self-review: the computed figures and answers, nothing else. */
+export function reviewFacts(review: SelfReview): Record<string, unknown> {
+  return {
+    project: review.project,
+    date: review.date,
+    window: { from: review.from, to: review.to },
+    day: review.day,
+    allTime: review.total,
+    deploysPerDay: review.deploysPerDay,
+    answers: review.answers,
+    openImprovements: review.improvements.map((i) => i.text),
+  };
+}
 
 /**
  * The agent's dependencies on a worker: the final status of a deploy read with the deploy's status query
- * (Temporal answers it for a closed workflow by replaying it on a worker of its task queue).
+ * (Temporal answers it for a closed workflow by replaying it on a worker of its task queue), and the
+ * configured LLM for the review's narrative when narratives are on.
  */
-export function clientAgentDeps(connection: ConnectionLike, namespace: string): AgentActivityDeps {
+export function clientAgentDeps(connection: ConnectionLike, namespace: string, llm?: LlmRuntime): AgentActivityDeps {
   const client = new Client({ connection, namespace });
   return {
     async deployStatus(deployId: string): Promise<DeployStatus | null> {
       return client.workflow.getHandle(deployId).query(statusQuery);
     },
+    ...(llm?.client && llm.settings.narratives
+      ? {
+          async narrate(review: SelfReview, workdir: string): Promise<string | null> {
+            const narrator = createNarrator(llm, { workdir, label: `ops-agent-${review.project}` });
+            const narrative = await narrator('self-review', reviewFacts(review));
+            return narrative.source === 'offline' ? null : narrative.text;
+          },
+        }
+      : {}),
   };
 }

@@ -12,7 +12,7 @@ export interface AgentActivityDeps {
   /** The final status of a deploy (a query of the closed workflow); null when it cannot be read. */
   deployStatus: (deployId: string) => Promise<DeployStatus | null>;
   /** Optional narrative from an LLM, given the review's figures; the figures themselves are never asked of it. */
-  narrate?: (review: SelfReview) => Promise<string | null>;
+  narrate?: (review: SelfReview, workdir: string) => Promise<string | null>;
   /** The time-to-restore target the post-mortem judges against. */
   targetRestoreMs?: number;
 }
@@ -119,7 +119,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     async agentSelfReview({ workdir, review }: { workdir: string; review: SelfReview }): Promise<string[]> {
       let narrative = { text: plainNarrative(review), source: 'computed summary' };
       if (deps.narrate) {
-        const text = await deps.narrate(review).catch((err: Error) => {
+        const text = await deps.narrate(review, workdir).catch((err: Error & { type?: string }) => {
+          // A rate-limited or unavailable model is retried by Temporal; on the last attempt narrate falls back itself.
+          if (err.type === 'LlmUnavailable') throw err;
           log.warn('narrative unavailable; using the computed summary', { error: err.message });
           return null;
         });
