@@ -11,7 +11,7 @@ import type { deploy } from '../../src/workflows/deploy';
 import { statusQuery } from '../../src/workflows/messages';
 import { testConfig, testInput } from '../helpers/config';
 import { FakeLlmServer, openaiAutoResponder, openaiError } from '../helpers/fake-llm-server';
-import { FakeMetrics, FakeTarget } from '../helpers/fakes';
+import { FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 import { DeployTestEnv } from '../helpers/workflow-env';
 
 const KEY = 'sk-live-LEAKCHECK-4f9c2a7e1b';
@@ -49,18 +49,22 @@ function historyText(value: unknown, out: string[] = []): string[] {
   return out;
 }
 
-async function deployWithModel(maxAttempts: number) {
+async function deployWithModel(
+  maxAttempts: number,
+  options: { offline?: boolean; version?: string; profiles?: Record<string, VersionProfile> } = {},
+) {
   const n = t.next();
   const env = { OPENAI_API_KEY: KEY, OPENAI_BASE_URL: fake.openaiBaseUrl };
-  const llm = createWorkerLlm(llmConfigSchema.parse({ provider: 'openai', model: 'gpt-4o-mini', maxAttempts }), env);
-  const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
-  const input = testInput(testConfig(), t.workdir, { feature: `llm-${n}` });
+  const provider = options.offline ? 'offline' : 'openai';
+  const llm = createWorkerLlm(llmConfigSchema.parse({ provider, model: 'gpt-4o-mini', maxAttempts }), env);
+  const target = new FakeTarget(['1.0.0', '1.1.0', '1.2.0'], { staging: '1.0.0', production: '1.0.0' });
+  const input = testInput(testConfig(), t.workdir, { feature: `llm-${n}`, version: options.version ?? '1.1.0' });
   input.deployId = `${input.deployId}-llm-${n}`;
   const worker = await Worker.create({
     connection: t.env.nativeConnection,
     taskQueue: `llm-${n}`,
     workflowBundle: t.bundle,
-    activities: createActivities({ target, metrics: new FakeMetrics({}), llm }),
+    activities: createActivities({ target, metrics: new FakeMetrics(options.profiles ?? {}), llm }),
   });
   return worker.runUntil(async () => {
     const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
@@ -151,5 +155,23 @@ describe('deploy with an OpenAI-compatible model (time-skipping server, fake LLM
     assert.equal(report.llm.narrative.source, 'offline');
     // Two attempts each (maxAttempts 2): plan and narrative.
     assert.equal(fake.received('openai').length, 4);
+  });
+
+  it('offline: no narrative section on a promotion, and a post-mortem that leads with impact on a rollback', async () => {
+    const promoted = await deployWithModel(1, { offline: true });
+    assert.equal(promoted.result.outcome, 'promoted');
+    assert.doesNotMatch(promoted.summary, /## Narrative|_LLM:/);
+    const rolledBack = await deployWithModel(1, {
+      offline: true,
+      version: '1.2.0',
+      profiles: { 'production/1.2.0': { requests: 100, errorRate: 0.2, p95Ms: 300 } },
+    });
+    assert.equal(rolledBack.result.outcome, 'rolled-back');
+    assert.match(
+      rolledBack.summary,
+      /## Post-mortem \(blameless\)\n\nBlameless post-mortem\. Impact first.*\n- \*\*impact\*\*: environment production, version 1\.2\.0, highestCanaryWeightPercent 10, canaryRequests 100, canaryErrors 20, canaryErrorRatePercent 20/,
+    );
+    assert.equal(rolledBack.report.llm.narrative.kind, 'postmortem');
+    assert.equal(fake.requests.length, 0, 'offline never calls out');
   });
 });

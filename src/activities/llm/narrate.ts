@@ -70,13 +70,23 @@ const TITLES: Record<NarrativeKind, string> = {
   'self-review': 'Self-review',
 };
 
+/** A fact in words: objects as "key value, key value", lists joined by semicolons. */
+function words(value: unknown): string {
+  if (value === null || value === undefined) return '–';
+  if (Array.isArray(value)) return value.map(words).join('; ');
+  if (typeof value === 'object') {
+    return Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== null && v !== undefined && v !== '')
+      .map(([k, v]) => `${k} ${typeof v === 'object' ? `(${words(v)})` : String(v)}`)
+      .join(', ');
+  }
+  return String(value);
+}
+
 function line(key: string, value: unknown): string | undefined {
   if (value === null || value === undefined || value === '') return undefined;
-  if (typeof value === 'object') {
-    if (Array.isArray(value) && value.length === 0) return undefined;
-    return `- **${key}**: ${JSON.stringify(value)}`;
-  }
-  return `- **${key}**: ${String(value)}`;
+  if (Array.isArray(value) && value.length === 0) return undefined;
+  return `- **${key}**: ${words(value)}`;
 }
 
 /**
@@ -91,8 +101,7 @@ export function offlineNarrative(kind: NarrativeKind, facts: Record<string, unkn
   };
   const lines = [opening[kind]];
   const impact = facts['impact'];
-  if (kind === 'postmortem' && impact !== undefined)
-    lines.push(`- **impact**: ${typeof impact === 'string' ? impact : JSON.stringify(impact)}`);
+  if (kind === 'postmortem' && impact !== undefined) lines.push(`- **impact**: ${words(impact)}`);
   for (const [key, value] of Object.entries(facts)) {
     if (kind === 'postmortem' && key === 'impact') continue;
     const l = line(key, value);

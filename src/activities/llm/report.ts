@@ -33,6 +33,8 @@ export function llmReport(provider: string, plan: Plan | undefined, narrative: N
 /** The markdown lines summary.md carries for the LLM: narrative first, then fallbacks and cost. */
 export function llmSummaryLines(report: LlmReport, title: string): string[] {
   const n = report.narrative;
+  // Offline, a deploy's summary.md already is the summary: only a post-mortem adds a section.
+  if (report.provider === 'offline' && n.kind === 'summary') return [];
   const by = n.source === 'offline' ? 'the offline narrator' : `${n.source} ${n.model ?? ''}`.trim();
   const lines = [
     `## ${title}`,
@@ -45,6 +47,7 @@ export function llmSummaryLines(report: LlmReport, title: string): string[] {
   if (report.planFallback) lines.push(`- _Fallback: the plan is the offline planner's: ${report.planFallback}_`);
   for (const a of report.planAdjustments) lines.push(`- _Safety clamp: ${a}_`);
   const u = report.usage;
+  if (report.provider === 'offline') return [...lines, ''];
   lines.push(
     `- _LLM: ${report.provider}${report.model ? ` (${report.model})` : ''}, ${u.calls} calls, ${u.inputTokens} input / ` +
       `${u.outputTokens} output tokens, estimated $${u.estimatedCostUsd.toFixed(4)}_`,
