@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { REPO_ROOT } from '../src/tooling/temporal-bin';
+import type { Client } from '@temporalio/client';
+import { startIdleAgent } from './agent';
 import { ZERO_BAKE } from './overhead';
 import {
   deployInput,
@@ -17,70 +17,101 @@ import {
 
 const MIB = 2 ** 20;
 
+interface Parked {
+  idleRssBytes: number;
+  rssBytes: number;
+  peakRssBytes: number;
+  seconds: number;
+  maxCachedWorkflows: number;
+}
+
 /**
- * Worker memory: one worker process with `count` deploys parked at the production approval (each has planned and
- * waits on its approval timer, 1 h). Peak RSS (VmHWM) of the worker process over the whole run.
+ * Starts a fresh worker process, then `count` workflows (100 at a time), each until its first timer: the point where
+ * it waits with nothing to do. Reads the worker's RSS before, after, and its peak (VmHWM) over the whole run.
  */
-export async function memory(ctx: BenchContext, count = 1_000): Promise<BenchResult> {
-  const taskQueue = 'bench-memory';
-  const dir = path.join(ctx.workdir, 'memory');
+async function park(
+  ctx: BenchContext,
+  what: string,
+  count: number,
+  start: (client: Client, taskQueue: string, i: number) => Promise<{ workflowId: string; firstExecutionRunId: string }>,
+): Promise<Parked> {
+  const taskQueue = `bench-memory-${what}`;
   const worker = await startWorker(ctx, { taskQueue, deps: 'instant', bundle: 'opsflow' }, ctx.workdir);
-  let idle: number, peak: number, parkedRss: number, seconds: number;
   try {
     await sleep(1_000);
-    idle = worker.memory().rssBytes;
+    const idleRssBytes = worker.memory().rssBytes;
     const began = performance.now();
     let parked = 0;
     await pool(
       Array.from({ length: count }, (_, i) => i),
       100,
       async (i) => {
-        const id = `bench-memory-${i}`;
-        const handle = await startDeploy(
-          ctx.client,
-          taskQueue,
-          deployInput(ZERO_BAKE, { id, version: '1.1.0', workdir: dir }),
-        );
-        await waitForFirstTimer(ctx.client, id, handle.firstExecutionRunId);
+        const handle = await start(ctx.client, taskQueue, i);
+        await waitForFirstTimer(ctx.client, handle.workflowId, handle.firstExecutionRunId);
         parked += 1;
-        if (parked % 250 === 0) ctx.log(`memory: ${parked}/${count} deploys parked at approval`);
+        if (parked % 250 === 0) ctx.log(`memory: ${parked}/${count} ${what} parked`);
       },
     );
-    seconds = (performance.now() - began) / 1000;
-    // Let the worker settle (sticky cache, GC) before the final reading.
+    const seconds = (performance.now() - began) / 1000;
+    // Let the worker settle (sticky cache, GC) before the last reading.
     await sleep(2_000);
-    ({ rssBytes: parkedRss, peakRssBytes: peak } = worker.memory());
+    const { rssBytes, peakRssBytes } = worker.memory();
+    return { idleRssBytes, rssBytes, peakRssBytes, seconds, maxCachedWorkflows: worker.maxCachedWorkflows };
   } finally {
     await worker.stop();
   }
-  const peakMiB = peak / MIB;
-  const agentExists = existsSync(path.join(REPO_ROOT, 'src/workflows/agent.ts'));
+}
+
+function describe(p: Parked, count: number): string {
+  return (
+    `idle worker ${round(p.idleRssBytes / MIB, 1)} MiB, after parking ${round(p.rssBytes / MIB, 1)} MiB: ` +
+    `${round((p.rssBytes - p.idleRssBytes) / count / 1024)} KiB each; parked in ${round(p.seconds, 1)} s; ` +
+    `the worker caches up to ${p.maxCachedWorkflows} workflows`
+  );
+}
+
+function detail(p: Parked) {
+  return {
+    idleRssMiB: round(p.idleRssBytes / MIB, 1),
+    rssMiB: round(p.rssBytes / MIB, 1),
+    peakRssMiB: round(p.peakRssBytes / MIB, 1),
+    secondsToPark: round(p.seconds, 1),
+    maxCachedWorkflows: p.maxCachedWorkflows,
+  };
+}
+
+/**
+ * Worker memory: peak RSS of one worker process with `count` deploys parked at the production approval (each has
+ * planned and waits on its 1 h approval timer); then of a fresh worker with `count` idle ops agents.
+ */
+export async function memory(ctx: BenchContext, count = 1_000): Promise<BenchResult> {
+  const dir = path.join(ctx.workdir, 'memory');
+  const deploys = await park(ctx, 'deploys', count, (client, taskQueue, i) =>
+    startDeploy(client, taskQueue, deployInput(ZERO_BAKE, { id: `bench-memory-${i}`, version: '1.1.0', workdir: dir })),
+  );
+  const agents = await park(ctx, 'agents', count, (client, taskQueue, i) =>
+    startIdleAgent(client, taskQueue, dir, `bench-idle-${i}`),
+  );
+  const limit = 500 * 1e6;
   return {
     figures: [
       {
         name: `peak RSS, ${count} deploys parked at approval`,
-        value: round(peakMiB, 1),
+        value: round(deploys.peakRssBytes / MIB, 1),
         unit: 'MiB',
         target: '≤ 500 MB',
-        met: peak <= 500 * 1e6,
-        note: `idle worker ${round(idle / MIB, 1)} MiB; ${round((parkedRss - idle) / count / 1024, 1)} KiB per parked deploy (RSS after parking ${round(parkedRss / MIB, 1)} MiB); worker caches up to ${worker.maxCachedWorkflows} workflows`,
+        met: deploys.peakRssBytes <= limit,
+        note: describe(deploys, count),
       },
       {
-        name: 'peak RSS, 1,000 idle agents',
-        value: null,
+        name: `peak RSS, ${count} idle agents`,
+        value: round(agents.peakRssBytes / MIB, 1),
         unit: 'MiB',
-        note: agentExists
-          ? 'src/workflows/agent.ts exists but the benchmark does not drive it yet'
-          : 'not yet measurable: there is no agent workflow (src/workflows/agent.ts) yet',
+        target: '≤ 500 MB',
+        met: agents.peakRssBytes <= limit,
+        note: describe(agents, count),
       },
     ],
-    detail: {
-      count,
-      idleRssMiB: round(idle / MIB, 1),
-      parkedRssMiB: round(parkedRss / MIB, 1),
-      peakRssMiB: round(peakMiB, 1),
-      secondsToPark: round(seconds, 1),
-      workerMaxCachedWorkflows: worker.maxCachedWorkflows,
-    },
+    detail: { count, deploys: detail(deploys), agents: detail(agents) },
   };
 }
