@@ -114,7 +114,7 @@ const rows: Row[] = [
 describe('offline planner: risk decides the schedule', () => {
   for (const row of rows) {
     it(row.name, () => {
-      const running = row.running ? { staging: row.running, production: row.running } : {};
+      const running: Record<string, string> = row.running ? { staging: row.running, production: row.running } : {};
       const plan = offlinePlan({
         input: input(row.version),
         currentVersions: running,
