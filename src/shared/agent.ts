@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { agentConfigSchema, type AgentConfig, type AgentTargets } from './agent-config';
+import { agentConfigSchema, nextReviewTime, type AgentConfig, type AgentTargets } from './agent-config';
 import { nameSchema } from './config';
 import { deployInputSchema, type DeployResult, type Outcome } from './deploy';
 
@@ -635,6 +635,53 @@ export function reviseImprovements(
     opened.push(key);
   }
   return { items: next.slice(-20), opened, closed };
+}
+
+/** Adds files to the bounded list of what the agent wrote. */
+export function withArtifacts(state: AgentState, files: string[], keep: number): void {
+  for (const file of files) {
+    if (!state.artifacts.includes(file)) state.artifacts = pushBounded(state.artifacts, file, keep);
+  }
+}
+
+/** Folds a finished deploy into the state: counters, the bounded list of recent deploys, artifacts. */
+export function applyDeploy(
+  state: AgentState,
+  record: DeployRecord,
+  facts: DeployFacts | null,
+  config: AgentConfig,
+): void {
+  state.totals = foldDeploy(state.totals, record, facts, config.targets);
+  state.day = foldDeploy(state.day, record, facts, config.targets);
+  state.recentDeploys = pushBounded(state.recentDeploys, record, config.keep);
+  withArtifacts(state, record.files, config.keep);
+}
+
+/** Folds an event into the state: counters and the bounded list of recent events. */
+export function applyEvent(state: AgentState, recorded: RecordedEvent, aborted: number, keep: number): void {
+  state.totals = foldEvent(state.totals, recorded, aborted);
+  state.day = foldEvent(state.day, recorded, aborted);
+  state.recentEvents = pushBounded(state.recentEvents, recorded, keep);
+}
+
+/** After a review: the window's counters start again; a scheduled review also moves the schedule on. */
+export function applyReview(
+  state: AgentState,
+  review: SelfReview,
+  improvements: ImprovementItem[],
+  files: string[] | null,
+  atMs: number,
+  config: AgentConfig,
+): void {
+  if (files) {
+    withArtifacts(state, files, config.keep);
+    state.reviews = { count: state.reviews.count + 1, last: { date: review.date, file: files[0] ?? '' } };
+  }
+  state.improvementsClosed += review.improvementsClosed.length;
+  state.improvements = improvements;
+  state.day = emptyFigures();
+  state.dayStartedMs = atMs;
+  if (!review.manual) state.nextReviewMs = nextReviewTime(atMs, config.reviewAt);
 }
 
 /** Builds the day's self-review from the counters. */

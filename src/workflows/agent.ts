@@ -27,11 +27,10 @@ import {
   deployRequestArgsSchema,
   deploysPerDay,
   deriveFigures,
-  emptyFigures,
-  foldDeploy,
-  foldEvent,
+  applyDeploy,
+  applyEvent,
+  applyReview,
   initialState,
-  pushBounded,
   stopArgsSchema,
   type AgentEndReason,
   type AgentEventArgs,
@@ -107,11 +106,6 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     state.lastActivityAt = now();
     state.idleDeadlineMs = Date.now() + config.idleTimeout;
     wake = true;
-  };
-  const addArtifacts = (files: string[]) => {
-    for (const file of files) {
-      if (!state.artifacts.includes(file)) state.artifacts = pushBounded(state.artifacts, file, config.keep);
-    }
   };
   const describe = () => {
     const lines = [
@@ -222,11 +216,8 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
         }),
       );
     }
-    const aborted = actions.filter((a) => a.startsWith('aborted')).length;
-    state.totals = foldEvent(state.totals, args, aborted);
-    state.day = foldEvent(state.day, args, aborted);
     const recorded: RecordedEvent = { ...args, id: state.eventCount, at: now(), actions };
-    state.recentEvents = pushBounded(state.recentEvents, recorded, config.keep);
+    applyEvent(state, recorded, actions.filter((a) => a.startsWith('aborted')).length, config.keep);
     log.info('event recorded', { type: args.type, severity: args.severity, actions });
     describe();
     return recorded;
@@ -312,11 +303,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     } catch (err) {
       log.warn('feedback loop failed; figures kept without its measurements', { error: (err as Error).message });
     }
-    const record = deployRecord(result, entry.running, facts, entry.finishedAt);
-    state.totals = foldDeploy(state.totals, record, facts, config.targets);
-    state.day = foldDeploy(state.day, record, facts, config.targets);
-    state.recentDeploys = pushBounded(state.recentDeploys, record, config.keep);
-    addArtifacts(record.files);
+    applyDeploy(state, deployRecord(result, entry.running, facts, entry.finishedAt), facts, config);
   }
 
   /** The self-review of the window since the last one: at the scheduled time, or now when asked for. */
@@ -330,21 +317,15 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
       config,
       manual,
     });
+    let files: string[] | null = null;
     try {
-      const files = await acts.agentSelfReview.executeWithOptions(
-        { ...DOCS_OPTIONS, summary: `self-review ${built.date}` },
-        [{ workdir: input.workdir, review: built }],
-      );
-      addArtifacts(files);
-      state.reviews = { count: state.reviews.count + 1, last: { date: built.date, file: files[0] ?? '' } };
+      files = await acts.agentSelfReview.executeWithOptions({ ...DOCS_OPTIONS, summary: `self-review ${built.date}` }, [
+        { workdir: input.workdir, review: built },
+      ]);
     } catch (err) {
       log.warn('self-review could not be written', { error: (err as Error).message });
     }
-    state.improvementsClosed += built.improvementsClosed.length;
-    state.improvements = improvements;
-    state.day = emptyFigures();
-    state.dayStartedMs = at;
-    if (!manual) state.nextReviewMs = nextReviewTime(at, config.reviewAt);
+    applyReview(state, built, improvements, files, at, config);
   }
 
   const historyTooLong = () => {

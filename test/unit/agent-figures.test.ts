@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   agentEventArgsSchema,
+  applyDeploy,
+  applyEvent,
+  applyReview,
   buildSelfReview,
   classifyCause,
   deployRecord,
@@ -194,6 +197,64 @@ describe('agent figures', () => {
     );
     assert.equal(agentEventArgsSchema.safeParse({ type: 'alert', severity: 'fatal', message: 'x' }).success, false);
     assert.equal(agentEventArgsSchema.safeParse({ type: 'alert', severity: 'info', message: '' }).success, false);
+  });
+});
+
+describe('agent state size', () => {
+  it('stays bounded over a year of 20 deploys and 5 events a day with daily reviews, figures exact', () => {
+    let now = T0;
+    const state = initialState(now, config, nextReviewTime(now, config.reviewAt));
+    const sizes: number[] = [];
+    for (let day = 0; day < 365; day++) {
+      for (let i = 0; i < 20; i++) {
+        now += 60_000;
+        const failed = i % 10 === 0;
+        const r = result(
+          failed ? 'rolled-back' : 'promoted',
+          failed ? 'critical: error rate 9 % > critical 5 %' : 'ok',
+          240_000,
+          `1.${day}.${i}`,
+        );
+        const f = facts({
+          restoreMs: failed ? 30_000 : null,
+          files: failed ? [`docs/incidents/d-${day}-${i}.md`] : [],
+        });
+        applyDeploy(state, deployRecord(r, undefined, f, new Date(now).toISOString()), f, config);
+      }
+      for (let i = 0; i < 5; i++) {
+        state.eventCount += 1;
+        const ev = {
+          type: 'alert' as const,
+          severity: 'warning' as const,
+          message: `event ${i}`,
+          id: state.eventCount,
+          at: 'x',
+          actions: [],
+        };
+        applyEvent(state, ev, 0, config.keep);
+      }
+      const at = state.nextReviewMs;
+      const built = buildSelfReview({ project: 'p', state, fromMs: state.dayStartedMs, nowMs: at, config });
+      applyReview(
+        state,
+        built.review,
+        built.improvements,
+        [`docs/operations/self-review/${built.review.date}.md`],
+        at,
+        config,
+      );
+      now = at;
+      if (day === 30 || day === 364) sizes.push(JSON.stringify(state).length);
+    }
+    assert.equal(state.reviews.count, 365);
+    const total = deriveFigures(state.totals);
+    assert.equal(total.deploys, 7300);
+    assert.equal(total.rolledBack, 730);
+    assert.equal(total.changeFailureRate, 0.1);
+    assert.equal(total.events, 1825);
+    assert.equal(state.recentDeploys.length, config.keep);
+    assert.ok((sizes[1] ?? Infinity) < 64_000, `state is ${sizes[1]} bytes after a year`);
+    assert.ok((sizes[1] ?? 0) < (sizes[0] ?? 0) * 1.2, `state grew from ${sizes[0]} to ${sizes[1]} bytes`);
   });
 });
 
