@@ -43,6 +43,22 @@ const BENCHMARKS: Record<string, Benchmark> = {
 
 const RESULTS_DIR = path.join(__dirname, 'results');
 
+/** A hung benchmark is recorded as an error and the run goes on (stopping the server ends whatever it left). */
+const BENCH_TIMEOUT_MS = 600_000;
+
+async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => undefined);
+  }
+}
+
 interface Entry extends Partial<BenchResult> {
   title: string;
   measuredAt: string;
@@ -133,7 +149,8 @@ async function main(): Promise<void> {
       log(`${bench.title}…`);
       const t0 = performance.now();
       try {
-        const result = bench.temporal ? await bench.run(ctx!, quick) : await bench.run(base, quick);
+        const running = bench.temporal ? bench.run(ctx!, quick) : bench.run(base, quick);
+        const result = await withTimeout(running, BENCH_TIMEOUT_MS, `${name} did not finish within 10 minutes`);
         entries[name] = { title: bench.title, measuredAt: new Date().toISOString(), seconds: 0, ...result };
       } catch (err) {
         const message = err instanceof Error ? err.message : String(err);
