@@ -4,8 +4,10 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import type { AgentResult, AgentStatus, RecordedEvent } from '../../src/shared/agent';
-import type { DeployStatus } from '../../src/shared/deploy';
+import { agentStatusQuery } from '../../src/workflows/agent';
+import { statusQuery } from '../../src/workflows/messages';
 import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
 import { REPO, Stack, waitFor } from '../helpers/stack';
 
@@ -14,12 +16,17 @@ const RECORD = process.env['OPSFLOW_RECORD_HISTORIES'] === '1';
 const AGENT = 'ops-agent-e2e';
 const run = promisify(execFile);
 let stack: Stack;
+let connection: Connection;
+let client: Client;
 
 before(async () => {
   stack = await Stack.start();
+  connection = await Connection.connect({ address: stack.server.address });
+  client = new Client({ connection, namespace: 'default' });
 });
 
 after(async () => {
+  await connection?.close();
   await stack?.stop();
 });
 
@@ -29,8 +36,9 @@ async function cliJson<T>(...args: string[]): Promise<T> {
   return JSON.parse(stdout) as T;
 }
 
-const agentStatus = () => cliJson<AgentStatus>('agent', 'status');
-const deployStatus = (id: string) => cliJson<DeployStatus>('deploy', 'status', id);
+// Polled through a client of the test's own: a CLI process per poll would cost seconds of CPU.
+const agentStatus = () => client.workflow.getHandle(AGENT).query(agentStatusQuery);
+const deployStatus = (id: string) => client.workflow.getHandle(id).query(statusQuery);
 
 async function recordHistory(workflowId: string, name: string): Promise<void> {
   if (!RECORD) return;
@@ -63,7 +71,7 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     assert.equal(first.workflowId, 'deploy-hello-1.1.0-production');
     assert.ok(first.runId);
     // The agent started with the request and runs the deploy as its child.
-    const running = await agentStatus();
+    const running = await cliJson<AgentStatus>('agent', 'status');
     assert.equal(running.workflowId, AGENT);
     assert.deepEqual(
       running.running.map((r) => [r.deployId, r.runId]),
@@ -71,23 +79,20 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     );
     const again = await cliJson<{ runId: string }>('deploy', 'start', '--service', 'hello', '--version', '1.1.0');
     assert.equal(again.runId, first.runId, 'the same change returns the running deploy');
-    const { stdout: described } = await run(resolveTemporalCli(), [
-      'workflow',
-      'describe',
-      '--workflow-id',
-      first.workflowId,
-      '--output',
-      'json',
-      '--address',
-      stack.server.address,
-    ]);
-    assert.match(described, new RegExp(`"workflowId":\\s*"${AGENT}"`), 'the deploy names the agent as its parent');
+    const described = await client.workflow.getHandle(first.workflowId).describe();
+    assert.equal(described.parentExecution?.workflowId, AGENT, 'the deploy names the agent as its parent');
 
     await waitFor(async () => (await deployStatus(first.workflowId)).phase === 'AWAITING_APPROVAL', 60_000);
     const approved = await stack.cli('deploy', 'approve', first.workflowId, '--by', 'alice');
     assert.equal(approved.code, 0, approved.stderr);
     const promoted = await stack.cli('deploy', 'watch', first.workflowId);
     assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
+    const listed = await stack.cli('deploy', 'list');
+    assert.match(
+      listed.stdout,
+      /deploy-hello-1\.1\.0-production\s+PROMOTED/,
+      'a deploy through the agent is findable by phase',
+    );
 
     // The faulty release fails its staging verification and is rolled back without an approval.
     const second = await cliJson<{ workflowId: string }>('deploy', 'start', '--service', 'hello', '--version', '1.2.0');
@@ -157,7 +162,7 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     assert.match(bad.stderr, /^opsflow: --type: /);
     const stopped = await stack.cli('agent', 'stop', '--by', 'orchestrator', '--reason', 'e2e done');
     assert.equal(stopped.code, 0, stopped.stderr);
-    await waitFor(async () => (await stack.cli('agent', 'status')).stdout.includes('ended (requested)'), 30_000);
+    await waitFor(async () => (await client.workflow.getHandle(AGENT).describe()).status.name === 'COMPLETED', 30_000);
     const ended = await cliJson<{ status: string; result: AgentResult }>('agent', 'status');
     assert.equal(ended.result.reason, 'requested');
     assert.equal(ended.result.total.promoted, 1);
