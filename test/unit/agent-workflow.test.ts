@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   bundleWorkflowCode,
@@ -27,6 +28,14 @@ import { FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const HOUR = 3_600_000;
+/** Set OPSFLOW_RECORD_HISTORIES=1 to refresh the committed replay histories from these runs. */
+const RECORD = process.env['OPSFLOW_RECORD_HISTORIES'] === '1';
+
+async function recordHistory(workflowId: string, runId: string | undefined, name: string): Promise<void> {
+  if (!RECORD) return;
+  const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  writeFileSync(path.join(__dirname, '..', 'histories', `${name}.json`), historyToJSON(history));
+}
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
 let root: string;
@@ -167,6 +176,7 @@ describe('ops agent', () => {
       );
       assert.equal(report.reason, 'idle');
       assert.equal(report.reviews, 2, 'two daily reviews fell inside the 48 hours');
+      await recordHistory(h.handle.workflowId, undefined, 'agent-idle');
     });
   });
 
@@ -308,6 +318,7 @@ describe('ops agent', () => {
       assert.equal(status.recentDeploys[0]?.cause, 'aborted');
       assert.equal(status.figures.total.aborts, 1);
       assert.equal(status.figures.total.criticalEvents, 1);
+      await recordHistory(h.handle.workflowId, undefined, 'agent-critical-alert-abort');
     });
   });
 
@@ -371,6 +382,7 @@ describe('ops agent', () => {
       const result = await h.handle.result();
       assert.equal(result.total.promoted, 1);
       assert.ok(existsSync(path.join(h.workdir, result.files[0] ?? 'x')));
+      await recordHistory(h.handle.workflowId, firstRun, 'agent-continued-as-new');
     });
   });
 });
