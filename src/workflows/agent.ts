@@ -46,7 +46,8 @@ import {
   type StopArgs,
 } from '../shared/agent';
 import { nextReviewTime } from '../shared/agent-config';
-import { nameSchema } from '../shared/config';
+import { describeIssue, nameSchema } from '../shared/config';
+import type { z } from 'zod';
 import type { DeployResult } from '../shared/deploy';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
 import type { deploy } from './deploy';
@@ -131,7 +132,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   setHandler(
     requestDeployUpdate,
     async (args): Promise<DeployAccepted> => {
-      const { input: deployInput, searchAttributes } = deployRequestArgsSchema.parse(args);
+      const { input: deployInput, searchAttributes } = parseOrRefuse(deployRequestArgsSchema, args);
       touch();
       const existing = state.running.find((r) => r.deployId === deployInput.deployId);
       if (existing) return { deployId: existing.deployId, runId: existing.runId, existing: true, agentId };
@@ -182,7 +183,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     },
     {
       validator: (args) => {
-        const { input: deployInput } = deployRequestArgsSchema.parse(args);
+        const { input: deployInput } = parseOrRefuse(deployRequestArgsSchema, args);
         if (deployInput.project !== input.project) {
           throw new Error(`this is the agent of ${input.project}, not of ${deployInput.project}`);
         }
@@ -224,7 +225,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   };
   setHandler(recordEventUpdate, recordEvent, {
     validator: (args) => {
-      agentEventArgsSchema.parse(args);
+      parseOrRefuse(agentEventArgsSchema, args);
       if (ending) throw new Error('the agent is ending: send the event again and a new agent starts');
     },
   });
@@ -244,12 +245,12 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   setHandler(
     stopUpdate,
     (args) => {
-      requestStop(stopArgsSchema.parse(args));
+      requestStop(parseOrRefuse(stopArgsSchema, args));
       return statusOf(input.project, agentId, state);
     },
     {
       validator: (args) => {
-        stopArgsSchema.parse(args);
+        parseOrRefuse(stopArgsSchema, args);
         if (state.stop) throw new Error(`already stopping since ${state.stop.at} (requested by ${state.stop.by})`);
       },
     },
@@ -272,7 +273,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     },
     {
       validator: (args) => {
-        nameSchema.parse(args.by);
+        parseOrRefuse(nameSchema, args?.by);
         if (ending) throw new Error('the agent is ending');
       },
     },
@@ -352,16 +353,26 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
       reviewRequested = false;
       continue;
     }
-    if (state.stop && state.running.length === 0) {
-      reason = 'requested';
-      break;
-    }
-    if (!state.stop && Date.now() >= state.idleDeadlineMs && state.running.length === 0) {
-      reason = 'idle';
-      break;
+    const ends: AgentEndReason | undefined =
+      state.stop && state.running.length === 0
+        ? 'requested'
+        : !state.stop && Date.now() >= state.idleDeadlineMs && state.running.length === 0
+          ? 'idle'
+          : undefined;
+    if (ends) {
+      ending = true;
+      await condition(allHandlersFinished);
+      // A request accepted just before the end started a deploy: serve it instead of orphaning it.
+      if (state.running.length === 0 && state.pendingFeedback.length === 0) {
+        reason = ends;
+        break;
+      }
+      ending = false;
+      continue;
     }
     if (historyTooLong()) {
-      await condition(allHandlersFinished);
+      // A pending reviewNow waits for this loop: run it first rather than wait for it.
+      await condition(() => allHandlersFinished() || reviewRequested);
       if (state.pendingFeedback.length > 0 || wake || reviewRequested) {
         wake = false;
         continue;
@@ -379,8 +390,6 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     await condition(() => wake, Math.max(1, Math.min(...deadlines) - Date.now()));
   }
 
-  ending = true;
-  await condition(allHandlersFinished);
   const endedAt = now();
   const detail =
     reason === 'requested'
@@ -422,6 +431,13 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     reviews: state.reviews.count,
     files,
   };
+}
+
+/** Validates a message's argument; a validator's refusal is one line naming the field. */
+function parseOrRefuse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new Error(`invalid argument: ${describeIssue(parsed.error)}`);
+  return parsed.data;
 }
 
 /** The status a query returns. */

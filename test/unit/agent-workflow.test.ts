@@ -208,7 +208,10 @@ describe('ops agent', () => {
         h.handle.executeUpdate(recordEventUpdate, {
           args: [{ type: 'earthquake', severity: 'info', message: 'x' }] as never,
         }),
-        (err: unknown) => err instanceof WorkflowUpdateFailedError,
+        (err: unknown) =>
+          err instanceof WorkflowUpdateFailedError &&
+          /^invalid argument: type: /.test(String((err.cause as Error).message)) &&
+          !String((err.cause as Error).message).includes('\n'),
       );
       await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'orchestrator', reason: 'project done' }] });
       await assert.rejects(
