@@ -199,7 +199,7 @@ export function analyseWindow(
     (worst, c) => (c.verdict !== 'skipped' && ORDER[c.verdict] > ORDER[worst] ? c.verdict : worst),
     'healthy',
   );
-  return { checks, errorRate, verdict, reason: describeChecks(checks, canary.requests) };
+  return { checks, errorRate, verdict, reason: describeChecks(checks, verdict, canary.requests) };
 }
 
 const LABELS: Record<string, string> = {
@@ -226,13 +226,17 @@ function describeCheck(check: MetricCheck): string {
   return `${c.metric} ${value}`;
 }
 
-/** The worst checks first, so the reason a person reads starts with what decided. */
-function describeChecks(checks: MetricCheck[], requests: number): string {
-  const ranked = [...checks].sort((a, b) => rank(b) - rank(a));
-  return `${ranked.map(describeCheck).join('; ')} over ${requests} requests`;
+/**
+ * What decided the verdict, so a reason stays one readable line (every check is kept in `checks`): all checks when
+ * healthy; the checks at the sample's verdict otherwise, and for a warning the comparisons that cleared the canary.
+ */
+function describeChecks(checks: MetricCheck[], verdict: Verdict, requests: number): string {
+  const shown =
+    verdict === 'healthy'
+      ? checks
+      : checks.filter((c) => c.verdict === verdict || (verdict === 'warning' && c.kind === 'comparison'));
+  return `${shown.map(describeCheck).join('; ')} over ${requests} requests`;
 }
-
-const rank = (c: MetricCheck) => (c.verdict === 'skipped' ? -1 : ORDER[c.verdict]);
 
 /** What the canary loop does after a sample, given the consecutive counts so far. */
 export type AnalysisDecision =

@@ -678,6 +678,8 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
     status.plan = plan;
     status.previousVersions = plan.currentVersions;
     note(`plan (${plan.source}): ${plan.risk} risk; ${plan.rationale}`);
+    if (plan.fallback) note(`the model's plan was not used: ${plan.fallback.reason}; the offline plan stands`);
+    for (const adjustment of plan.adjustments ?? []) note(`plan tightened to the safety bounds: ${adjustment}`);
     const planned = plannedEnvironments(plan, input.environments);
     if (planned) {
       environments = planned;
@@ -760,7 +762,7 @@ async function notifyParent(result: DeployResult): Promise<void> {
 
 /** The rollout the plan settled on, when it differs from the configured one (the planner may only tighten it). */
 function plannedEnvironments(plan: Plan, configured: EnvironmentPlan[]): EnvironmentPlan[] | undefined {
-  const planned = (plan as Plan & { environments?: EnvironmentPlan[] }).environments;
+  const planned = plan.environments;
   if (!planned || planned.length === 0) return undefined;
   return JSON.stringify(planned) === JSON.stringify(configured) ? undefined : planned;
 }

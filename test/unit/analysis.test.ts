@@ -32,7 +32,7 @@ describe('analyseWindow: the spec thresholds', () => {
       'worst metric wins',
       window(100, 2, 6_000),
       'critical',
-      /^p95 6000 ms > critical 5000 ms; error rate 2\.00 % > warn/,
+      /^p95 6000 ms > critical 5000 ms over 100 requests$/,
     ],
     [
       'too few requests is inconclusive, never healthy',
@@ -136,7 +136,7 @@ describe('analyseWindow: the canary against stable over the same window', () => 
       win(400, 12, 40),
       stable(3600, 0, 40),
       'failing',
-      /^error rate vs stable: 3\.00 % vs 0\.00 %, limit 1\.00 %, z = 10\.41; error rate 3\.00 % > warn 1\.00 %/,
+      /^error rate vs stable: 3\.00 % vs 0\.00 %, limit 1\.00 %, z = 10\.41 over 400 requests$/,
     ],
     [
       "a shared downstream problem raises both: a warning, not the canary's fault",

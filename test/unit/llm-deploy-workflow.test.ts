@@ -169,7 +169,7 @@ describe('deploy with an OpenAI-compatible model (time-skipping server, fake LLM
     assert.equal(rolledBack.result.outcome, 'rolled-back');
     assert.match(
       rolledBack.summary,
-      /## Post-mortem \(blameless\)\n\nBlameless post-mortem\. Impact first.*\n- \*\*impact\*\*: environment production, version 1\.2\.0, highestCanaryWeightPercent 10, canaryRequests 100, canaryErrors 20, canaryErrorRatePercent 20/,
+      /## Post-mortem \(blameless\)\n\nImpact: 1\.2\.0 took at most 10 % of production traffic for \d+ s; 20 of its 100 sampled requests failed \(20 %\)/,
     );
     assert.equal(rolledBack.report.llm.narrative.kind, 'postmortem');
     assert.equal(fake.requests.length, 0, 'offline never calls out');

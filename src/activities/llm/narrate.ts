@@ -3,6 +3,7 @@ import { NO_USAGE } from '../../shared/llm-config';
 import type { AuditSink } from './audit';
 import type { Check, LlmClient } from './client';
 import { unsupportedFigures } from './figures';
+import { deployProse } from './offline-prose';
 import {
   NARRATIVE_PROMPT_VERSION,
   narrativeRepairPrompt,
@@ -99,6 +100,8 @@ export function offlineNarrative(kind: NarrativeKind, facts: Record<string, unkn
     postmortem: 'Blameless post-mortem. Impact first, then the record; every figure is measured:',
     'self-review': 'Daily self-review against the targets, from the recorded figures:',
   };
+  const prose = kind === 'self-review' ? undefined : deployProse(kind, facts);
+  if (prose) return prose;
   const lines = [opening[kind]];
   const impact = facts['impact'];
   if (kind === 'postmortem' && impact !== undefined) lines.push(`- **impact**: ${words(impact)}`);

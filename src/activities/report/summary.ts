@@ -42,17 +42,27 @@ function environmentDurations(status: DeployStatus): { environment: string; ms: 
 
 function sampleTable(samples: AnalysisSample[]): string[] {
   const rows = [
-    '| time | weight | requests | errors | error rate | p95 | p99 | stable error rate | verdict | reason |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    '| time | weight | requests | errors | error rate | p95 | p99 | stable requests | stable error rate | stable p95 | verdict | reason |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
   for (const s of samples) {
     const stableRate = s.stable && s.stable.requests > 0 ? s.stable.errors / s.stable.requests : null;
     rows.push(
       `| ${s.at.slice(11, 19)} | ${s.weight} % | ${s.canary.requests} | ${s.canary.errors} | ${pct(s.errorRate)} | ` +
-        `${latency(s.canary.p95Ms)} | ${latency(s.canary.p99Ms)} | ${pct(stableRate)} | **${s.verdict}** | ${cell(s.reason)} |`,
+        `${latency(s.canary.p95Ms)} | ${latency(s.canary.p99Ms)} | ${s.stable?.requests ?? '–'} | ${pct(stableRate)} | ` +
+        `${latency(s.stable?.p95Ms ?? null)} | **${s.verdict}** | ${cell(s.reason)} |`,
     );
   }
   return rows;
+}
+
+/** The heading of one step's samples: what was being judged there. */
+function stepTitle(env: DeployInput['environments'][number], step: number, weight: number | undefined): string {
+  if (step < 0) return `${env.name}: verification`;
+  if (env.strategy === 'blue-green') {
+    return step === 0 ? `${env.name}: green verified after the switch` : `${env.name}: green while blue was kept warm`;
+  }
+  return `${env.name}: canary step ${step + 1} at ${weight} %`;
 }
 
 /**
@@ -110,6 +120,12 @@ export function renderSummary(
     if (env.strategy === 'canary') {
       const ramp = env.steps.map((s) => `${s.weight} % for ${formatDuration(s.bake)}`).join(' → ');
       push(`- **${env.name}**: canary beside the stable version: ${ramp}, then promotion to 100 %`);
+    } else if (env.strategy === 'blue-green') {
+      push(
+        `- **${env.name}**: blue-green: green started beside blue, 100 % switched at once, verified for ` +
+          `${formatDuration(env.blueGreen.verifyMs)}, blue kept warm ${formatDuration(env.blueGreen.keepBlueMs)} ` +
+          'for an instant switch back, then retired',
+      );
     } else {
       push(`- **${env.name}**: direct replacement, verified for ${formatDuration(env.verifyMs)} before promotion`);
     }
@@ -119,7 +135,11 @@ export function renderSummary(
       );
     }
   }
-  push('- **Rollback**: automated on a critical sample: canary traffic to 0 % first, then the new release stopped', '');
+  push(
+    '- **Rollback**: automated on a critical sample, on the failure limit, on an abort or an unanswered pause: ' +
+      'canary traffic to 0 % first, then the new release stopped, then the stable version verified',
+    '',
+  );
 
   push('### Monitoring and Observability', '');
   for (const env of input.environments) {
@@ -127,8 +147,24 @@ export function renderSummary(
     push(
       `- **${env.name}**: a sample every ${formatDuration(a.interval)}; error rate warn > ${pct(a.errorRate.warn)}, ` +
         `critical > ${pct(a.errorRate.critical)}; p95 warn > ${formatDuration(a.latencyP95.warn)}, critical > ` +
-        `${formatDuration(a.latencyP95.critical)}; under ${a.minRequests} requests a sample is inconclusive`,
+        `${formatDuration(a.latencyP95.critical)}` +
+        (a.latencyP99
+          ? `; p99 warn > ${formatDuration(a.latencyP99.warn)}, critical > ${formatDuration(a.latencyP99.critical)}`
+          : '') +
+        a.custom.map((c) => `; ${c.name} (${c.direction}) warn ${c.warn}, critical ${c.critical}`).join('') +
+        `; under ${a.minRequests} requests a sample is inconclusive; metrics from ${a.provider}`,
     );
+    push(
+      `  - Failing: ${a.failureLimit} in a row roll back; inconclusive: ${a.inconclusiveLimit} in a row pause for a ` +
+        `person (rolls back after ${formatDuration(env.pauseTimeoutMs)} without a decision)`,
+    );
+    if (a.compare.enabled) {
+      push(
+        `  - Against stable over the same window: failing when the error rate exceeds stable's by more than ` +
+          `${pct(a.compare.errorRateIncrease)} (one-sided z ≥ 1.645), or p95 exceeds ${a.compare.latencyRatio}× ` +
+          `stable's and stable's + ${formatDuration(a.compare.latencyIncrease)}`,
+      );
+    }
   }
   push('');
 
@@ -167,6 +203,25 @@ export function renderSummary(
   }
   push('');
 
+  if (status.controls.length > 0) {
+    push('### Operator Actions', '');
+    for (const c of status.controls) {
+      push(
+        `- **${c.action}** by ${c.by} at ${c.at} during ${c.phase} via ${c.via}${c.reason ? ` — "${c.reason}"` : ''}`,
+      );
+    }
+    push('');
+  }
+
+  if (status.rollback) {
+    const r = status.rollback;
+    const took = r.endedAt ? `, took ${formatDuration(ms(r.endedAt) - ms(r.startedAt))}` : '';
+    push('### Rollback', '', `- ${r.environment}, started ${r.startedAt}${took}: ${r.reason}`);
+    for (const step of r.steps)
+      push(`- ${step.ok ? 'done' : '**FAILED**'}: ${step.step} at ${step.at} — ${step.detail}`);
+    push('');
+  }
+
   push('## Testing Evidence', '');
   for (const { environment, ms: spent } of environmentDurations(status)) {
     push(`- ${environment}: ${formatDuration(spent)}`);
@@ -178,9 +233,7 @@ export function renderSummary(
     const steps = [...new Set(samples.map((s) => s.step))];
     for (const step of steps) {
       const rows = samples.filter((s) => s.step === step);
-      const title =
-        step < 0 ? `${env.name}: verification` : `${env.name}: canary step ${step + 1} at ${rows[0]?.weight} %`;
-      push(`### ${title}`, '', ...sampleTable(rows), '');
+      push(`### ${stepTitle(env, step, rows[0]?.weight)}`, '', ...sampleTable(rows), '');
     }
   }
 
