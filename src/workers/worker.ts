@@ -32,6 +32,9 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
       ),
     },
     shutdownGraceTime: '10 seconds',
+    // A crashed worker's workflows move to another worker after this instead of the default 10 s: a canary keeps
+    // its analysis cadence. A slow but live worker only loses its cache for the task, which replay rebuilds.
+    stickyQueueScheduleToStartTimeout: '3 seconds',
     ...options.overrides,
   });
 }
