@@ -69,7 +69,7 @@ async function readStatus(handle: WorkflowHandle<typeof deploy>): Promise<Deploy
 export function registerDeployCommands(program: Command): void {
   const deployCmd = program
     .command('deploy')
-    .description('start, approve, reject and follow deployments')
+    .description('start, approve or reject, pause, resume, promote or abort, and follow deployments')
     .addHelpText(
       'after',
       `
