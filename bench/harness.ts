@@ -1,5 +1,5 @@
 /**
- * What every benchmark shares: the dev server (SQLite in WAL mode), the prebuilt workflow bundle, a worker in its own
+ * What every benchmark shares: the dev server (SQLite in WAL mode), the prebuilt workflow bundles, a worker in its own
  * process, deploy inputs as the CLI builds them, waiting for the approval point, and the statistics.
  */
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ export interface BaseContext {
   log(message: string): void;
 }
 
-/** What a Temporal benchmark gets besides: the run's dev server, a client and the workflow bundle. */
+/** What a Temporal benchmark gets besides: the run's dev server, a client and the workflow bundles. */
 export interface BenchContext extends BaseContext {
   server: DevServer;
   client: Client;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import {
+  cpuSeconds,
   deployInput,
   fourSteps,
   median,
@@ -36,16 +37,24 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
   ]);
   const opsflow: RunTiming[] = [];
   const bare: RunTiming[] = [];
+  // CPU seconds of each side's worker and of the server, summed over the kept runs: steadier than wall time on a
+  // busy machine. Runs are sequential, so the server's CPU during a run belongs to that run (plus its idle hum).
+  const cpu = { opsflow: { worker: 0, server: 0 }, bare: { worker: 0, server: 0 } };
   try {
     let n = 0;
     const one = async (kind: 'opsflow' | 'bare', keep: boolean) => {
       n += 1;
       const id = `bench-overhead-${kind}-${n}`;
+      const pid = kind === 'opsflow' ? worker.pid : bareWorker.pid;
+      const before = { worker: cpuSeconds(pid), server: cpuSeconds(ctx.server.process.pid) };
       const timing =
         kind === 'opsflow'
           ? await runDeploy(ctx.client, taskQueue, deployInput(ZERO_BAKE, { id, version: '1.1.0', workdir: dir }))
           : await runBare(ctx.client, bareQueue, id, BARE_INPUT);
-      if (keep) (kind === 'opsflow' ? opsflow : bare).push(timing);
+      if (!keep) return;
+      (kind === 'opsflow' ? opsflow : bare).push(timing);
+      cpu[kind].worker += cpuSeconds(pid) - before.worker;
+      cpu[kind].server += cpuSeconds(ctx.server.process.pid) - before.server;
     };
     for (let i = 0; i < WARMUP; i += 1) {
       await one('opsflow', false);
@@ -64,6 +73,11 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
   const withoutApproval = (t: RunTiming[]) => median(t.map((r) => r.totalMs - r.approvalMs));
   const ratio = total(opsflow) / total(bare);
   const ratioExcluding = withoutApproval(opsflow) / withoutApproval(bare);
+  const cpuMs = (side: { worker: number; server: number }) => ({
+    worker: round((side.worker * 1000) / runs, 1),
+    server: round((side.server * 1000) / runs, 1),
+  });
+  const cpuRatio = (cpu.opsflow.worker + cpu.opsflow.server) / (cpu.bare.worker + cpu.bare.server);
   return {
     figures: [
       { name: 'deploy wall time, median', value: round(total(opsflow), 1), unit: 'ms' },
@@ -75,6 +89,14 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
         unit: '×',
         note: `approval round trip median: opsflow ${round(median(opsflow.map((r) => r.approvalMs)), 1)} ms, bare ${round(median(bare.map((r) => r.approvalMs)), 1)} ms`,
       },
+      {
+        name: 'CPU ratio opsflow / bare (worker + server)',
+        value: round(cpuRatio),
+        unit: '×',
+        note:
+          `CPU per run, worker / server: opsflow ${cpuMs(cpu.opsflow).worker} / ${cpuMs(cpu.opsflow).server} ms, ` +
+          `bare ${cpuMs(cpu.bare).worker} / ${cpuMs(cpu.bare).server} ms`,
+      },
     ],
     detail: {
       runs,
@@ -83,6 +105,7 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
       bareMs: bare.map((r) => round(r.totalMs, 1)),
       opsflowApprovalMs: opsflow.map((r) => round(r.approvalMs, 1)),
       bareApprovalMs: bare.map((r) => round(r.approvalMs, 1)),
+      cpuMsPerRun: { opsflow: cpuMs(cpu.opsflow), bare: cpuMs(cpu.bare) },
       workerMaxCachedWorkflows: worker.maxCachedWorkflows,
     },
   };
