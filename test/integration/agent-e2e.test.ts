@@ -127,6 +127,15 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
       assert.ok(pm.includes(t.message.slice(0, 40)), `timeline entry ${t.message}`);
     }
 
+    const human = await stack.cli('agent', 'status');
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^ops-agent-e2e: running since /);
+    assert.match(
+      human.stdout,
+      /all time {7}2 deploys \(1 promoted, 1 rolled back, 0 failed, 0 cancelled\); success 50\.0 %/,
+    );
+    assert.match(human.stdout, new RegExp(`${second.workflowId}: rolled-back \\(error-rate\\)`));
+
     // The self-review of the window agrees with the same figures.
     const review = await cliJson<{ date: string; file: string }>('agent', 'review', '--by', 'carol');
     const md = readFileSync(path.join(stack.workdir, review.file), 'utf8');
