@@ -3,7 +3,7 @@
  * server started here (SQLite in WAL mode), one worker process, loopback only. Prints a table and writes the figures
  * to bench/results/latest.json (--quick: small sizes for development, written to bench/results/quick.json instead).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -13,6 +13,7 @@ import {
   buildBundles,
   connect,
   round,
+  SERVER_DYNAMIC_CONFIG,
   startBenchServer,
   type BaseContext,
   type BenchContext,
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
   const began = performance.now();
   const entries: Record<string, Entry> = {};
+  let setup: Record<string, unknown> = {};
   let stopServer = async () => {};
   let closeConnection = async () => {};
   try {
@@ -143,6 +145,11 @@ async function main(): Promise<void> {
       const { client, connection } = await connect(server.address);
       closeConnection = () => connection.close();
       ctx = { ...base, server, bundles, client };
+      setup = {
+        server: 'temporal server start-dev, SQLite file, --sqlite-pragma journal_mode=wal, loopback',
+        dynamicConfig: SERVER_DYNAMIC_CONFIG,
+        bundleBytes: { opsflow: statSync(bundles.opsflow).size, bare: statSync(bundles.bare).size },
+      };
     }
     for (const name of names) {
       const bench = BENCHMARKS[name]!;
@@ -176,6 +183,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: machine(),
     quick,
+    setup,
     ran: names,
     totalSeconds,
     note: 'Figures taken on a shared development machine; ratios within one run are the fair comparison.',
