@@ -17,6 +17,7 @@ import { connectClient, temporalTarget } from '../temporal/connection';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../workflows/messages';
 import type { deploy } from '../workflows/deploy';
 import { registerControlCommands } from './control-commands';
+import { agentWorkflowId } from '../shared/agent-config';
 import { deployThroughAgent } from './agent-front-door';
 import { CliError, print, printJson } from './output';
 import { formatSample, formatStatus, formatTimelineEntry } from './format';
@@ -168,7 +169,8 @@ Example:
           printJson({ workflowId, runId, uiUrl });
           return;
         }
-        print(existing ? `already running: ${workflowId}` : `started ${workflowId}`);
+        const via = opts['standalone'] ? '' : ` (through ${agentWorkflowId(config.project)})`;
+        print(existing ? `already running: ${workflowId}${via}` : `started ${workflowId}${via}`);
         print(`  ${uiUrl}`);
         print(`next: opsflow deploy watch ${workflowId}`);
       });

@@ -95,7 +95,10 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     );
 
     // The faulty release fails its staging verification and is rolled back without an approval.
-    const second = await cliJson<{ workflowId: string }>('deploy', 'start', '--service', 'hello', '--version', '1.2.0');
+    const startedHuman = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.2.0');
+    assert.equal(startedHuman.code, 0, startedHuman.stderr);
+    assert.match(startedHuman.stdout, /^started deploy-hello-1\.2\.0-production \(through ops-agent-e2e\)\n/);
+    const second = { workflowId: 'deploy-hello-1.2.0-production' };
     const rolledBack = await stack.cli('deploy', 'watch', second.workflowId);
     assert.equal(rolledBack.code, 2, rolledBack.stdout + rolledBack.stderr);
     const failedStatus = await deployStatus(second.workflowId);
