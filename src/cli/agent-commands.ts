@@ -170,7 +170,9 @@ Example:
               : `${status.workflowId} stops now and writes its final report`,
           );
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) notRunning(project);
+          if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
+            notRunning(project);
+          }
           if (err instanceof WorkflowUpdateFailedError) {
             throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
           }
@@ -198,7 +200,9 @@ Example:
           if (opts.json) return printJson(written);
           print(`self-review written to ${written.file}`);
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) notRunning(project);
+          if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
+            notRunning(project);
+          }
           if (err instanceof WorkflowUpdateFailedError) {
             throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
           }

@@ -178,6 +178,12 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     const ended = await cliJson<{ status: string; result: AgentResult }>('agent', 'status');
     assert.equal(ended.result.reason, 'requested');
     assert.equal(ended.result.total.promoted, 1);
+    const stopAgain = await stack.cli('agent', 'stop', '--by', 'orchestrator', '--reason', 'twice');
+    assert.equal(stopAgain.code, 1);
+    assert.match(stopAgain.stderr, /^opsflow: no ops agent runs for e2e; it starts with the next/);
+    const unknown = await stack.cli('agent', 'status', '--project', 'nope');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^opsflow: no ops agent runs for nope;/);
     const list = await stack.cli('agent', 'list');
     assert.match(list.stdout, new RegExp(`${AGENT}\\s+COMPLETED`));
     await recordHistory(AGENT, 'agent-two-deploys-stopped');
