@@ -140,18 +140,21 @@ export async function startWorker(
       if (line) resolveReady(line);
     },
   });
+  let timer: NodeJS.Timeout | undefined;
   const line = await Promise.race([
     ready,
     child.exited.then((code) => {
       throw new Error(`bench worker exited (${code}) before it was ready: ${child.tail().trim().split('\n').pop()}`);
     }),
-    sleep(60_000).then(() => {
-      throw new Error('bench worker not ready within 60 s');
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('bench worker not ready within 60 s')), 60_000);
     }),
-  ]).catch(async (err: unknown) => {
-    await stopProcess(child);
-    throw err;
-  });
+  ])
+    .catch(async (err: unknown) => {
+      await stopProcess(child);
+      throw err;
+    })
+    .finally(() => clearTimeout(timer));
   const { maxCachedWorkflows } = JSON.parse(line.slice('ready '.length)) as { maxCachedWorkflows: number };
   const pid = child.process.pid ?? 0;
   return {
