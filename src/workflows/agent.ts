@@ -80,6 +80,9 @@ const DOCS_OPTIONS: ActivityOptions = {
   },
 };
 
+/** How often a stopping or idle agent checks that the deploys it waits for still run. */
+const DEPLOY_CHECK_INTERVAL_MS = 3_600_000;
+
 /**
  * The ops agent of one project (`ops-agent-<project>`): takes deploy requests and starts each deploy as a
  * child, takes infrastructure events, runs the feedback loop after every deploy and the self-review every
@@ -101,6 +104,8 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   let wake = false;
   let ending = false;
   let reviewRequested = false;
+  /** When the running deploys are next checked while the agent waits for them to end. */
+  let nextDeployCheckMs = 0;
 
   const now = () => new Date().toISOString();
   const touch = () => {
@@ -370,6 +375,21 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
       ending = false;
       continue;
     }
+    // Waiting on deploys to end (stop requested or idle): one the agent cannot hear from must not pin it forever.
+    const waitingOnDeploys = state.running.length > 0 && (Boolean(state.stop) || Date.now() >= state.idleDeadlineMs);
+    if (waitingOnDeploys && Date.now() >= nextDeployCheckMs) {
+      nextDeployCheckMs = Date.now() + DEPLOY_CHECK_INTERVAL_MS;
+      try {
+        const ended = await acts.agentCheckDeploys.executeWithOptions(
+          { ...DOCS_OPTIONS, summary: `check ${state.running.length} running deploys` },
+          [{ deploys: state.running }],
+        );
+        for (const result of ended) finished(result);
+      } catch (err) {
+        log.warn('could not check the running deploys', { error: (err as Error).message });
+      }
+      continue;
+    }
     if (historyTooLong()) {
       // A pending reviewNow waits for this loop: run it first rather than wait for it.
       await condition(() => allHandlersFinished() || reviewRequested);
@@ -386,7 +406,11 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     }
     wake = false;
     // A passed idle deadline with deploys still running waits for them; the next review always has a timer.
-    const deadlines = [state.nextReviewMs, ...(state.idleDeadlineMs > Date.now() ? [state.idleDeadlineMs] : [])];
+    const deadlines = [
+      state.nextReviewMs,
+      ...(state.idleDeadlineMs > Date.now() ? [state.idleDeadlineMs] : []),
+      ...(waitingOnDeploys ? [nextDeployCheckMs] : []),
+    ];
     await condition(() => wake, Math.max(1, Math.min(...deadlines) - Date.now()));
   }
 

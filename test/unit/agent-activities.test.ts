@@ -39,6 +39,7 @@ describe('agent activities', () => {
   it('uses the narrative of the configured model and says so; the figures stay computed', async () => {
     const acts = createAgentActivities({
       deployStatus: async () => null,
+      deployOutcome: async () => null,
       narrate: async () => 'A calm day with one fast deploy.',
     });
     const files: string[] = await new MockActivityEnvironment().run(acts.agentSelfReview, {
@@ -53,6 +54,7 @@ describe('agent activities', () => {
   it('falls back to the computed summary when the model fails, and writes each log line once', async () => {
     const acts = createAgentActivities({
       deployStatus: async () => null,
+      deployOutcome: async () => null,
       narrate: async () => {
         throw new Error('model said no');
       },

@@ -15,6 +15,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAgentActivities } from '../../src/activities/agent';
+import { closedDeployOutcome } from '../../src/activities/agent/client-deps';
 import { agentStartOperation, requestDeployThroughAgent, type AgentTarget } from '../../src/cli/agent-front-door';
 import type { AgentResult, AgentStatus } from '../../src/shared/agent';
 import { agentConfigSchema, agentWorkflowId } from '../../src/shared/agent-config';
@@ -93,6 +94,7 @@ async function withAgent<T>(
       }),
       ...createAgentActivities({
         deployStatus: (id) => env.client.workflow.getHandle(id).query(statusQuery),
+        deployOutcome: (deploy) => closedDeployOutcome(env.client, deploy),
       }),
     },
   });
@@ -349,6 +351,27 @@ describe('ops agent', () => {
       const md = readFileSync(path.join(h.workdir, result.files[0] ?? ''), 'utf8');
       assert.match(md, /\*\*Ended \(requested\)\*\*/);
       assert.match(md, new RegExp(`${deployId}: \\*\\*promoted\\*\\*`));
+    });
+  });
+
+  it('is not pinned by a deploy that ended without telling it (terminated after a continue-as-new)', async () => {
+    await withAgent({ config: { continueAsNewAfterEvents: 30 } }, async (h) => {
+      const deployId = await h.deploy('1.1.0');
+      await waitForPhase(deployId, 'AWAITING_APPROVAL');
+      for (let i = 0; i < 6; i++) {
+        await h.handle.executeUpdate(recordEventUpdate, {
+          args: [{ type: 'config', severity: 'info', message: `c${i}` }],
+        });
+      }
+      await waitForAgent(h, (s) => s.continuedAsNew >= 1, 'continued as new');
+      // Terminated, a deploy sends no deployFinished; the new run has no child handle to hear it from.
+      await env.client.workflow.getHandle(deployId).terminate('operator cleanup');
+      await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'orchestrator', reason: 'done' }] });
+      const result = await h.handle.result();
+      assert.equal(result.reason, 'requested');
+      assert.equal(result.total.failed, 1);
+      const status = await h.handle.query(agentStatusQuery);
+      assert.match(status.recentDeploys[0]?.reason ?? '', /the deploy workflow was terminated/);
     });
   });
 

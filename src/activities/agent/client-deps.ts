@@ -1,6 +1,6 @@
-import { Client, type ConnectionLike } from '@temporalio/client';
-import type { SelfReview } from '../../shared/agent';
-import type { DeployStatus } from '../../shared/deploy';
+import { ApplicationFailure, Client, WorkflowFailedError, type ConnectionLike } from '@temporalio/client';
+import type { RunningDeploy, SelfReview } from '../../shared/agent';
+import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { statusQuery } from '../../workflows/messages';
 import { createNarrator, type LlmRuntime } from '../llm/index';
 import type { AgentActivityDeps } from '.';
@@ -19,6 +19,31 @@ export function reviewFacts(review: SelfReview): Record<string, unknown> {
   };
 }
 
+/** How a deploy ended, from its workflow: its result, the result its failure carries, or how it was closed. */
+export async function closedDeployOutcome(client: Client, deploy: RunningDeploy): Promise<DeployResult | null> {
+  const handle = client.workflow.getHandle(deploy.deployId, deploy.runId, { followRuns: false });
+  const { status, closeTime, startTime } = await handle.describe();
+  if (status.name === 'RUNNING') return null;
+  try {
+    return (await handle.result()) as DeployResult;
+  } catch (err) {
+    const details =
+      err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? err.cause.details : [];
+    const carried = details?.[0] as DeployResult | undefined;
+    if (carried && typeof carried === 'object' && 'outcome' in carried) return carried;
+    return {
+      deployId: deploy.deployId,
+      service: deploy.service,
+      version: deploy.version,
+      outcome: 'failed',
+      reason: `the deploy workflow was ${status.name.toLowerCase().replace(/_/g, ' ')}`,
+      phase: 'FAILED',
+      durationMs: closeTime ? closeTime.getTime() - startTime.getTime() : 0,
+      report: null,
+    };
+  }
+}
+
 /**
  * The agent's dependencies on a worker: the final status of a deploy read with the deploy's status query
  * (Temporal answers it for a closed workflow by replaying it on a worker of its task queue), and the
@@ -29,6 +54,9 @@ export function clientAgentDeps(connection: ConnectionLike, namespace: string, l
   return {
     async deployStatus(deployId: string): Promise<DeployStatus | null> {
       return client.workflow.getHandle(deployId).query(statusQuery);
+    },
+    async deployOutcome(deploy: RunningDeploy): Promise<DeployResult | null> {
+      return closedDeployOutcome(client, deploy);
     },
     ...(llm?.client && llm.settings.narratives
       ? {

@@ -1,5 +1,11 @@
 import { log } from '@temporalio/activity';
-import { reviewName, type AgentFinalReport, type DeployFacts, type SelfReview } from '../../shared/agent';
+import {
+  reviewName,
+  type AgentFinalReport,
+  type DeployFacts,
+  type RunningDeploy,
+  type SelfReview,
+} from '../../shared/agent';
 import { DEFAULT_AGENT_CONFIG } from '../../shared/agent-config';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
@@ -11,6 +17,8 @@ import { plainNarrative, renderFinalReport, renderSelfReview } from './review';
 export interface AgentActivityDeps {
   /** The final status of a deploy (a query of the closed workflow); null when it cannot be read. */
   deployStatus: (deployId: string) => Promise<DeployStatus | null>;
+  /** How a deploy ended, or null while it still runs (a closed workflow's result or its failure). */
+  deployOutcome: (deploy: RunningDeploy) => Promise<DeployResult | null>;
   /** Optional narrative from an LLM, given the review's figures; the figures themselves are never asked of it. */
   narrate?: (review: SelfReview, workdir: string) => Promise<string | null>;
   /** The time-to-restore target the post-mortem judges against. */
@@ -113,6 +121,15 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       });
       log.info('feedback loop done', { deployId: result.deployId, files });
       return facts;
+    },
+
+    /** The outcomes of the deploys that ended without telling the agent (terminated, or their signal was lost). */
+    async agentCheckDeploys({ deploys }: { deploys: RunningDeploy[] }): Promise<DeployResult[]> {
+      const outcomes = await Promise.all(deploys.map((d) => deps.deployOutcome(d)));
+      const ended = outcomes.filter((o): o is DeployResult => o !== null);
+      if (ended.length)
+        log.warn('deploys ended without telling the agent', { deployIds: ended.map((e) => e.deployId) });
+      return ended;
     },
 
     /** Writes docs/operations/self-review/<date>.md and one JSON line in the agent's log. Idempotent. */
