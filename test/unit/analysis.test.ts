@@ -28,12 +28,7 @@ describe('analyseWindow: the spec thresholds', () => {
     ['6 % is critical', window(100, 6, 40), 'critical', /> critical 5\.00 %/],
     ['p95 of 2.5 s warns', window(100, 0, 2_500), 'warning', /p95 2500 ms > warn 2000 ms/],
     ['p95 of 5.1 s is critical', window(100, 0, 5_100), 'critical', /p95 5100 ms > critical 5000 ms/],
-    [
-      'worst metric wins',
-      window(100, 2, 6_000),
-      'critical',
-      /^p95 6000 ms > critical 5000 ms over 100 requests$/,
-    ],
+    ['worst metric wins', window(100, 2, 6_000), 'critical', /^p95 6000 ms > critical 5000 ms over 100 requests$/],
     [
       'too few requests is inconclusive, never healthy',
       window(49, 0, 10),
