@@ -11,7 +11,7 @@ import {
   renderQuery,
   unknownPlaceholders,
 } from '../../src/activities/metrics/prometheus';
-import { DEFAULT_PROMETHEUS_QUERIES, prometheusConfigSchema } from '../../src/shared/config';
+import { DEFAULT_PROMETHEUS_QUERIES, describeIssue, prometheusConfigSchema } from '../../src/shared/config';
 
 const values = { service: 'hello', version: '1.2.0', environment: 'production', window: '30s' };
 
@@ -59,13 +59,18 @@ describe('prometheus templates', () => {
     assert.throws(() => renderQuery('{{pod}}', values), /unknown placeholder \{\{pod\}\}: use \{\{service\}\}/);
   });
 
-  it('refuses a configured template with an unknown placeholder in one line', () => {
-    const config = prometheusConfigSchema.parse({
-      url: 'http://127.0.0.1:9',
-      queries: { ...DEFAULT_PROMETHEUS_QUERIES, errors: 'sum(x{pod="{{pod}}"})' },
-    });
+  it('refuses a template with an unknown placeholder when the config loads, and in the provider too', () => {
+    const queries = { ...DEFAULT_PROMETHEUS_QUERIES, errors: 'sum(x{pod="{{pod}}"})' };
+    const parsed = prometheusConfigSchema.safeParse({ url: 'http://127.0.0.1:9', queries });
+    assert.equal(parsed.success, false);
+    assert.match(
+      describeIssue(parsed.error!),
+      /^queries\.errors: unknown placeholder \{\{pod\}\}: use \{\{service\}\}/,
+    );
+    // A provider built from an unchecked object (not through the schema) still refuses it.
+    const unchecked = { ...prometheusConfigSchema.parse({ url: 'http://127.0.0.1:9' }), queries };
     assert.throws(
-      () => new PrometheusMetrics(config),
+      () => new PrometheusMetrics(unchecked),
       /^Error: metrics\.prometheus\.queries\.errors: unknown placeholder \{\{pod\}\}: use/,
     );
   });
