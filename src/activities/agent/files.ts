@@ -28,6 +28,18 @@ export function writeDoc(workdir: string, relative: string, text: string): void 
   renameSync(temp, file);
 }
 
+/**
+ * The post-mortem's file: `<date>-<service>-<version>.md`, or `-2`, `-3`... when the same release failed earlier
+ * that day. The file that carries `marker` is this deploy's own, so a retried activity rewrites the same file.
+ */
+export function incidentFile(workdir: string, date: string, service: string, version: string, marker: string): string {
+  for (let n = 1; ; n++) {
+    const relative = AGENT_PATHS.incident(date, service, n === 1 ? version : `${version}-${n}`);
+    const file = resolveDoc(workdir, relative);
+    if (!existsSync(file) || readFileSync(file, 'utf8').includes(marker)) return relative;
+  }
+}
+
 /** Appends a block once: a retried activity finds its marker and writes nothing. Returns whether it wrote. */
 export function appendOnce(workdir: string, relative: string, marker: string, text: string, header = ''): boolean {
   const file = resolveDoc(workdir, relative);

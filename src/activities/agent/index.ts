@@ -9,7 +9,7 @@ import {
 import { DEFAULT_AGENT_CONFIG } from '../../shared/agent-config';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
-import { AGENT_PATHS, appendLogLine, appendOnce, writeDoc } from './files';
+import { AGENT_PATHS, appendLogLine, appendOnce, incidentFile, writeDoc } from './files';
 import { CAUSE_CHECKS, renderPostMortem } from './post-mortem';
 import { plainNarrative, renderFinalReport, renderSelfReview } from './review';
 
@@ -59,39 +59,36 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       const files: string[] = [];
       const date = request.finishedAt.slice(0, 10);
       const repeated = failed && request.cause !== null && request.causeCount >= 2;
-      if (repeated && request.cause) {
-        const marker = `<!-- opsflow:${result.deployId}:${request.requestedAt} -->`;
+      const marker = `<!-- opsflow:${result.deployId}:${request.requestedAt} -->`;
+      const postMortem = failed ? incidentFile(workdir, date, result.service, result.version, marker) : null;
+      if (repeated && request.cause && postMortem) {
         const note = [
           '',
           `## ${date}: ${result.service} failed again for ${request.cause} (${request.causeCount} times)`,
           marker,
           '',
           `- Last seen: ${result.deployId} (${result.version}): ${result.reason}`,
-          `- Post-mortem: [${AGENT_PATHS.incident(date, result.service, result.version)}](../incidents/${date}-${result.service}-${result.version}.md)`,
+          `- Post-mortem: [${postMortem}](../${postMortem.replace(/^docs\//, '')})`,
           `- Check first: ${CAUSE_CHECKS[request.cause] ?? CAUSE_CHECKS['other']}`,
           '',
         ].join('\n');
         appendOnce(workdir, AGENT_PATHS.runbook, marker, note, RUNBOOK_HEADER);
         files.push(AGENT_PATHS.runbook);
       }
-      if (failed) {
-        const file = AGENT_PATHS.incident(date, result.service, result.version);
-        writeDoc(
-          workdir,
-          file,
-          renderPostMortem({
-            result,
-            status,
-            impact,
-            requestedBy: request.requestedBy,
-            requestedAt: request.requestedAt,
-            cause: request.cause ?? 'other',
-            causeCount: request.causeCount,
-            targetRestoreMs: deps.targetRestoreMs ?? DEFAULT_AGENT_CONFIG.targets.timeToRestore,
-            runbook: repeated ? AGENT_PATHS.runbook : null,
-          }),
-        );
-        files.push(file);
+      if (postMortem) {
+        const text = renderPostMortem({
+          result,
+          status,
+          impact,
+          requestedBy: request.requestedBy,
+          requestedAt: request.requestedAt,
+          cause: request.cause ?? 'other',
+          causeCount: request.causeCount,
+          targetRestoreMs: deps.targetRestoreMs ?? DEFAULT_AGENT_CONFIG.targets.timeToRestore,
+          runbook: repeated ? AGENT_PATHS.runbook : null,
+        });
+        writeDoc(workdir, postMortem, `${text}${marker}\n`);
+        files.push(postMortem);
       }
       const facts: DeployFacts = {
         approvalWaitMs: status ? approvalWaitMs(status) : 0,
