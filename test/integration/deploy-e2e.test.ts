@@ -300,11 +300,13 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     assert.equal(started.code, 0, started.stderr);
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
     const blue = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');
+    // The faulty canary test above had the same change, hence the same deploy id: count only what happens now.
+    const earlier = (await stack.platformClient.events({ environment: 'production', service: 'hello' })).length;
     await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
     assert.equal((await stack.cli('deploy', 'approve', workflowId, '--by', 'alice')).code, 0);
     const watched = await stack.cli('deploy', 'watch', workflowId);
     assert.equal(watched.code, 2, watched.stdout + watched.stderr);
-    const events = await stack.platformClient.events({ environment: 'production', service: 'hello' });
+    const events = (await stack.platformClient.events({ environment: 'production', service: 'hello' })).slice(earlier);
     const weights = events.filter((e) => e.deployId === workflowId && e.kind === 'weight').map((e) => e.weight);
     assert.deepEqual(weights, [100, 0], 'all traffic to green, then all of it back to blue');
     const after = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');

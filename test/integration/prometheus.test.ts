@@ -88,7 +88,10 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
   it('reads the router figures through PromQL: counts, latencies, no data, bad queries', async () => {
     const config = prometheusConfigSchema.parse({ url: prometheus!.url, minWindow: '3s' });
     const provider = new PrometheusMetrics(config);
-    const query = { environment: 'production', service: 'hello', windowMs: 10_000 };
+    // A window Prometheus has fully scraped (its data starts a few seconds after the router's, later on a busy
+    // machine): 5 s, asked once at least 7 s of scrapes exist.
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    const query = { environment: 'production', service: 'hello', windowMs: 5_000 };
 
     const [stable, local] = await Promise.all([
       provider.window({ ...query, version: '1.0.0' }),
@@ -140,7 +143,7 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
         assert.equal(err.type, 'InvalidRequest');
         assert.match(
           err.message,
-          /\/api\/v1\/query query typo "sum\(rate\(x\[10s\]": .*parse error.*: fix the analysis's custom metric typo in opsflow\.yaml$/,
+          /\/api\/v1\/query query typo "sum\(rate\(x\[5s\]": .*parse error.*: fix the analysis's custom metric typo in opsflow\.yaml$/,
         );
         return true;
       },
@@ -173,7 +176,10 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     assert.equal(track?.canary, null);
     const events = await stack!.platformClient.events({ environment: 'production', service: 'hello' });
     const weights = events.filter((e) => e.deployId === workflowId && e.kind === 'weight').map((e) => e.weight);
-    assert.deepEqual(weights, [10, 0], 'rolled back in the first step');
+    // At 10 % a sample holds a handful of requests, and a 20 %-error release shows none in a third of them: the
+    // step it is caught in is chance, that it is caught before 100 % is not.
+    assert.equal(weights.at(-1), 0, 'canary traffic went to 0 %');
+    assert.ok(!weights.includes(100), `never reached 100 %: ${weights.join(' → ')}`);
   });
 
   it("promotes the healthy 1.1.0, every measured sample healthy on Prometheus's figures", async () => {

@@ -61,6 +61,9 @@ describe('the Temporal UI shows a deploy and its approval', { skip }, () => {
       'ship it from the UI test',
     );
     assert.equal(approved.code, 0, approved.stderr);
+    // A finished history: while the deploy runs, the UI re-renders the history on every poll.
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 0, watched.stdout + watched.stderr);
 
     const ui = stack.server.uiUrl;
     assert.ok(ui, 'the dev server serves its UI');
@@ -74,6 +77,8 @@ describe('the Temporal UI shows a deploy and its approval', { skip }, () => {
       // Its history shows the approval Update: who and the comment.
       await page.goto(`${ui}/namespaces/default/workflows/${workflowId}/${runId}/history`);
       await page.setViewportSize({ width: 1400, height: 3000 });
+      // Oldest first: a whole deploy's history is longer than the first page, and the approval comes early in it.
+      await page.getByRole('button', { name: /Descending/ }).click();
       // The accepted Update carries its name; the completed one, once opened, the approval record.
       await page.getByText('Workflow Execution Update Accepted').first().waitFor({ timeout: 30_000 });
       await page.getByText('Workflow Execution Update Completed').first().click();
