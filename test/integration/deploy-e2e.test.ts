@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
 import type { DeployStatus } from '../../src/shared/deploy';
 import { stringify } from 'yaml';
-import { REPO, Stack, stackConfig, waitFor } from '../helpers/stack';
+import { Stack, stackConfig, waitFor } from '../helpers/stack';
 
-/** Set OPSFLOW_RECORD_HISTORIES=1 to refresh the committed replay histories from these runs. */
-const RECORD = process.env['OPSFLOW_RECORD_HISTORIES'] === '1';
-
-const run = promisify(execFile);
 let stack: Stack;
 
 before(async () => {
@@ -30,22 +23,6 @@ async function status(id: string): Promise<DeployStatus> {
 }
 
 /** Saves a run's history the way `temporal workflow show --output json` prints it, for the replay test. */
-async function recordHistory(workflowId: string, name: string): Promise<void> {
-  if (!RECORD) return;
-  const { stdout } = await run(resolveTemporalCli(), [
-    'workflow',
-    'show',
-    '--workflow-id',
-    workflowId,
-    '--output',
-    'json',
-    '--address',
-    stack.server.address,
-  ]);
-  mkdirSync(path.join(REPO, 'test/histories'), { recursive: true });
-  writeFileSync(path.join(REPO, 'test/histories', `${name}.json`), stdout);
-}
-
 describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
   it('promotes 1.1.0 after an approval sent through the CLI', async () => {
     const started = await stack.cli(
@@ -141,7 +118,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     const thirdTime = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.1.0');
     assert.equal(thirdTime.code, 1);
     assert.match(thirdTime.stderr, /already promoted/);
-    await recordHistory(workflowId, 'deploy-promoted');
+    await stack.recordHistory(workflowId, 'deploy-promoted');
   });
 
   it('catches the faulty 1.2.0 in staging and rolls it back without asking for approval', async () => {
@@ -157,7 +134,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     const staging = (await stack.platformClient.state()).environments.find((t) => t.environment === 'staging');
     assert.equal(staging?.stable.version, '1.1.0');
     assert.equal(staging?.canary, null);
-    await recordHistory(workflowId, 'deploy-rolled-back-staging');
+    await stack.recordHistory(workflowId, 'deploy-rolled-back-staging');
   });
 
   it('rolls the faulty 1.2.0 back in the production canary on its first critical sample', async () => {
@@ -206,7 +183,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     );
     assert.match(summary, /\*\*Rolled back automatically\*\*: hello 1\.2\.0 — critical: error rate/);
     assert.match(summary, /### production: canary step 1 at 10 %/);
-    await recordHistory(workflowId, 'deploy-rolled-back-canary');
+    await stack.recordHistory(workflowId, 'deploy-rolled-back-canary');
   });
 
   it('pauses, refuses and aborts a production canary through the CLI; promote after the rollback is refused', async () => {
@@ -265,7 +242,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     assert.match(summary, /- \*\*pause\*\* by dave at .* during CANARY via update — "checking a dashboard"/);
     assert.match(summary, /- \*\*abort\*\* by dave at .* during PAUSED via update — "not today"/);
     assert.match(summary, /- done: traffic-to-zero at .*\n- done: scale-down at .*\n- done: verify-stable at /);
-    await recordHistory(workflowId, 'deploy-paused-aborted');
+    await stack.recordHistory(workflowId, 'deploy-paused-aborted');
   });
 
   it('switches production blue-green to the faulty 1.2.0, sees it fail, and switches back to blue at once', async () => {
@@ -312,7 +289,7 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     assert.equal(after?.stable.version, blue?.stable.version);
     assert.equal(after?.stable.pid, blue?.stable.pid, 'blue was kept warm: the same process serves again');
     assert.equal(after?.canary, null);
-    await recordHistory(workflowId, 'deploy-blue-green-switched-back');
+    await stack.recordHistory(workflowId, 'deploy-blue-green-switched-back');
   });
 
   it('rejects bad input with one line and starts nothing', async () => {

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import type { DeployStatus } from '../../src/shared/deploy';
-import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
 import { FakeLlmServer, openaiAutoResponder } from '../helpers/fake-llm-server';
 import { Stack, waitFor } from '../helpers/stack';
 
-const run = promisify(execFile);
 const KEY = 'sk-e2e-KEYSCAN-0b1d2f3a4c5e';
 let fake: FakeLlmServer;
 let stack: Stack;
@@ -77,16 +73,7 @@ describe('deploy end to end with an OpenAI-compatible provider (dev server, work
     const sent = fake.received('openai');
     assert.ok(sent.length >= 3 && sent.every((r) => r.headers.authorization === `Bearer ${KEY}`));
     // ...and nothing else: the whole history as the Temporal CLI shows it, the worker's log and output, the CLI's output.
-    const { stdout: history } = await run(resolveTemporalCli(), [
-      'workflow',
-      'show',
-      '--workflow-id',
-      workflowId,
-      '--output',
-      'json',
-      '--address',
-      stack.server.address,
-    ]);
+    const history = await stack.historyJson(workflowId);
     const historyText = strings(JSON.parse(history)).join('\n');
     assert.ok(historyText.includes('deploy-hello-1.1.0'), 'the history was decoded');
     const workerLog = path.join(stack.workdir, '.opsflow/logs/worker.log');
