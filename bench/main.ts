@@ -80,6 +80,11 @@ function parseArgs(argv: string[]): { names: string[]; quick: boolean } {
   return { names: Object.keys(BENCHMARKS).filter((n) => names.includes(n)), quick: program.opts().quick === true };
 }
 
+/** `record` without the given keys: a partial run lists its own benchmarks first, then the kept ones. */
+function omit(record: object, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([key]) => !keys.includes(key)));
+}
+
 function machine() {
   const cpus = os.cpus();
   return {
@@ -187,7 +192,7 @@ async function main(): Promise<void> {
     ran: names,
     totalSeconds,
     note: 'Figures taken on a shared development machine; ratios within one run are the fair comparison.',
-    benchmarks: { ...(previous.benchmarks ?? {}), ...entries },
+    benchmarks: { ...entries, ...omit(previous.benchmarks ?? {}, Object.keys(entries)) },
   };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
