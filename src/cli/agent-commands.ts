@@ -43,6 +43,17 @@ function notRunning(project: string): never {
   );
 }
 
+/** An Update to the agent that failed: an agent that is not running, or a validator's refusal, as one line. */
+function explainUpdate(err: unknown, project: string): never {
+  if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
+    notRunning(project);
+  }
+  if (err instanceof WorkflowUpdateFailedError) {
+    throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+  }
+  throw err;
+}
+
 const dur = (ms: number | null) => (ms === null ? '–' : minutes(ms));
 const rate = (r: number | null) => (r === null ? '–' : percent(r));
 
@@ -170,13 +181,7 @@ Example:
               : `${status.workflowId} stops now and writes its final report`,
           );
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
-            notRunning(project);
-          }
-          if (err instanceof WorkflowUpdateFailedError) {
-            throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-          }
-          throw err;
+          explainUpdate(err, project);
         }
       });
     });
@@ -200,13 +205,7 @@ Example:
           if (opts.json) return printJson(written);
           print(`self-review written to ${written.file}`);
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
-            notRunning(project);
-          }
-          if (err instanceof WorkflowUpdateFailedError) {
-            throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-          }
-          throw err;
+          explainUpdate(err, project);
         }
       });
     });

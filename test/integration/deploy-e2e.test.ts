@@ -22,7 +22,6 @@ async function status(id: string): Promise<DeployStatus> {
   return JSON.parse(stdout) as DeployStatus;
 }
 
-/** Saves a run's history the way `temporal workflow show --output json` prints it, for the replay test. */
 describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
   it('promotes 1.1.0 after an approval sent through the CLI', async () => {
     const started = await stack.cli(
