@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { analysisConfigSchema, DEFAULT_CANARY_STEPS } from '../src/shared/config';
+import { analysisConfigSchema, DEFAULT_CANARY_STEPS } from '../src/shared/analysis-config';
 import { agentDay } from './agent';
 import { BARE_INPUT, ZERO_BAKE } from './overhead';
 import {

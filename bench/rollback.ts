@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { RollbackResult } from '../src/activities/types';
-import { approveUpdate } from '../src/workflows/messages';
+import { approveUpdate } from '../src/shared/deploy/messages';
 import {
   deployInput,
   eventMs,

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load';
-import type { OpsflowConfig } from '../src/shared/config';
+import type { OpsflowConfig } from '../src/config/schema';
 import { startDevServer } from '../src/tooling/dev-server';
 import { describePortOwner, isPortFree } from '../src/tooling/ports';
 import { spawnLogged, stopProcess, type LoggedProcess } from '../src/tooling/processes';

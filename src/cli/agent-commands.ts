@@ -12,9 +12,10 @@ import {
   type DerivedFigures,
 } from '../shared/agent';
 import { agentWorkflowId } from '../shared/agent-config';
-import { describeIssue, nameSchema } from '../shared/config';
+import { describeIssue, nameSchema } from '../shared/validation';
 import { connectClient, temporalTarget } from '../temporal/connection';
-import { agentStatusQuery, recordEventUpdate, reviewNowUpdate, stopUpdate, type opsAgent } from '../workflows/agent';
+import { agentStatusQuery, recordEventUpdate, reviewNowUpdate, stopUpdate } from '../shared/agent/messages';
+import type { opsAgent } from '../workflows/agent';
 import { agentStartOperation, agentTargetOf, answerOrExplain } from './agent-front-door';
 import { CliError, print, printJson } from './output';
 

@@ -2,10 +2,11 @@ import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } fr
 import type { AgentConfig } from '../shared/agent-config';
 import { agentWorkflowId } from '../shared/agent-config';
 import type { AgentInput, DeployAccepted } from '../shared/agent';
-import type { OpsflowConfig } from '../shared/config';
+import type { OpsflowConfig } from '../config/schema';
 import type { DeployInput } from '../shared/deploy';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
-import { requestDeployUpdate, type opsAgent } from '../workflows/agent';
+import { requestDeployUpdate } from '../shared/agent/messages';
+import type { opsAgent } from '../workflows/agent';
 import { CliError } from './output';
 
 /** Where the project's agent runs and what it is started with when it is not running yet. */

@@ -12,7 +12,7 @@ import {
   resumeSignal,
   resumeUpdate,
   statusQuery,
-} from '../workflows/messages';
+} from '../shared/deploy/messages';
 import { explain, withClient } from './deploy-commands';
 import { CliError, print, printJson } from './output';
 

@@ -14,7 +14,7 @@ import type { ApprovalRecord, DeployResult, DeployStatus } from '../shared/deplo
 import { FINAL_PHASES } from '../shared/deploy';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
 import { connectClient, temporalTarget } from '../temporal/connection';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../workflows/messages';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../shared/deploy/messages';
 import type { deploy } from '../workflows/deploy';
 import { registerControlCommands } from './control-commands';
 import { agentWorkflowId } from '../shared/agent-config';

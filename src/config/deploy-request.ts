@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { OpsflowConfig } from '../shared/config';
-import { describeIssue, nameSchema, versionSchema } from '../shared/config';
+import type { OpsflowConfig } from './schema';
+import { describeIssue, nameSchema, versionSchema } from '../shared/validation';
 import {
   defaultFeature,
   deployInputSchema,

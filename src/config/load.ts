@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
-import { configSchema, describeIssue, type OpsflowConfig } from '../shared/config';
+import { configSchema, type OpsflowConfig } from './schema';
+import { describeIssue } from '../shared/validation';
 
 /** A problem a person fixes in their configuration; the message is one line. */
 export class ConfigError extends Error {

@@ -3,7 +3,7 @@
  * Response schemas are not strict, so the server may add fields without breaking older clients.
  */
 import { z } from 'zod';
-import { nameSchema, versionSchema } from '../shared/config';
+import { nameSchema, versionSchema } from '../shared/validation';
 
 /** A deploy's id (the deploy workflow's id); it owns a canary and makes every mutation idempotent. */
 export const deployIdSchema = z

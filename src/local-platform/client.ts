@@ -3,7 +3,7 @@
  * validated with the schemas in `api.ts`; every failure is a {@link PlatformError} that says whether a retry can help.
  */
 import type { z } from 'zod';
-import { describeIssue } from '../shared/config';
+import { describeIssue } from '../shared/validation';
 import {
   errorBodySchema,
   eventsSchema,

@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { describeIssue } from '../shared/config';
+import { describeIssue } from '../shared/validation';
 import {
   promoteBodySchema,
   rollbackBodySchema,

@@ -3,7 +3,7 @@
  * and Prometheus metrics their routers feed, the synthetic traffic, and the state file.
  */
 import type { Logger } from 'pino';
-import type { OpsflowConfig } from '../shared/config';
+import type { OpsflowConfig } from '../config/schema';
 import type { PlatformState, Releases, WindowStats } from './api';
 import { notFound } from './errors';
 import { PlatformMetrics } from './prometheus';

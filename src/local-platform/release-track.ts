@@ -4,7 +4,7 @@
  * id, because Temporal retries activities: a retry of a request that already took effect returns the same result.
  */
 import type { Logger } from 'pino';
-import type { ServiceConfig } from '../shared/config';
+import type { ServiceConfig } from '../config/schema';
 import type { PlatformEvent, PromoteResult, RollbackResult, SetWeightResult, StartCanaryResult, Track } from './api';
 import { conflict, notFound, unavailable, type ApiError } from './errors';
 import { httpUrl, WeightedRouter, type Upstream } from './router';

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import type { OpsflowConfig } from '../shared/config';
+import type { OpsflowConfig } from '../config/schema';
 import { controlApi } from './control-api';
 import { LocalPlatform } from './platform';
 import { httpUrl } from './router';

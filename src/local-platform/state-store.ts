@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { describeIssue, nameSchema, versionSchema } from '../shared/config';
+import { describeIssue, nameSchema, versionSchema } from '../shared/validation';
 import { deployIdSchema, platformEventSchema, weightSchema } from './api';
 
 const releaseRefSchema = z.object({ version: versionSchema, deployId: deployIdSchema.nullable() });

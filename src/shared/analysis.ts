@@ -1,4 +1,4 @@
-import type { AnalysisConfig } from './config';
+import type { AnalysisConfig } from './analysis-config';
 
 /** What the metrics provider measured for one version over one window. */
 export interface MetricsWindow {

@@ -4,9 +4,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
-  defineUpdate,
   getExternalWorkflowHandle,
   log,
   proxyActivities,
@@ -40,33 +37,26 @@ import {
   type AgentStatus,
   type DeployAccepted,
   type DeployFacts,
-  type DeployRequestArgs,
   type FinishedDeploy,
   type RecordedEvent,
   type StopArgs,
 } from '../shared/agent';
 import { nextReviewTime } from '../shared/agent-config';
-import { describeIssue, nameSchema } from '../shared/config';
+import { describeIssue, nameSchema } from '../shared/validation';
 import type { z } from 'zod';
 import type { DeployResult } from '../shared/deploy';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
 import type { deploy } from './deploy';
-import { abortSignal, deployFinishedSignal } from './messages';
-
-/** Starts a deploy as a child of the agent; the validator refuses malformed input and requests to a stopping agent. */
-export const requestDeployUpdate = defineUpdate<DeployAccepted, [DeployRequestArgs]>('requestDeploy');
-/** Records an infrastructure event; a critical alert aborts the running deploys of its service. */
-export const recordEventUpdate = defineUpdate<RecordedEvent, [AgentEventArgs]>('recordEvent');
-/** The same event as a Signal, for the UI and `temporal workflow signal`. */
-export const eventSignal = defineSignal<[AgentEventArgs]>('recordEvent');
-/** Termination request: no new deploys, running ones finish, then the final report. */
-export const stopUpdate = defineUpdate<AgentStatus, [StopArgs]>('stop');
-/** The same termination request as a Signal. */
-export const stopSignal = defineSignal<[StopArgs]>('stop');
-/** Runs the self-review now, for the window since the last one; the daily schedule is unchanged. */
-export const reviewNowUpdate = defineUpdate<{ date: string; file: string } | undefined, [{ by: string }]>('reviewNow');
-/** Started, deadlines, figures, running deploys, recent events. */
-export const agentStatusQuery = defineQuery<AgentStatus>('agentStatus');
+import { abortSignal, deployFinishedSignal } from '../shared/deploy/messages';
+import {
+  agentStatusQuery,
+  eventSignal,
+  recordEventUpdate,
+  requestDeployUpdate,
+  reviewNowUpdate,
+  stopSignal,
+  stopUpdate,
+} from '../shared/agent/messages';
 
 /** Writing docs: quick, retried a few times; a failing write never stops the agent. */
 const DOCS_OPTIONS: ActivityOptions = {

@@ -63,7 +63,7 @@ import {
   resumeSignal,
   resumeUpdate,
   statusQuery,
-} from './messages';
+} from '../shared/deploy/messages';
 
 /** Calls that change a target: retried patiently, except for errors no retry can fix. */
 const PLATFORM_OPTIONS: ActivityOptions = {

@@ -1,5 +1,5 @@
 import { buildDeployInput } from '../../src/config/deploy-request';
-import { configSchema, type OpsflowConfig } from '../../src/shared/config';
+import { configSchema, type OpsflowConfig } from '../../src/config/schema';
 import type { DeployInput } from '../../src/shared/deploy';
 
 /** The example configuration, with short bakes, as tests use it. */

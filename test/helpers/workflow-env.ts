@@ -9,7 +9,7 @@ import { createActivities } from '../../src/activities';
 import type { DeployInput, DeployResult, DeployStatus, Phase } from '../../src/shared/deploy';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import type { deploy } from '../../src/workflows/deploy';
-import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from './config';
 import { FakeMetrics, FakeTarget, type VersionProfile } from './fakes';
 

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import type { AgentResult, AgentStatus, RecordedEvent } from '../../src/shared/agent';
-import { agentStatusQuery } from '../../src/workflows/agent';
-import { statusQuery } from '../../src/workflows/messages';
+import { agentStatusQuery } from '../../src/shared/agent/messages';
+import { statusQuery } from '../../src/shared/deploy/messages';
 import { Stack, waitFor } from '../helpers/stack';
 
 const AGENT = 'ops-agent-e2e';

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { PlatformEvent } from '../../src/local-platform/api';
 import type { DeployResult, DeployStatus } from '../../src/shared/deploy';
-import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { Stack, waitFor } from '../helpers/stack';
 
 /**

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { LocalPlatformClient, PlatformError } from '../../src/local-platform/client';
 import { startLocalPlatform, type RunningPlatform } from '../../src/local-platform/server';
-import { configSchema, type OpsflowConfig } from '../../src/shared/config';
+import { configSchema, type OpsflowConfig } from '../../src/config/schema';
 
 const ROOT = path.resolve(__dirname, '../..');
 const HELLO = path.join(ROOT, 'examples/hello/server.js');

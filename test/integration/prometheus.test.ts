@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { PrometheusMetrics } from '../../src/activities/metrics/prometheus';
 import type { DeployStatus } from '../../src/shared/deploy';
-import { prometheusConfigSchema } from '../../src/shared/config';
+import { prometheusConfigSchema } from '../../src/config/schema';
 import { findPrometheus, startPrometheus, type PrometheusServer } from '../../src/tooling/prometheus';
 import { freePort } from '../../src/tooling/ports';
 import { Stack, waitFor } from '../helpers/stack';

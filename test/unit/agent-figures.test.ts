@@ -17,7 +17,7 @@ import {
   type DeployFacts,
 } from '../../src/shared/agent';
 import { agentConfigSchema, nextReviewTime } from '../../src/shared/agent-config';
-import { configSchema } from '../../src/shared/config';
+import { configSchema } from '../../src/config/schema';
 import type { DeployResult, Outcome } from '../../src/shared/deploy';
 import { approvalWaitMs, measureImpact } from '../../src/activities/agent/facts';
 import type { DeployStatus } from '../../src/shared/deploy';

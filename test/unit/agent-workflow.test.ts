@@ -21,8 +21,9 @@ import type { AgentResult, AgentStatus } from '../../src/shared/agent';
 import { agentConfigSchema, agentWorkflowId } from '../../src/shared/agent-config';
 import type { DeployResult, Phase } from '../../src/shared/deploy';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
-import { agentStatusQuery, recordEventUpdate, stopUpdate, type opsAgent } from '../../src/workflows/agent';
-import { approveUpdate, statusQuery } from '../../src/workflows/messages';
+import { agentStatusQuery, recordEventUpdate, stopUpdate } from '../../src/shared/agent/messages';
+import type { opsAgent } from '../../src/workflows/agent';
+import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from '../helpers/config';
 import { FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 

@@ -8,7 +8,7 @@ import {
   type SampleOutcome,
   type Verdict,
 } from '../../src/shared/analysis';
-import { analysisConfigSchema } from '../../src/shared/config';
+import { analysisConfigSchema } from '../../src/shared/analysis-config';
 
 const config = analysisConfigSchema.parse({ minRequests: 50, failureLimit: 2, inconclusiveLimit: 3 });
 const window = (requests: number, errors: number, p95Ms: number | null) => ({

@@ -11,7 +11,7 @@ import {
   promoteUpdate,
   resumeUpdate,
   statusQuery,
-} from '../../src/workflows/messages';
+} from '../../src/shared/deploy/messages';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });

@@ -7,7 +7,7 @@ import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import type { Phase } from '../../src/shared/deploy';
 import type { deploy } from '../../src/workflows/deploy';
-import { approveSignal, approveUpdate, rejectUpdate } from '../../src/workflows/messages';
+import { approveSignal, approveUpdate, rejectUpdate } from '../../src/shared/deploy/messages';
 import { FakeMetrics, FakeTarget, HEALTHY } from '../helpers/fakes';
 import { DeployTestEnv, type DeployHandle, type Scenario } from '../helpers/workflow-env';
 

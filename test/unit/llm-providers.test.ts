@@ -11,7 +11,7 @@ import { extractJson } from '../../src/activities/llm/json';
 import { OpenAiProvider } from '../../src/activities/llm/openai';
 import { inlineRetry } from '../../src/activities/llm/retry';
 import { createLlmProvider, resolveLlmSettings } from '../../src/activities/llm/settings';
-import { llmConfigSchema } from '../../src/shared/llm-config';
+import { llmConfigSchema } from '../../src/config/llm';
 import {
   anthropicError,
   anthropicText,

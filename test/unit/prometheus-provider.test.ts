@@ -11,7 +11,8 @@ import {
   renderQuery,
   unknownPlaceholders,
 } from '../../src/activities/metrics/prometheus';
-import { DEFAULT_PROMETHEUS_QUERIES, describeIssue, prometheusConfigSchema } from '../../src/shared/config';
+import { DEFAULT_PROMETHEUS_QUERIES, prometheusConfigSchema } from '../../src/config/schema';
+import { describeIssue } from '../../src/shared/validation';
 
 const values = { service: 'hello', version: '1.2.0', environment: 'production', window: '30s' };
 

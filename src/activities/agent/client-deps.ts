@@ -1,7 +1,7 @@
 import { ApplicationFailure, Client, WorkflowFailedError, type ConnectionLike } from '@temporalio/client';
 import type { RunningDeploy, SelfReview } from '../../shared/agent';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
-import { statusQuery } from '../../workflows/messages';
+import { statusQuery } from '../../shared/deploy/messages';
 import { createNarrator, type LlmRuntime } from '../llm/index';
 import type { AgentActivityDeps } from '.';
 

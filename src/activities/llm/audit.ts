@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { LlmAuditRef } from '../../shared/llm-config';
+import type { LlmAuditRef } from '../../config/llm';
 
 /** Where the full text of LLM calls is kept: `<workdir>/.opsflow/llm/<label>/`. */
 export interface AuditSink {

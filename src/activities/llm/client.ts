@@ -1,4 +1,4 @@
-import { addUsage, NO_USAGE, type LlmAuditRef, type LlmUsage } from '../../shared/llm-config';
+import { addUsage, NO_USAGE, type LlmAuditRef, type LlmUsage } from '../../config/llm';
 import { writeAudit, type AuditSink } from './audit';
 import { LlmError } from './errors';
 import { estimateCost, priceOf, type Price } from './pricing';

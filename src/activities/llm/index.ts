@@ -1,4 +1,4 @@
-import type { LlmConfig } from '../../shared/llm-config';
+import type { LlmConfig } from '../../config/llm';
 import type { AuditSink } from './audit';
 import { LlmClient } from './client';
 import { narrate, type Narrative, type NarrativeKind } from './narrate';

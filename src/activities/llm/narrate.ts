@@ -1,5 +1,5 @@
-import type { LlmAuditRef, LlmUsage } from '../../shared/llm-config';
-import { NO_USAGE } from '../../shared/llm-config';
+import type { LlmAuditRef, LlmUsage } from '../../config/llm';
+import { NO_USAGE } from '../../config/llm';
 import type { AuditSink } from './audit';
 import type { Check, LlmClient } from './client';
 import { unsupportedFigures } from './figures';

@@ -1,4 +1,4 @@
-import { describeIssue } from '../../shared/config';
+import { describeIssue } from '../../shared/validation';
 import type { EnvironmentPlan, Plan } from '../../shared/deploy';
 import { clampPlan } from '../../shared/plan-clamp';
 import {

@@ -1,4 +1,4 @@
-import type { LlmProviderName } from '../../shared/llm-config';
+import type { LlmProviderName } from '../../config/llm';
 
 /** One turn of the conversation after the system prompt. */
 export interface ChatMessage {

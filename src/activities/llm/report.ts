@@ -1,5 +1,5 @@
 import type { Plan } from '../../shared/deploy';
-import { addUsage, type LlmAuditRef, type LlmUsage } from '../../shared/llm-config';
+import { addUsage, type LlmAuditRef, type LlmUsage } from '../../config/llm';
 import type { Narrative } from './narrate';
 
 /** What the handoff report says about the LLM: the narrative, the plan's fallback, and the totals. */

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { DEFAULT_LLM_CONFIG, llmProviderSchema, type LlmConfig, type LlmProviderName } from '../../shared/llm-config';
+import { DEFAULT_LLM_CONFIG, llmProviderSchema, type LlmConfig, type LlmProviderName } from '../../config/llm';
 import { AnthropicProvider } from './anthropic';
 import { LlmError } from './errors';
 import { OpenAiProvider } from './openai';

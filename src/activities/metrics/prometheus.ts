@@ -5,7 +5,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import type { MetricsWindow } from '../../shared/analysis';
-import { describeIssue, type PrometheusConfig } from '../../shared/config';
+import { describeIssue } from '../../shared/validation';
+import { type PrometheusConfig } from '../../config/schema';
 import type { MetricsProvider, MetricsQuery } from './provider';
 
 /** The placeholders a template may use. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { AnalysisSample } from './analysis';
-import { analysisConfigSchema, canaryStepsSchema, nameSchema, versionSchema } from './config';
+import type { AnalysisSample } from '../analysis';
+import { analysisConfigSchema, canaryStepsSchema } from '../analysis-config';
+import { nameSchema, versionSchema } from '../validation';
 
 /** The task queue opsflow workers poll unless configured otherwise. */
 export const DEFAULT_TASK_QUEUE = 'opsflow';

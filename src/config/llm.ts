@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './duration';
+import { durationSchema } from '../shared/duration';
 
 /** Which LLM provider plans and narrates: the offline planner needs no network and is the default. */
 export const llmProviderSchema = z.enum(['offline', 'openai', 'anthropic']);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { agentConfigSchema, nextReviewTime, type AgentConfig, type AgentTargets } from './agent-config';
-import { nameSchema } from './config';
-import { deployInputSchema, type DeployResult, type Outcome } from './deploy';
+import { agentConfigSchema, nextReviewTime, type AgentConfig, type AgentTargets } from '../agent-config';
+import { nameSchema } from '../validation';
+import { deployInputSchema, type DeployResult, type Outcome } from '../deploy';
 
 /** Infrastructure event types the agent takes (the spec's "deployment or infrastructure events"). */
 export const EVENT_TYPES = ['deploy', 'incident', 'scale', 'config', 'alert'] as const;

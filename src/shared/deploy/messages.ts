@@ -7,7 +7,7 @@ import type {
   DeployResult,
   DeployStatus,
   RejectArgs,
-} from '../shared/deploy';
+} from '.';
 
 /** Approves the waiting environment; the validator refuses unlisted approvers and out-of-phase calls. */
 export const approveUpdate = defineUpdate<ApprovalRecord, [ApproveArgs]>('approve');

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { durationSchema } from './duration';
+import { nameSchema } from './validation';
+
+const thresholdSchema = (unit: 'ratio' | 'duration') =>
+  z
+    .object({
+      warn: unit === 'ratio' ? z.number().min(0).max(1) : durationSchema,
+      critical: unit === 'ratio' ? z.number().min(0).max(1) : durationSchema,
+    })
+    .strict()
+    .refine((t) => t.warn <= t.critical, { message: 'warn must not be above critical' });
+
+/** The placeholders a PromQL template may use; the provider fills them per version. */
+export const QUERY_PLACEHOLDERS = ['service', 'version', 'environment', 'window'] as const;
+
+/** A PromQL template whose placeholders are all known, so a typo is refused when the config loads. */
+export const promqlTemplateSchema = z
+  .string()
+  .min(1)
+  .superRefine((template, ctx) => {
+    for (const [whole, name] of template.matchAll(/\{\{\s*([^{}]*?)\s*\}\}/g)) {
+      if (!(QUERY_PLACEHOLDERS as readonly string[]).includes(name ?? '')) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown placeholder ${whole}: use ${QUERY_PLACEHOLDERS.map((p) => `{{${p}}}`).join(', ')}`,
+        });
+      }
+    }
+  });
+
+/** A metric of the user's own, read from Prometheus with a PromQL template, judged against its thresholds. */
+const customMetricSchema = z
+  .object({
+    name: nameSchema,
+    /** PromQL; {{service}}, {{version}}, {{environment}} and {{window}} are filled in per version. */
+    query: promqlTemplateSchema,
+    warn: z.number(),
+    critical: z.number(),
+    /** above: higher is worse (saturation, queue depth); below: lower is worse (success ratio, throughput). */
+    direction: z.enum(['above', 'below']).default('above'),
+  })
+  .strict()
+  .refine((m) => (m.direction === 'above' ? m.warn <= m.critical : m.warn >= m.critical), {
+    message: 'warn must come before critical: below critical when direction is above, above it when below',
+  });
+
+/** The canary against stable over the same window: tolerances before the canary counts as failing. */
+const compareSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** The canary's error rate may exceed stable's by this much (0.01 = 1 point), if the difference is significant. */
+    errorRateIncrease: z.number().min(0).max(1).default(0.01),
+    /** The canary's p95 may be this many times stable's ... */
+    latencyRatio: z.number().min(1).default(1.5),
+    /** ... or this much slower, whichever allows more (so a 3 ms → 6 ms change on a fast service is no failure). */
+    latencyIncrease: durationSchema.default(100),
+  })
+  .strict();
+
+/** Health analysis settings; the defaults are the spec's thresholds. */
+export const analysisConfigSchema = z
+  .object({
+    /** Where samples come from: the local platform's recorded figures, or Prometheus (metrics.prometheus). */
+    provider: z.enum(['local', 'prometheus']).default('local'),
+    /** Time between two samples during a bake. */
+    interval: durationSchema.default(30_000),
+    /** Fewer requests than this in a sample make it inconclusive, never a success. */
+    minRequests: z.number().int().min(1).default(50),
+    /** Consecutive failing or unmeasurable samples before rolling back (a critical sample rolls back at once). */
+    failureLimit: z.number().int().min(1).default(3),
+    /** Consecutive inconclusive samples after which the canary pauses for a person. */
+    inconclusiveLimit: z.number().int().min(1).default(10),
+    errorRate: thresholdSchema('ratio').default({ warn: 0.01, critical: 0.05 }),
+    latencyP95: thresholdSchema('duration').default({ warn: 2_000, critical: 5_000 }),
+    /** Optional: p99 latency thresholds. */
+    latencyP99: thresholdSchema('duration').optional(),
+    /** Optional: metrics of your own, from Prometheus. */
+    custom: z.array(customMetricSchema).default([]),
+    compare: compareSchema.default(compareSchema.parse({})),
+  })
+  .strict()
+  .refine((a) => a.custom.length === 0 || a.provider === 'prometheus', {
+    message: 'custom metrics are PromQL: set provider: prometheus',
+    path: ['custom'],
+  });
+
+const canaryStepSchema = z.object({ weight: z.number().int().min(1).max(100), bake: durationSchema }).strict();
+
+/** Canary steps: 10 → 25 → 50 → 100 % over 30 minutes unless configured. */
+export const DEFAULT_CANARY_STEPS = [
+  { weight: 10, bake: 450_000 },
+  { weight: 25, bake: 450_000 },
+  { weight: 50, bake: 450_000 },
+  { weight: 100, bake: 450_000 },
+];
+
+export const canaryStepsSchema = z
+  .array(canaryStepSchema)
+  .min(1, 'needs at least one step')
+  .superRefine((steps, ctx) => {
+    steps.forEach((step, i) => {
+      const previous = steps[i - 1];
+      if (previous && step.weight <= previous.weight) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'weight'],
+          message: `weights must increase: ${previous.weight} then ${step.weight}`,
+        });
+      }
+    });
+  });
+
+export type AnalysisConfig = z.infer<typeof analysisConfigSchema>;
+export type CanaryStep = z.infer<typeof canaryStepSchema>;

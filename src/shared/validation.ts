@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/** A semantic version such as 1.2.0 or 2.0.0-rc.1. */
+export const versionSchema = z
+  .string()
+  .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
+
+/** Names used in ids and paths: services, environments, projects, people. */
+export const nameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,62}$/i,
+    'must be letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit',
+  );
+
+/** One line naming the first problem: "environments.production.canary.steps.1.weight: weights must increase". */
+export function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return 'invalid';
+  const path = issue.path.map(String).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
