@@ -1,4 +1,5 @@
 import type { AnalysisConfig } from './analysis-config';
+import { formatValue } from './format';
 
 /** What the metrics provider measured for one version over one window. */
 export interface MetricsWindow {
@@ -68,14 +69,8 @@ function judge(value: number, t: Thresholds, direction: 'above' | 'below' = 'abo
   return 'healthy';
 }
 
-function percent(ratio: number): string {
-  return `${(ratio * 100).toFixed(ratio < 0.1 ? 2 : 1)} %`;
-}
-
 function show(value: number, unit: MetricCheck['unit']): string {
-  if (unit === 'ratio') return percent(value);
-  if (unit === 'ms') return `${Math.round(value)} ms`;
-  return String(Math.round(value * 1000) / 1000);
+  return formatValue(value, unit, unit === 'ratio' && value >= 0.1 ? 1 : 2);
 }
 
 function thresholdCheck(metric: string, unit: MetricCheck['unit'], value: number | null, t: Thresholds): MetricCheck {
@@ -240,8 +235,9 @@ function describeChecks(checks: MetricCheck[], verdict: Verdict, requests: numbe
 
 /** What the canary loop does after a sample, given the consecutive counts so far. */
 export type AnalysisDecision =
-  | { action: 'continue'; consecutiveFailures: number; consecutiveInconclusive: number }
-  | { action: 'rollback'; cause: 'critical' | 'failure-limit'; reason: string }
+  | ({ action: 'continue' } & AnalysisCounts)
+  | { action: 'rollback'; cause: 'critical'; reason: string }
+  | { action: 'rollback'; cause: 'failure-limit'; reason: string; failing: number; unmeasured: number; limit: number }
   | { action: 'pause'; reason: string };
 
 /** A sample's outcome as the loop sees it: a verdict, or a measurement that could not be taken. */
@@ -249,8 +245,11 @@ export type SampleOutcome = Verdict | 'unmeasured';
 
 /** The consecutive counts the canary loop carries from one sample to the next. */
 export interface AnalysisCounts {
+  /** Failing and unmeasurable samples in a row. */
   consecutiveFailures: number;
   consecutiveInconclusive: number;
+  /** Of the consecutive failures, how many could not be measured. */
+  consecutiveUnmeasured?: number;
 }
 
 /**
@@ -271,15 +270,19 @@ export function decide(
     case 'failing':
     case 'unmeasured': {
       const consecutiveFailures = counts.consecutiveFailures + 1;
+      const consecutiveUnmeasured = (counts.consecutiveUnmeasured ?? 0) + (outcome === 'unmeasured' ? 1 : 0);
       const what = outcome === 'failing' ? 'failing samples' : 'samples that could not be measured';
       if (consecutiveFailures >= config.failureLimit) {
         return {
           action: 'rollback',
           cause: 'failure-limit',
           reason: `${consecutiveFailures} ${what} in a row (limit ${config.failureLimit}): ${reason}`,
+          failing: consecutiveFailures - consecutiveUnmeasured,
+          unmeasured: consecutiveUnmeasured,
+          limit: config.failureLimit,
         };
       }
-      return { action: 'continue', consecutiveFailures, consecutiveInconclusive: 0 };
+      return { action: 'continue', consecutiveFailures, consecutiveInconclusive: 0, consecutiveUnmeasured };
     }
     case 'inconclusive': {
       const consecutiveInconclusive = counts.consecutiveInconclusive + 1;
@@ -289,10 +292,10 @@ export function decide(
           reason: `${consecutiveInconclusive} inconclusive samples in a row (limit ${config.inconclusiveLimit}): ${reason}`,
         };
       }
-      return { action: 'continue', consecutiveFailures: 0, consecutiveInconclusive };
+      return { action: 'continue', consecutiveFailures: 0, consecutiveInconclusive, consecutiveUnmeasured: 0 };
     }
     case 'warning':
     case 'healthy':
-      return { action: 'continue', consecutiveFailures: 0, consecutiveInconclusive: 0 };
+      return { action: 'continue', consecutiveFailures: 0, consecutiveInconclusive: 0, consecutiveUnmeasured: 0 };
   }
 }

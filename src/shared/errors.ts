@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/common';
 
 /**
  * The one error vocabulary: the `type` of every ApplicationFailure opsflow throws, used alike by activities (to
@@ -48,9 +48,9 @@ export function applicationFailure(err: unknown): ApplicationFailure | undefined
   return undefined;
 }
 
-/** The message a person reads: the innermost cause that says something, without the wrappers' prefixes. */
+/** The message a person reads: past the wrappers (activity, child workflow) that only say where it failed. */
 export function failureMessage(err: unknown): string {
-  const app = applicationFailure(err);
-  if (app) return app.message;
-  return err instanceof Error ? err.message : String(err);
+  let e = err;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
 }

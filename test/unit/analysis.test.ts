@@ -91,10 +91,15 @@ describe('decide: what the canary loop does next', () => {
       action: 'rollback',
       cause: 'failure-limit',
       reason: '2 failing samples in a row (limit 2): sample 2',
+      failing: 2,
+      unmeasured: 0,
+      limit: 2,
     });
   });
-  it('failing and unmeasured samples count together toward the limit', () => {
-    assert.equal(run(['failing', 'unmeasured']).action, 'rollback');
+  it('failing and unmeasured samples count together toward the limit, and the decision says how many of each', () => {
+    const d = run(['failing', 'unmeasured']);
+    assert.equal(d.action, 'rollback');
+    assert.deepEqual(d.action === 'rollback' && d.cause === 'failure-limit' && [d.failing, d.unmeasured], [1, 1]);
   });
   it('an inconclusive sample resets the failure count, a failing one the inconclusive count', () => {
     assert.equal(run(['failing', 'inconclusive', 'failing']).action, 'continue');

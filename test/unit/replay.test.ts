@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -32,5 +33,23 @@ describe('replay of committed histories', () => {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     assert.deepEqual(failures, []);
+  });
+
+  it('fails on a history whose commands the code does not make (negative control)', async () => {
+    // The first activity the deploy schedules is `plan`; a history that says it scheduled another is not this code's.
+    const history = JSON.parse(readFileSync(path.join(DIR, 'deploy-promoted.json'), 'utf8'));
+    const scheduled = history.events.find(
+      (e: { eventType: string }) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+    );
+    assert.equal(scheduled.activityTaskScheduledEventAttributes.activityType.name, 'plan');
+    scheduled.activityTaskScheduledEventAttributes.activityType.name = 'startRelease';
+    await assert.rejects(
+      Worker.runReplayHistory(
+        { workflowsPath: require.resolve('../../src/workflows'), replayName: 'opsflow-replay-altered' },
+        history,
+        'deploy-promoted-altered',
+      ),
+      (err: unknown) => err instanceof DeterminismViolationError,
+    );
   });
 });

@@ -1,0 +1,109 @@
+import type { AnalysisSample } from '../analysis';
+import type {
+  DecidingCheck,
+  DeployResult,
+  DeployStatus,
+  EnvironmentResult,
+  Outcome,
+  SampleCounts,
+  StopCause,
+} from './status';
+
+/** No samples yet. */
+export function emptySampleCounts(): SampleCounts {
+  return { healthy: 0, inconclusive: 0, warning: 0, failing: 0, critical: 0, unmeasured: 0 };
+}
+
+/** The checks of a sample that gave it its verdict (the worst ones), as the facts of a decision. */
+export function decidingChecks(sample: Pick<AnalysisSample, 'checks' | 'verdict'>): DecidingCheck[] {
+  return sample.checks
+    .filter((c) => c.verdict === sample.verdict)
+    .map((c) => ({
+      metric: c.metric,
+      kind: c.kind,
+      verdict: sample.verdict,
+      value: c.value,
+      limit:
+        c.kind === 'comparison' ? (c.limit ?? null) : ((sample.verdict === 'critical' ? c.critical : c.warn) ?? null),
+    }));
+}
+
+const METRIC_KEYS: Record<string, string> = {
+  errorRate: 'error-rate',
+  latencyP95: 'latency',
+  latencyP99: 'latency-p99',
+  'errorRate vs stable': 'error-rate-vs-stable',
+  'latencyP95 vs stable': 'latency-vs-stable',
+};
+
+/** A metric's name as a cause key: the built-in ones by their short names, a custom metric by its own. */
+function metricKey(metric: string): string {
+  return METRIC_KEYS[metric] ?? `metric-${metric}`;
+}
+
+/**
+ * A short, stable key for a cause, so the agent can count repeats ("hello/error-rate" twice → a runbook note):
+ * critical and failure-limit causes by the metric that decided them (`error-rate`, `latency`, `latency-p99`,
+ * `error-rate-vs-stable`, `latency-vs-stable`, `metric-<custom>`), `unmeasured` when only unmeasurable samples
+ * counted, `no-data` for an inconclusive pause that timed out, `paused`, `aborted`, `error`, `cancelled`,
+ * `rejected`, `approval-timeout`; `other` for a result recorded before causes were facts.
+ */
+export function causeKey(outcome: Outcome, cause: StopCause | undefined): string | null {
+  if (outcome === 'promoted') return null;
+  if (!cause)
+    return outcome === 'rejected' ? 'rejected' : outcome === 'approval-timed-out' ? 'approval-timeout' : 'other';
+  switch (cause.kind) {
+    case 'critical':
+      return cause.checks[0] ? metricKey(cause.checks[0].metric) : 'critical';
+    case 'failure-limit':
+      if (cause.failing === 0) return 'unmeasured';
+      return cause.checks[0] ? metricKey(cause.checks[0].metric) : 'failing';
+    case 'pause-timeout':
+      return cause.pause === 'inconclusive' ? 'no-data' : 'paused';
+    case 'abort':
+      return 'aborted';
+    case 'error':
+      return 'error';
+    case 'cancelled':
+      return 'cancelled';
+    case 'rejected':
+      return 'rejected';
+    case 'approval-timeout':
+      return 'approval-timeout';
+  }
+}
+
+/** From the first harm (or the decision to roll back) to the new version taking no traffic; null when not both. */
+export function restoreMs(result: EnvironmentResult): number | null {
+  if (!result.failingSince || !result.restoredAt) return null;
+  return Math.max(0, Date.parse(result.restoredAt) - Date.parse(result.failingSince));
+}
+
+/** Time spent waiting for people to approve, over all environments. */
+export function approvalWaitMs(results: readonly EnvironmentResult[]): number {
+  return results.reduce((total, r) => {
+    if (!r.approval?.decidedAt) return total;
+    return total + Math.max(0, Date.parse(r.approval.decidedAt) - Date.parse(r.approval.requestedAt));
+  }, 0);
+}
+
+/** The environment where the deploy stopped short of promotion: rolled back or failed there. */
+export function stoppedEnvironment(results: readonly EnvironmentResult[]): EnvironmentResult | undefined {
+  return results.find((r) => r.outcome === 'rolled-back' || r.outcome === 'failed');
+}
+
+/** Sample counts over all environments. */
+export function totalSamples(results: readonly EnvironmentResult[]): SampleCounts {
+  const total = emptySampleCounts();
+  for (const r of results) {
+    for (const key of Object.keys(total) as (keyof SampleCounts)[]) total[key] += r.samples[key];
+  }
+  return total;
+}
+
+/** The per-environment facts of a status; empty for a status recorded before they existed. */
+export function resultsOf(
+  status: Pick<DeployStatus, 'results'> | Pick<DeployResult, 'environments'>,
+): EnvironmentResult[] {
+  return ('results' in status ? status.results : 'environments' in status ? status.environments : undefined) ?? [];
+}

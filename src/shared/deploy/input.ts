@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { analysisConfigSchema, canaryStepsSchema } from '../analysis-config';
+import { nameSchema, versionSchema } from '../validation';
+
+/** A feature name becomes a folder under .agency/handoff: it must stay inside it. */
+export const featureSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/,
+    'must be letters, digits, ".", "_" or "-", starting with a letter or digit (it names a folder under .agency/handoff)',
+  )
+  .refine((f) => !f.includes('..'), 'must not contain ".." (it names a folder under .agency/handoff)');
+
+/** Stable, readable workflow id: starting the same change twice finds the running deploy. */
+export function deployWorkflowId(service: string, version: string, lastEnvironment: string): string {
+  return `deploy-${service}-${version}-${lastEnvironment}`;
+}
+
+/** Default handoff feature name, derived from service and version. */
+export function defaultFeature(service: string, version: string): string {
+  return `deploy-${service}-${version}`;
+}
+
+/** The handoff folder of a feature, relative to the working directory. */
+export function handoffDir(feature: string): string {
+  return `.agency/handoff/${feature}/devops-automator`;
+}
+
+export const environmentPlanSchema = z
+  .object({
+    name: nameSchema,
+    strategy: z.enum(['direct', 'canary', 'blue-green']),
+    approval: z.object({
+      required: z.boolean(),
+      approvers: z.array(nameSchema),
+      allowSelfApproval: z.boolean(),
+      timeoutMs: z.number().int().positive(),
+    }),
+    steps: canaryStepsSchema,
+    verifyMs: z.number().int().nonnegative(),
+    analysis: analysisConfigSchema,
+    // Defaults keep inputs recorded before these settings existed valid on replay.
+    pauseTimeoutMs: z.number().int().positive().default(3_600_000),
+    blueGreen: z
+      .object({ verifyMs: z.number().int().nonnegative(), keepBlueMs: z.number().int().nonnegative() })
+      .strict()
+      .default({ verifyMs: 300_000, keepBlueMs: 600_000 }),
+  })
+  .strict();
+export type EnvironmentPlan = z.output<typeof environmentPlanSchema>;
+
+/** The deploy workflow's input: everything it needs, resolved from opsflow.yaml, and no secret. */
+export const deployInputSchema = z
+  .object({
+    deployId: z.string().min(1),
+    project: nameSchema,
+    service: nameSchema,
+    version: versionSchema,
+    feature: featureSchema,
+    requestedBy: nameSchema,
+    reason: z.string().max(500).optional(),
+    /** Absolute path of the working directory the handoff files are written under. */
+    workdir: z.string().startsWith('/'),
+    environments: z.array(environmentPlanSchema).min(1),
+    uiUrl: z.string().url().optional(),
+  })
+  .strict();
+export type DeployInput = z.infer<typeof deployInputSchema>;
+
+/** The planner's answer: how risky the change is and how it will be rolled out. */
+export const planSchema = z
+  .object({
+    /** Who made the plan: the offline planner (with or without plan.md) or a model. */
+    source: z.enum(['offline', 'handoff', 'openai', 'anthropic']),
+    risk: z.enum(['low', 'medium', 'high']),
+    rationale: z.string(),
+    currentVersions: z.record(z.string(), z.string()),
+    steps: z.array(z.object({ environment: z.string(), action: z.string() })),
+    checks: z.array(z.string()),
+    rollbackPlan: z.string(),
+    questions: z.array(z.string()),
+    handoffPlanPath: z.string().optional(),
+    /** The model that planned, when one did. */
+    model: z.string().optional(),
+    /** Set when a configured model could not plan and the offline planner's plan was used instead. */
+    fallback: z.object({ reason: z.string() }).strict().optional(),
+    /** Tokens and estimated cost of the LLM calls behind this plan. */
+    usage: z
+      .object({ calls: z.number(), inputTokens: z.number(), outputTokens: z.number(), estimatedCostUsd: z.number() })
+      .strict()
+      .optional(),
+    /** Hash and audit file of each LLM call: the prompts and answers stay out of history. */
+    audit: z
+      .array(z.object({ purpose: z.string(), model: z.string(), hash: z.string(), file: z.string() }).strict())
+      .optional(),
+    /** The effective environments after the safety clamp: the workflow runs these when present. */
+    environments: z.array(environmentPlanSchema).optional(),
+    /** What the safety clamp changed in the proposal, one line each. */
+    adjustments: z.array(z.string()).optional(),
+  })
+  .strict();
+export type Plan = z.infer<typeof planSchema>;
+
+export const approveArgsSchema = z.object({ by: nameSchema, comment: z.string().max(1000).optional() }).strict();
+export type ApproveArgs = z.infer<typeof approveArgsSchema>;
+
+export const rejectArgsSchema = z.object({ by: nameSchema, reason: z.string().min(1, 'say why').max(1000) }).strict();
+export type RejectArgs = z.infer<typeof rejectArgsSchema>;
+
+/** An operator action on a running deploy (pause, resume, promote, abort): who, and why. */
+export const controlArgsSchema = z.object({ by: nameSchema, reason: z.string().max(1000).optional() }).strict();
+export type ControlArgs = z.infer<typeof controlArgsSchema>;
+export type ControlAction = 'pause' | 'resume' | 'promote' | 'abort';

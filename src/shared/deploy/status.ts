@@ -1,0 +1,216 @@
+import type { AnalysisSample, MetricCheck, Verdict } from '../analysis';
+import type { ControlAction, EnvironmentPlan, Plan } from './input';
+
+export type Phase =
+  | 'PLANNING'
+  | 'DEPLOYING'
+  | 'VERIFYING'
+  | 'AWAITING_APPROVAL'
+  | 'CANARY'
+  | 'BLUE_GREEN'
+  | 'PAUSED'
+  | 'PROMOTING'
+  | 'ROLLING_BACK'
+  | 'REPORTING'
+  | 'PROMOTED'
+  | 'ROLLED_BACK'
+  | 'CANCELLED'
+  | 'FAILED';
+
+export type Outcome = 'promoted' | 'rolled-back' | 'rejected' | 'approval-timed-out' | 'failed';
+
+export const FINAL_PHASES: readonly Phase[] = ['PROMOTED', 'ROLLED_BACK', 'CANCELLED', 'FAILED'];
+
+export interface Decision {
+  by: string;
+  at: string;
+  comment?: string;
+}
+
+export interface ApprovalRecord extends Decision {
+  environment: string;
+  decision: 'approved' | 'rejected';
+  via: 'update' | 'signal';
+}
+
+export interface TimelineEntry {
+  at: string;
+  phase: Phase;
+  environment?: string;
+  message: string;
+}
+
+/** The whole status a query returns: phase, step, weight, last analysis, approvals, timeline. */
+export interface DeployStatus {
+  deployId: string;
+  service: string;
+  version: string;
+  feature: string;
+  requestedBy: string;
+  phase: Phase;
+  environment?: string;
+  startedAt: string;
+  endedAt?: string;
+  /** The version each environment ran before this deploy. */
+  previousVersions: Record<string, string>;
+  canary?: { environment: string; step: number; steps: number; weight: number };
+  /** Blue-green: which stage the switch is in, and until when blue stays warm. */
+  blueGreen?: {
+    environment: string;
+    blue: string | null;
+    green: string;
+    stage: BlueGreenStage;
+    keepBlueUntil?: string;
+  };
+  /** Set while the deploy is paused, by a person or on inconclusive data. */
+  paused?: PauseState;
+  /** Operator actions taken while it ran: pause, resume, promote, abort. */
+  controls: ControlRecord[];
+  /** The rollback's steps, when there was one, each with what it did or why it failed. */
+  rollback?: RollbackStatus;
+  approval?: { environment: string; approvers: string[]; deadline: string };
+  approvals: ApprovalRecord[];
+  samples: AnalysisSample[];
+  lastSample?: AnalysisSample;
+  plan?: Plan;
+  outcome?: Outcome;
+  reason?: string;
+  /** Why the deploy stopped short of promotion, as the decision that stopped it. */
+  cause?: StopCause;
+  /** The rollout that ran: the configured environments, or the plan's tightened ones. */
+  rollout?: EnvironmentPlan[];
+  /** What happened in each environment so far, in pipeline order: the facts reports and figures read. */
+  results?: EnvironmentResult[];
+  /** For people only: rendered from the facts, never parsed. */
+  timeline: TimelineEntry[];
+  report?: ReportResult;
+}
+
+export type BlueGreenStage = 'green-started' | 'switched' | 'blue-warm';
+
+export interface PauseState {
+  environment: string;
+  cause: 'manual' | 'inconclusive';
+  by: string;
+  reason: string;
+  since: string;
+  /** When it rolls back unless someone resumes, promotes or aborts (pauseTimeout). */
+  deadline: string;
+  /** The phase to return to on resume. */
+  resumePhase: Phase;
+}
+
+export interface RollbackStep {
+  step: 'traffic-to-zero' | 'scale-down' | 'verify-stable' | 'rollback';
+  at: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface RollbackStatus {
+  environment: string;
+  reason: string;
+  startedAt: string;
+  endedAt?: string;
+  steps: RollbackStep[];
+}
+
+/** What the deploy workflow returns, and the orchestrator reads from report.json. */
+export interface DeployResult {
+  deployId: string;
+  service: string;
+  version: string;
+  outcome: Outcome;
+  /** For people: rendered from the facts below, never read back. */
+  reason: string;
+  phase: Phase;
+  durationMs: number;
+  report: ReportResult | null;
+  /** Why the deploy stopped short of promotion; absent when promoted (and in results recorded before facts). */
+  cause?: StopCause;
+  /** What happened in each environment of the pipeline, in order (absent in results recorded before facts). */
+  environments?: EnvironmentResult[];
+}
+
+export interface ReportResult {
+  dir: string;
+  files: string[];
+  filesChanged: FilesChanged;
+}
+
+export interface FilesChanged {
+  created: string[];
+  modified: string[];
+  deleted: string[];
+}
+
+/** What an operator action did, as the Update answers it. */
+export interface ControlRecord {
+  action: ControlAction;
+  by: string;
+  at: string;
+  reason?: string;
+  via: 'update' | 'signal';
+  /** The phase the deploy was in when the action was taken. */
+  phase: Phase;
+}
+
+/** A check that decided a sample's verdict: which metric, judged how, its value and the limit it crossed. */
+export interface DecidingCheck {
+  metric: string;
+  kind: MetricCheck['kind'];
+  verdict: Verdict;
+  value: number | null;
+  /** The threshold (critical or warn) or the comparison's limit that was crossed. */
+  limit: number | null;
+}
+
+/**
+ * Why an environment's rollout stopped, as the decision that stopped it. Reports, the LLM facts, the agent's figures
+ * and post-mortems read this; the `reason` strings are rendered from it for people.
+ */
+export type StopCause =
+  /** A sample crossed a critical threshold: rolled back at once. */
+  | { kind: 'critical'; checks: DecidingCheck[] }
+  /** Failing or unmeasurable samples reached the failure limit; `checks` are the last failing sample's. */
+  | { kind: 'failure-limit'; failing: number; unmeasured: number; limit: number; checks: DecidingCheck[] }
+  /** Paused (by a person, or on inconclusive data) and nobody decided within the pause timeout. */
+  | { kind: 'pause-timeout'; pause: PauseState['cause']; by: string; timeoutMs: number }
+  /** A person (or the ops agent on a critical alert) aborted it. */
+  | { kind: 'abort'; by: string; reason?: string }
+  /** An operation failed after its retries: starting the release, routing traffic, promoting. */
+  | { kind: 'error'; errorType: string | null; message: string }
+  /** The workflow was cancelled. */
+  | { kind: 'cancelled' }
+  | { kind: 'rejected'; by: string }
+  | { kind: 'approval-timeout'; timeoutMs: number };
+export type StopCauseKind = StopCause['kind'];
+
+/** How one environment ended. */
+export type EnvironmentOutcome = 'promoted' | 'rolled-back' | 'failed' | 'unchanged' | 'not-reached';
+
+/** Samples of one environment by what they showed; `unmeasured` ones could not be taken at all. */
+export type SampleCounts = Record<Verdict | 'unmeasured', number>;
+
+/** What happened in one environment: facts as fields, for reports, figures and post-mortems. */
+export interface EnvironmentResult {
+  environment: string;
+  outcome: EnvironmentOutcome;
+  /** The version it ran before the deploy (null: nothing). */
+  fromVersion: string | null;
+  /** The version it runs now. */
+  toVersion: string | null;
+  startedAt?: string;
+  endedAt?: string;
+  /** When the approval was asked for and decided (absent when the environment needs none). */
+  approval?: { requestedAt: string; decidedAt?: string; decision?: 'approved' | 'rejected' | 'timed-out'; by?: string };
+  /** Window start of the first failing or critical sample: when the new version began to hurt. */
+  failingSince?: string;
+  /** When the new version stopped taking traffic in the rollback (or the rollback ended, if it had no such step). */
+  restoredAt?: string;
+  /** Why it stopped short of promotion. */
+  cause?: StopCause;
+  samples: SampleCounts;
+  /** The highest traffic share the new version had, in percent. */
+  maxWeight: number;
+}

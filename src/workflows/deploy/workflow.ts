@@ -1,0 +1,139 @@
+import { ApplicationFailure, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import {
+  deployInputSchema,
+  type DeployInput,
+  type DeployResult,
+  type EnvironmentPlan,
+  type Outcome,
+  type Phase,
+  type Plan,
+  type StopCause,
+} from '../../shared/deploy';
+import { statusQuery } from '../../shared/deploy/messages';
+import { formatDuration } from '../../shared/duration';
+import { ErrorType, failureMessage, failureType } from '../../shared/errors';
+import { SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
+import { local, LOCAL_OPTIONS } from './proxies';
+import { registerApprovalHandlers } from './approval';
+import { registerControlHandlers } from './controls';
+import { deployEnvironment } from './environment';
+import { notifyParent, writeReport } from './report';
+import { DeployState } from './state';
+
+const FINAL_PHASE: Record<Outcome, Phase> = {
+  promoted: 'PROMOTED',
+  'rolled-back': 'ROLLED_BACK',
+  rejected: 'CANCELLED',
+  'approval-timed-out': 'CANCELLED',
+  failed: 'FAILED',
+};
+
+/**
+ * One change, one execution: plan, then for each environment of the pipeline (staging, production) an approval
+ * where required, the strategy's ramp (direct, canary or blue-green) with health analysis, promotion or automated
+ * rollback; every ending writes the handoff report and tells the parent agent.
+ */
+export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
+  const parsed = deployInputSchema.safeParse(rawInput);
+  if (!parsed.success) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid deploy input: ${parsed.error.issues[0]?.message}`,
+      ErrorType.InvalidInput,
+    );
+  }
+  const input = parsed.data;
+  const startedMs = Date.now();
+  const state = new DeployState(input, workflowInfo().typedSearchAttributes.get(SERVICE_ATTRIBUTE) !== undefined);
+  const { status } = state;
+  setHandler(statusQuery, () => status);
+  registerApprovalHandlers(state);
+  registerControlHandlers(state);
+
+  let outcome: Outcome = 'failed';
+  let reason = '';
+  let cause: StopCause | undefined;
+  let cancelled: unknown;
+  try {
+    await plan(state);
+    outcome = 'promoted';
+    for (const env of state.rollout) {
+      const result = await deployEnvironment(state, env);
+      if (!result.ok) {
+        ({ outcome, reason, cause } = result);
+        break;
+      }
+    }
+    if (outcome === 'promoted') reason = `${input.version} runs in ${state.rollout.map((e) => e.name).join(' and ')}`;
+  } catch (err) {
+    outcome = 'failed';
+    if (isCancellation(err)) {
+      cancelled = err;
+      reason = 'the deploy was cancelled';
+      cause = { kind: 'cancelled' };
+    } else {
+      reason = failureMessage(err);
+      cause = { kind: 'error', errorType: failureType(err) ?? null, message: reason };
+    }
+  }
+
+  const finalPhase = FINAL_PHASE[outcome];
+  status.outcome = outcome;
+  status.reason = reason;
+  if (cause) status.cause = cause;
+  state.enter('REPORTING', `${outcome}: ${reason}`);
+  await writeReport(state, finalPhase);
+  state.enter(finalPhase, `report written to ${status.report?.dir}`);
+
+  const result: DeployResult = {
+    deployId: input.deployId,
+    service: input.service,
+    version: input.version,
+    outcome,
+    reason,
+    phase: finalPhase,
+    durationMs: Date.now() - startedMs,
+    report: status.report ?? null,
+    ...(cause ? { cause } : {}),
+    environments: status.results ?? [],
+  };
+  await notifyParent(result);
+  if (cancelled) throw cancelled;
+  if (outcome === 'failed') {
+    throw ApplicationFailure.nonRetryable(`deploy failed: ${reason}`, ErrorType.DeployFailed, result);
+  }
+  return result;
+}
+
+/** Plans the rollout; the plan may only tighten the configured one, and the timeline says how. */
+async function plan(state: DeployState): Promise<void> {
+  const { input } = state;
+  state.enter(
+    'PLANNING',
+    `planning ${input.service} ${input.version} through ${input.environments.map((e) => e.name).join(' → ')}`,
+  );
+  const plan = await local.plan.executeWithOptions(
+    { ...LOCAL_OPTIONS, summary: `plan ${input.service} ${input.version}` },
+    [{ input }],
+  );
+  state.status.plan = plan;
+  state.note(`plan (${plan.source}): ${plan.risk} risk; ${plan.rationale}`);
+  if (plan.fallback) state.note(`the model's plan was not used: ${plan.fallback.reason}; the offline plan stands`);
+  for (const adjustment of plan.adjustments ?? []) state.note(`plan tightened to the safety bounds: ${adjustment}`);
+  const planned = plannedEnvironments(plan, input.environments);
+  state.startRollout(planned ?? input.environments, plan.currentVersions);
+  if (planned) state.note(`rollout from the plan: ${planned.map(describeRollout).join('; ')}`);
+}
+
+/** The rollout the plan settled on, when it differs from the configured one (the planner may only tighten it). */
+function plannedEnvironments(plan: Plan, configured: EnvironmentPlan[]): EnvironmentPlan[] | undefined {
+  const planned = plan.environments;
+  if (!planned || planned.length === 0) return undefined;
+  return JSON.stringify(planned) === JSON.stringify(configured) ? undefined : planned;
+}
+
+function describeRollout(env: EnvironmentPlan): string {
+  if (env.strategy === 'canary')
+    return `${env.name}: ${env.steps.map((s) => `${s.weight} %/${formatDuration(s.bake)}`).join(' → ')}`;
+  if (env.strategy === 'blue-green') return `${env.name}: blue-green, verify ${formatDuration(env.blueGreen.verifyMs)}`;
+  return `${env.name}: direct, verify ${formatDuration(env.verifyMs)}`;
+}
