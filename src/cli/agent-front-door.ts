@@ -1,12 +1,13 @@
-import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import type { AgentConfig } from '../shared/agent-config';
 import { agentWorkflowId } from '../shared/agent-config';
 import type { AgentInput, DeployAccepted } from '../shared/agent';
 import type { OpsflowConfig } from '../config/schema';
 import type { DeployInput } from '../shared/deploy';
-import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { requestDeployUpdate } from '../shared/agent/messages';
 import type { opsAgent } from '../workflows/agent';
+import { hasSearchAttributes } from './client';
+import { explain, forAgent } from './explain';
 import { CliError } from './output';
 
 /** Where the project's agent runs and what it is started with when it is not running yet. */
@@ -63,30 +64,21 @@ export function agentTargetOf(config: OpsflowConfig, workdir: string): AgentTarg
   };
 }
 
-/** Whether the namespace has opsflow's search attributes (so the agent may set them on its deploys). */
-export async function hasSearchAttributes(client: Client): Promise<boolean> {
-  try {
-    const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
-      namespace: client.options.namespace,
-    });
-    return OPSFLOW_SEARCH_ATTRIBUTES.every((a) => customAttributes && a.name in customAttributes);
-  } catch {
-    return false;
-  }
-}
-
 /** How long the CLI waits for the agent's answer before saying no worker seems to run. */
 const ANSWER_TIMEOUT_MS = 30_000;
 
-/** Waits for an answer from the agent; a silent task queue becomes a one-line error naming what to start. */
-export async function answerOrExplain<T>(call: Promise<T>, taskQueue: string): Promise<T> {
+/**
+ * Waits for an answer from the agent; a silent task queue becomes a one-line error naming what to start, and any
+ * other error the explainer's line about the agent.
+ */
+export async function answerOrExplain<T>(call: Promise<T>, target: AgentTarget): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
           new CliError(
-            `no answer from the ops agent within ${ANSWER_TIMEOUT_MS / 1000}s: is a worker polling task queue "${taskQueue}"? start one with "npm run worker"`,
+            `no answer from the ops agent within ${ANSWER_TIMEOUT_MS / 1000}s: is a worker polling task queue "${target.taskQueue}"? start one with "npm run worker"`,
           ),
         ),
       ANSWER_TIMEOUT_MS,
@@ -95,10 +87,7 @@ export async function answerOrExplain<T>(call: Promise<T>, taskQueue: string): P
   try {
     return await Promise.race([call, timeout]);
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) {
-      throw new CliError(`the ops agent refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-    }
-    throw err;
+    throw explain(err, { ...forAgent(target.project), refusedBy: 'the ops agent refused' });
   } finally {
     clearTimeout(timer);
   }
@@ -112,5 +101,5 @@ export async function deployThroughAgent(
 ): Promise<DeployAccepted> {
   const target = agentTargetOf(config, input.workdir);
   const searchAttributes = await hasSearchAttributes(client);
-  return answerOrExplain(requestDeployThroughAgent(client, target, input, searchAttributes), target.taskQueue);
+  return answerOrExplain(requestDeployThroughAgent(client, target, input, searchAttributes), target);
 }

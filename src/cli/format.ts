@@ -1,3 +1,4 @@
+import { minutes, percent, type AgentStatus, type DerivedFigures } from '../shared/agent';
 import type { AnalysisSample } from '../shared/analysis';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';
 
@@ -76,5 +77,46 @@ export function formatStatus(status: DeployStatus): string {
   if (status.report) lines.push(`  report: ${status.report.dir}/summary.md`);
   lines.push('  timeline:');
   for (const entry of status.timeline) lines.push(`    ${formatTimelineEntry(entry)}`);
+  return lines.join('\n');
+}
+
+const dur = (ms: number | null) => (ms === null ? '–' : minutes(ms));
+const rate = (r: number | null) => (r === null ? '–' : percent(r));
+
+function figuresLine(f: DerivedFigures): string {
+  return (
+    `${f.deploys} deploys (${f.promoted} promoted, ${f.rolledBack} rolled back, ${f.failed} failed, ${f.cancelled} cancelled); ` +
+    `success ${rate(f.successRate)}; change failure ${rate(f.changeFailureRate)}; pipeline ${dur(f.meanPipelineMs)}; ` +
+    `lead time ${dur(f.meanLeadTimeMs)}; time to restore ${dur(f.meanRestoreMs)}`
+  );
+}
+
+/** The status for people. */
+export function formatAgentStatus(s: AgentStatus): string {
+  const lines = [
+    `${s.workflowId}: ${s.state} since ${s.startedAt}${s.continuedAsNew ? ` (continued as new ${s.continuedAsNew}×)` : ''}`,
+    `  idle deadline  ${s.idleDeadline} (last activity ${s.lastActivityAt})`,
+    `  next review    ${s.nextReview}${s.reviews.last ? ` (last: ${s.reviews.last.file})` : ''}`,
+    `  all time       ${figuresLine(s.figures.total)}; ${s.figures.deploysPerDay} promoted/day`,
+    `  since review   ${figuresLine(s.figures.sinceLastReview)}`,
+  ];
+  if (s.stop) lines.push(`  stopping       requested by ${s.stop.by} at ${s.stop.at}: ${s.stop.reason}`);
+  lines.push(`  running        ${s.running.length ? '' : 'none'}`);
+  for (const r of s.running) lines.push(`    ${r.deployId} (requested by ${r.requestedBy} at ${r.requestedAt})`);
+  lines.push(`  recent deploys ${s.recentDeploys.length ? '' : 'none'}`);
+  for (const d of s.recentDeploys.slice(-5)) {
+    lines.push(`    ${d.finishedAt} ${d.deployId}: ${d.outcome}${d.cause ? ` (${d.cause})` : ''}`);
+  }
+  lines.push(`  recent events  ${s.recentEvents.length ? '' : 'none'}`);
+  for (const e of s.recentEvents.slice(-5)) {
+    lines.push(
+      `    ${e.at} ${e.severity} ${e.type}${e.service ? ` ${e.service}` : ''}: ${e.message}` +
+        (e.actions.length ? ` → ${e.actions.join('; ')}` : ''),
+    );
+  }
+  if (s.improvements.length) {
+    lines.push('  improvements');
+    for (const i of s.improvements) lines.push(`    ${i.key}: ${i.text}`);
+  }
   return lines.join('\n');
 }

@@ -1,11 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config/load';
-import { RequestError } from '../config/deploy-request';
-import { registerAgentCommands } from './agent-commands';
-import { registerDeployCommands } from './deploy-commands';
-import { registerLlmCommands } from './llm-commands';
-import { registerPlanCommand } from './plan-command';
-import { CliError } from './output';
+import { registerAgentCommands } from './commands/agent';
+import { registerDeployCommands } from './commands/deploy';
+import { registerLlmCommands } from './commands/llm';
+import { registerPlanCommand } from './commands/plan';
+import { explain, isPersonError } from './explain';
 
 /** Builds the `opsflow` command; exported so tests can run it in-process. */
 export function buildProgram(): Command {
@@ -44,12 +42,10 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    if (err instanceof CliError || err instanceof ConfigError || err instanceof RequestError) {
-      console.error(`opsflow: ${err.message}`);
-    } else {
-      console.error(`opsflow: ${(err as Error).message?.split('\n')[0] ?? String(err)}`);
-      if (process.env['OPSFLOW_DEBUG']) console.error(err);
-    }
+    // One line for people; the stack of what went wrong inside only when asked for.
+    console.error(`opsflow: ${explain(err).message}`);
+    const inner = isPersonError(err) && err.cause !== undefined ? err.cause : err;
+    if (process.env['OPSFLOW_DEBUG'] && !isPersonError(inner)) console.error(inner);
     process.exitCode = 1;
   }
 }

@@ -1,3 +1,5 @@
+import os from 'node:os';
+
 /** An error a person fixes: printed as one line, exit code 1. */
 export class CliError extends Error {
   override name = 'CliError';
@@ -11,4 +13,9 @@ export function print(line: string): void {
 /** Output for machines. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Who is asking, when no option says: $OPSFLOW_USER, else the login name. */
+export function defaultUser(): string {
+  return process.env['OPSFLOW_USER'] ?? os.userInfo().username;
 }

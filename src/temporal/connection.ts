@@ -1,9 +1,10 @@
-import { Client, Connection } from '@temporalio/client';
+import type { ConnectionOptions } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
 
 /** Where to reach Temporal: Temporal's own environment configuration, defaulting to the local dev server. */
 export interface TemporalTarget {
+  /** As envconfig gives them: the worker's NativeConnection takes them as they are. */
   connectionOptions: NativeConnectionOptions;
   namespace: string;
   address: string;
@@ -20,15 +21,17 @@ export function temporalTarget(): TemporalTarget {
   return { connectionOptions: { ...connectionOptions, address }, namespace: namespace ?? 'default', address };
 }
 
-/** A client, or a one-line error that names the address that was tried. */
-export async function connectClient(target = temporalTarget()): Promise<{ client: Client; connection: Connection }> {
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: '5s' } as never);
-  } catch (err) {
-    throw new Error(
-      `cannot reach Temporal at ${target.address} (${(err as Error).message.split('\n')[0]}): start it with "npm start" or set TEMPORAL_ADDRESS`,
-    );
-  }
-  return { client: new Client({ connection, namespace: target.namespace }), connection };
+/**
+ * The target's options for a client `Connection` (CLI, operator calls). envconfig fills exactly these four fields
+ * of its NativeConnectionOptions; the native-only ones (proxy, DNS load balancing, compression) have no client
+ * equivalent, so they are named here rather than spread across.
+ */
+export function clientConnectionOptions(target: TemporalTarget): ConnectionOptions {
+  const { tls, metadata, apiKey } = target.connectionOptions;
+  return {
+    address: target.address,
+    ...(tls !== undefined ? { tls } : {}),
+    ...(metadata !== undefined ? { metadata } : {}),
+    ...(apiKey !== undefined ? { apiKey } : {}),
+  };
 }

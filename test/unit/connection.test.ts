@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { connectClient, temporalTarget } from '../../src/temporal/connection';
+import { connect } from '../../src/cli/client';
+import { CliError } from '../../src/cli/output';
+import { clientConnectionOptions, temporalTarget } from '../../src/temporal/connection';
 import { freePort } from '../../src/tooling/ports';
 
 describe('connection to Temporal', () => {
@@ -17,17 +19,45 @@ describe('connection to Temporal', () => {
     }
   });
 
-  it('names the address it tried when nothing answers', async () => {
+  it('gives the client the address, TLS, API key and metadata envconfig read, and nothing native-only', () => {
+    const options = clientConnectionOptions({
+      address: 'temporal.example:7233',
+      namespace: 'ops',
+      connectionOptions: {
+        address: 'temporal.example:7233',
+        tls: true,
+        apiKey: 'key',
+        metadata: { team: 'ops' },
+        proxy: { type: 'http-connect', targetHost: 'proxy.example:8080' },
+      },
+    });
+    assert.deepEqual(options, {
+      address: 'temporal.example:7233',
+      tls: true,
+      apiKey: 'key',
+      metadata: { team: 'ops' },
+    });
+    assert.deepEqual(
+      clientConnectionOptions({ address: 'localhost:7233', namespace: 'default', connectionOptions: {} }),
+      { address: 'localhost:7233' },
+      'what envconfig left unset stays unset',
+    );
+  });
+
+  it('names the address it tried when nothing answers, in one line a person acts on', async () => {
     const port = await freePort();
     const target = {
       address: `127.0.0.1:${port}`,
       namespace: 'default',
       connectionOptions: { address: `127.0.0.1:${port}` },
     };
-    await assert.rejects(connectClient(target), (err: Error) => {
+    await assert.rejects(connect(target), (err: Error) => {
+      assert.ok(err instanceof CliError);
       assert.match(
         err.message,
-        new RegExp(`^cannot reach Temporal at 127\\.0\\.0\\.1:${port} .*set TEMPORAL_ADDRESS$`),
+        new RegExp(
+          `^cannot reach Temporal at 127\\.0\\.0\\.1:${port} \\([^\\n]*\\): start it with "npm start" or set TEMPORAL_ADDRESS$`,
+        ),
       );
       return true;
     });

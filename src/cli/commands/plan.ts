@@ -1,15 +1,14 @@
-import os from 'node:os';
 import type { Command } from 'commander';
-import { createLlmRuntime, inlineRetry, LlmError, resolveLlmSettings } from '../activities/llm/index';
-import { planDeploy } from '../activities/llm/plan';
-import { LocalTarget } from '../activities/platform/local';
-import { readHandoffPlan } from '../activities/planner/handoff-plan';
-import { recentDeploys } from '../activities/planner/history';
-import { buildDeployInput } from '../config/deploy-request';
-import { loadConfig } from '../config/load';
-import { LocalPlatformClient } from '../local-platform/client';
-import type { Plan } from '../shared/deploy';
-import { CliError, print, printJson } from './output';
+import { createLlmRuntime, inlineRetry, resolveLlmSettings } from '../../activities/llm/index';
+import { planDeploy } from '../../activities/llm/plan';
+import { readHandoffPlan } from '../../activities/planner/handoff-plan';
+import { recentDeploys } from '../../activities/planner/history';
+import { stableVersions } from '../../activities/targets/contract';
+import { targetsFromConfig } from '../../activities/targets/registry';
+import { buildDeployInput } from '../../config/deploy-request';
+import { loadConfig } from '../../config/load';
+import type { Plan } from '../../shared/deploy';
+import { defaultUser, print, printJson } from '../output';
 
 const HISTORY_MS = 30 * 86_400_000;
 
@@ -48,11 +47,7 @@ export function registerPlanCommand(program: Command): void {
     .requiredOption('-s, --service <name>', 'service from opsflow.yaml')
     .requiredOption('-v, --version <semver>', 'version to plan, e.g. 1.1.0')
     .option('--feature <name>', 'handoff folder whose plan.md is read (default: deploy-<service>-<version>)')
-    .option(
-      '--requested-by <name>',
-      'who asks for it: $OPSFLOW_USER or your login',
-      process.env['OPSFLOW_USER'] ?? os.userInfo().username,
-    )
+    .option('--requested-by <name>', 'who asks for it: $OPSFLOW_USER or your login', defaultUser())
     .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
     .option('--json', 'print the plan as JSON')
     .action(async (opts: Record<string, string | boolean | undefined>) => {
@@ -68,23 +63,24 @@ export function registerPlanCommand(program: Command): void {
         },
         { workdir },
       );
-      let llm;
-      try {
-        const settings = resolveLlmSettings(config.llm);
-        llm = createLlmRuntime(settings, inlineRetry(settings.maxAttempts));
-      } catch (err) {
-        if (err instanceof LlmError) throw new CliError(err.message);
-        throw err;
-      }
-      const platform = new LocalPlatformClient(`http://${config.platform.local.host}:${config.platform.local.port}`, {
-        timeoutMs: 3_000,
-      });
+      // An LlmError (unknown provider, missing key) reaches the explainer as the line to print.
+      const settings = resolveLlmSettings(config.llm);
+      const llm = createLlmRuntime(settings, inlineRetry(settings.maxAttempts));
+      const target = targetsFromConfig(config, { timeoutMs: 3_000 }).targetFor(input.service);
       let currentVersions: Record<string, string> = {};
       let note: string | undefined;
       try {
-        currentVersions = await new LocalTarget(platform).currentVersions(input.service);
+        currentVersions = await stableVersions(
+          target,
+          input.service,
+          input.environments.map((e) => e.name),
+        );
       } catch {
-        note = `unknown: the local platform at ${config.platform.local.host}:${config.platform.local.port} is not running`;
+        // The plan is still worth reading without them: it says they are unknown, and why.
+        note =
+          target.kind === 'local'
+            ? `unknown: the local platform at ${config.platform.local.host}:${config.platform.local.port} is not running`
+            : `unknown: the ${target.kind} target did not answer`;
       }
       const handoffPlan = readHandoffPlan(workdir, input.feature);
       const history = recentDeploys(workdir, {

@@ -1,32 +1,14 @@
 import type { Command } from 'commander';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { loadConfig } from '../config/load';
-import {
-  agentEventArgsSchema,
-  EVENT_TYPES,
-  minutes,
-  percent,
-  SEVERITIES,
-  stopArgsSchema,
-  type AgentStatus,
-  type DerivedFigures,
-} from '../shared/agent';
-import { agentWorkflowId } from '../shared/agent-config';
-import { describeIssue, nameSchema } from '../shared/validation';
-import { connectClient, temporalTarget } from '../temporal/connection';
-import { agentStatusQuery, recordEventUpdate, reviewNowUpdate, stopUpdate } from '../shared/agent/messages';
-import type { opsAgent } from '../workflows/agent';
-import { agentStartOperation, agentTargetOf, answerOrExplain } from './agent-front-door';
-import { CliError, print, printJson } from './output';
-
-async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
-  const { client, connection } = await connectClient(temporalTarget());
-  try {
-    return await fn(client);
-  } finally {
-    await connection.close();
-  }
-}
+import { loadConfig } from '../../config/load';
+import { agentEventArgsSchema, EVENT_TYPES, SEVERITIES, stopArgsSchema } from '../../shared/agent';
+import { agentWorkflowId } from '../../shared/agent-config';
+import { agentStatusQuery, recordEventUpdate, reviewNowUpdate, stopUpdate } from '../../shared/agent/messages';
+import { describeIssue, nameSchema } from '../../shared/validation';
+import { agentStartOperation, agentTargetOf, answerOrExplain } from '../agent-front-door';
+import { agentHandle, withClient } from '../client';
+import { explain, forAgent } from '../explain';
+import { formatAgentStatus } from '../format';
+import { CliError, print, printJson } from '../output';
 
 /** The project: --project, else the one opsflow.yaml names. */
 function projectOf(opts: { project?: string; config?: string }): string {
@@ -36,64 +18,6 @@ function projectOf(opts: { project?: string; config?: string }): string {
     return checked.data;
   }
   return loadConfig(opts.config).config.project;
-}
-
-function notRunning(project: string): never {
-  throw new CliError(
-    `no ops agent runs for ${project}; it starts with the next "opsflow deploy start" or "opsflow agent event"`,
-  );
-}
-
-/** An Update to the agent that failed: an agent that is not running, or a validator's refusal, as one line. */
-function explainUpdate(err: unknown, project: string): never {
-  if (err instanceof WorkflowNotFoundError || /already completed|not found/i.test((err as Error).message)) {
-    notRunning(project);
-  }
-  if (err instanceof WorkflowUpdateFailedError) {
-    throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-  }
-  throw err;
-}
-
-const dur = (ms: number | null) => (ms === null ? '–' : minutes(ms));
-const rate = (r: number | null) => (r === null ? '–' : percent(r));
-
-function figuresLine(f: DerivedFigures): string {
-  return (
-    `${f.deploys} deploys (${f.promoted} promoted, ${f.rolledBack} rolled back, ${f.failed} failed, ${f.cancelled} cancelled); ` +
-    `success ${rate(f.successRate)}; change failure ${rate(f.changeFailureRate)}; pipeline ${dur(f.meanPipelineMs)}; ` +
-    `lead time ${dur(f.meanLeadTimeMs)}; time to restore ${dur(f.meanRestoreMs)}`
-  );
-}
-
-/** The status for people. */
-export function formatAgentStatus(s: AgentStatus): string {
-  const lines = [
-    `${s.workflowId}: ${s.state} since ${s.startedAt}${s.continuedAsNew ? ` (continued as new ${s.continuedAsNew}×)` : ''}`,
-    `  idle deadline  ${s.idleDeadline} (last activity ${s.lastActivityAt})`,
-    `  next review    ${s.nextReview}${s.reviews.last ? ` (last: ${s.reviews.last.file})` : ''}`,
-    `  all time       ${figuresLine(s.figures.total)}; ${s.figures.deploysPerDay} promoted/day`,
-    `  since review   ${figuresLine(s.figures.sinceLastReview)}`,
-  ];
-  if (s.stop) lines.push(`  stopping       requested by ${s.stop.by} at ${s.stop.at}: ${s.stop.reason}`);
-  lines.push(`  running        ${s.running.length ? '' : 'none'}`);
-  for (const r of s.running) lines.push(`    ${r.deployId} (requested by ${r.requestedBy} at ${r.requestedAt})`);
-  lines.push(`  recent deploys ${s.recentDeploys.length ? '' : 'none'}`);
-  for (const d of s.recentDeploys.slice(-5)) {
-    lines.push(`    ${d.finishedAt} ${d.deployId}: ${d.outcome}${d.cause ? ` (${d.cause})` : ''}`);
-  }
-  lines.push(`  recent events  ${s.recentEvents.length ? '' : 'none'}`);
-  for (const e of s.recentEvents.slice(-5)) {
-    lines.push(
-      `    ${e.at} ${e.severity} ${e.type}${e.service ? ` ${e.service}` : ''}: ${e.message}` +
-        (e.actions.length ? ` → ${e.actions.join('; ')}` : ''),
-    );
-  }
-  if (s.improvements.length) {
-    lines.push('  improvements');
-    for (const i of s.improvements) lines.push(`    ${i.key}: ${i.text}`);
-  }
-  return lines.join('\n');
 }
 
 /** Registers `opsflow agent ...`. */
@@ -149,7 +73,7 @@ Example:
             args: [parsed.data],
             startWorkflowOperation: agentStartOperation(target),
           }),
-          target.taskQueue,
+          target,
         );
         if (opts.json) return printJson(recorded);
         print(`recorded event ${recorded.id} for ${agentWorkflowId(config.project)} at ${recorded.at}`);
@@ -172,7 +96,7 @@ Example:
       if (!args.success) throw new CliError(`--${describeIssue(args.error)}`);
       const project = projectOf(opts);
       await withClient(async (client) => {
-        const handle = client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
+        const handle = agentHandle(client, project);
         try {
           const status = await handle.executeUpdate(stopUpdate, { args: [args.data] });
           if (opts.json) return printJson(status);
@@ -182,7 +106,7 @@ Example:
               : `${status.workflowId} stops now and writes its final report`,
           );
         } catch (err) {
-          explainUpdate(err, project);
+          throw explain(err, forAgent(project));
         }
       });
     });
@@ -199,14 +123,14 @@ Example:
       if (!by.success) throw new CliError(`--by: ${by.error.issues[0]?.message}`);
       const project = projectOf(opts);
       await withClient(async (client) => {
-        const handle = client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
+        const handle = agentHandle(client, project);
         try {
           const written = await handle.executeUpdate(reviewNowUpdate, { args: [{ by: by.data }] });
           if (!written) throw new CliError('the self-review could not be written; see the worker log');
           if (opts.json) return printJson(written);
           print(`self-review written to ${written.file}`);
         } catch (err) {
-          explainUpdate(err, project);
+          throw explain(err, forAgent(project));
         }
       });
     });
@@ -220,17 +144,20 @@ Example:
     .action(async (opts: { project?: string; config?: string; json?: boolean }) => {
       const project = projectOf(opts);
       await withClient(async (client) => {
-        const handle = client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
+        const handle = agentHandle(client, project);
         const description = await handle.describe().catch((err: unknown) => {
-          if (err instanceof WorkflowNotFoundError) notRunning(project);
-          throw err;
+          throw explain(err, forAgent(project));
         });
         if (description.status.name !== 'RUNNING') {
-          const result = await handle.result();
+          const result = await handle.result().catch((err: unknown) => {
+            throw explain(err, forAgent(project));
+          });
           if (opts.json) return printJson({ status: description.status.name, result });
           return print(`${handle.workflowId}: ended (${result.reason}) at ${result.endedAt}: ${result.detail}`);
         }
-        const status = await handle.query(agentStatusQuery);
+        const status = await handle.query(agentStatusQuery).catch((err: unknown) => {
+          throw explain(err, forAgent(project));
+        });
         if (opts.json) printJson(status);
         else print(formatAgentStatus(status));
       });

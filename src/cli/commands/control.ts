@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import type { WorkflowHandle } from '@temporalio/client';
-import type { ControlAction, ControlArgs, ControlRecord } from '../shared/deploy';
-import type { deploy } from '../workflows/deploy';
+import type { ControlAction, ControlArgs, ControlRecord } from '../../shared/deploy';
 import {
   abortSignal,
   abortUpdate,
@@ -11,10 +9,9 @@ import {
   promoteUpdate,
   resumeSignal,
   resumeUpdate,
-  statusQuery,
-} from '../shared/deploy/messages';
-import { explain, withClient } from './deploy-commands';
-import { CliError, print, printJson } from './output';
+} from '../../shared/deploy/messages';
+import { deployHandle, explainDeployMessage, withClient } from '../client';
+import { print, printJson } from '../output';
 
 const MESSAGES = {
   pause: { update: pauseUpdate, signal: pauseSignal },
@@ -48,15 +45,6 @@ const HELP: Record<ControlAction, { description: string; done: string; by: strin
   },
 };
 
-/** A refusal that explains an ended deploy by its final phase instead of "not found". */
-async function ended(handle: WorkflowHandle<typeof deploy>, action: ControlAction): Promise<string | undefined> {
-  const description = await handle.describe().catch(() => undefined);
-  if (!description || description.status.name === 'RUNNING') return undefined;
-  const status = await handle.query(statusQuery).catch(() => undefined);
-  const phase = status?.phase ?? description.status.name;
-  return `refused: ${handle.workflowId} has ended (${phase}); there is nothing to ${action}`;
-}
-
 /** Registers `opsflow deploy pause|resume|promote|abort <id> --by <name> [--reason ...]`. */
 export function registerControlCommands(deployCmd: Command): void {
   for (const action of Object.keys(MESSAGES) as ControlAction[]) {
@@ -71,7 +59,7 @@ export function registerControlCommands(deployCmd: Command): void {
       .action(async (workflowId: string, opts: { by: string; reason?: string; signal?: boolean; json?: boolean }) => {
         const args: ControlArgs = { by: opts.by, ...(opts.reason ? { reason: opts.reason } : {}) };
         await withClient(async (client) => {
-          const handle = client.workflow.getHandle<typeof deploy>(workflowId);
+          const handle = deployHandle(client, workflowId);
           try {
             if (opts.signal) {
               await handle.signal(MESSAGES[action].signal, args);
@@ -84,9 +72,7 @@ export function registerControlCommands(deployCmd: Command): void {
             if (opts.json) printJson(record);
             else print(`${help.done} ${workflowId} by ${record.by} at ${record.at} (was ${record.phase})`);
           } catch (err) {
-            const closed = await ended(handle, action);
-            if (closed) throw new CliError(closed);
-            explain(err, workflowId);
+            throw await explainDeployMessage(handle, action, err);
           }
         });
       });

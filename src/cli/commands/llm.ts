@@ -1,8 +1,15 @@
 import type { Command } from 'commander';
-import { baseUrlOf, createLlmProvider, LlmError, resolveLlmSettings, type LlmSettings } from '../activities/llm/index';
-import { displayUrl } from '../activities/llm/errors';
-import { loadConfig } from '../config/load';
-import { CliError, print, printJson } from './output';
+import {
+  baseUrlOf,
+  createLlmProvider,
+  LlmError,
+  resolveLlmSettings,
+  type LlmSettings,
+} from '../../activities/llm/index';
+import { displayUrl } from '../../activities/llm/errors';
+import { loadConfig } from '../../config/load';
+import { explain } from '../explain';
+import { CliError, print, printJson } from '../output';
 
 /** What `opsflow llm check` found. */
 export interface LlmCheckResult {
@@ -32,8 +39,7 @@ export async function checkLlm(settings: LlmSettings): Promise<LlmCheckResult> {
   try {
     provider = createLlmProvider(settings);
   } catch (err) {
-    if (err instanceof LlmError) throw new CliError(err.message);
-    throw err;
+    throw explain(err);
   }
   if (!provider) throw new CliError('no provider');
   const raw = baseUrlOf(settings);
@@ -65,7 +71,7 @@ export async function checkLlm(settings: LlmSettings): Promise<LlmCheckResult> {
         note: err.message,
       };
     }
-    throw new CliError(err instanceof LlmError ? err.message : (err as Error).message);
+    throw explain(err);
   }
 }
 
@@ -79,13 +85,8 @@ export function registerLlmCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (opts: { config?: string; json?: boolean }) => {
       const { config } = loadConfig(opts.config);
-      let settings;
-      try {
-        settings = resolveLlmSettings(config.llm);
-      } catch (err) {
-        if (err instanceof LlmError) throw new CliError(err.message);
-        throw err;
-      }
+      // An LlmError (unknown provider, missing key) reaches the explainer as the line to print.
+      const settings = resolveLlmSettings(config.llm);
       const result = await checkLlm(settings);
       if (opts.json) {
         printJson(result);

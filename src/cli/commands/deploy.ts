@@ -1,26 +1,19 @@
-import os from 'node:os';
 import type { Command } from 'commander';
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-  type WorkflowHandle,
-  type WorkflowHandleWithFirstExecutionRunId,
-} from '@temporalio/client';
-import { buildDeployInput } from '../config/deploy-request';
-import { loadConfig } from '../config/load';
-import type { ApprovalRecord, DeployResult, DeployStatus } from '../shared/deploy';
-import { FINAL_PHASES } from '../shared/deploy';
-import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
-import { connectClient, temporalTarget } from '../temporal/connection';
-import { approveSignal, approveUpdate, rejectSignal, rejectUpdate, statusQuery } from '../shared/deploy/messages';
-import type { deploy } from '../workflows/deploy';
-import { registerControlCommands } from './control-commands';
-import { agentWorkflowId } from '../shared/agent-config';
-import { deployThroughAgent } from './agent-front-door';
-import { CliError, print, printJson } from './output';
-import { formatSample, formatStatus, formatTimelineEntry } from './format';
+import { WorkflowNotFoundError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { buildDeployInput } from '../../config/deploy-request';
+import { loadConfig } from '../../config/load';
+import { agentWorkflowId } from '../../shared/agent-config';
+import type { ApprovalRecord, DeployResult } from '../../shared/deploy';
+import { FINAL_PHASES } from '../../shared/deploy';
+import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../../shared/deploy/messages';
+import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
+import type { deploy } from '../../workflows/deploy';
+import { deployThroughAgent } from '../agent-front-door';
+import { deployHandle, explainDeployMessage, hasSearchAttributes, readStatus, uiLink, withClient } from '../client';
+import { explain, forDeploy } from '../explain';
+import { formatSample, formatStatus, formatTimelineEntry } from '../format';
+import { CliError, defaultUser, print, printJson } from '../output';
+import { registerControlCommands } from './control';
 
 interface GlobalOptions {
   config?: string;
@@ -29,42 +22,6 @@ interface GlobalOptions {
 
 /** Exit codes of `watch`: scripts can tell the endings apart. */
 export const EXIT = { promoted: 0, error: 1, rolledBack: 2, cancelled: 3, failed: 4 } as const;
-
-export function defaultUser(): string {
-  return process.env['OPSFLOW_USER'] ?? os.userInfo().username;
-}
-
-function uiLink(base: string, namespace: string, workflowId: string, runId?: string): string {
-  const path = `${base.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-  return runId ? `${path}/${runId}/history` : path;
-}
-
-export async function withClient<T>(fn: (client: Client, namespace: string) => Promise<T>): Promise<T> {
-  const target = temporalTarget();
-  const { client, connection } = await connectClient(target);
-  try {
-    return await fn(client, target.namespace);
-  } finally {
-    await connection.close();
-  }
-}
-
-/** Turns Temporal's errors into one line a person can act on. */
-export function explain(err: unknown, workflowId: string): never {
-  if (err instanceof WorkflowNotFoundError)
-    throw new CliError(`no deploy with id ${workflowId}; see "opsflow deploy list"`);
-  if (err instanceof WorkflowUpdateFailedError) {
-    throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`);
-  }
-  const message = (err as Error).message ?? String(err);
-  if (/not found/i.test(message)) throw new CliError(`no deploy with id ${workflowId}; see "opsflow deploy list"`);
-  if (/Update.*rejected|validat/i.test(message)) throw new CliError(`refused: ${message}`);
-  throw err;
-}
-
-async function readStatus(handle: WorkflowHandle<typeof deploy>): Promise<DeployStatus> {
-  return handle.query(statusQuery);
-}
 
 /** Registers `opsflow deploy ...`. */
 export function registerDeployCommands(program: Command): void {
@@ -111,7 +68,7 @@ Example:
         },
         { workdir: process.cwd(), uiUrl: config.temporal.uiUrl },
       );
-      await withClient(async (client, namespace) => {
+      await withClient(async (client) => {
         const environments = input.environments.map((e) => e.name);
         const options = {
           taskQueue: config.temporal.taskQueue,
@@ -123,38 +80,46 @@ Example:
             `Deploy **${input.service} ${input.version}** through ${environments.join(', ')}, requested by ` +
             `${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}. Handoff: .agency/handoff/${input.feature}/devops-automator`,
         };
-        let handle: WorkflowHandleWithFirstExecutionRunId<typeof deploy>;
-        let existing = false;
-        const previous = await client.workflow
-          .getHandle(input.deployId)
+        const context = forDeploy(input.deployId);
+        const previous = await deployHandle(client, input.deployId)
           .describe()
-          .catch(() => undefined);
+          .catch((err: unknown) => {
+            if (err instanceof WorkflowNotFoundError) return undefined;
+            throw explain(err, context);
+          });
         if (previous?.status.name === 'COMPLETED') {
           // Only a promoted run blocks a new one: after a rollback or a rejection the change may be tried again.
-          const result = (await client.workflow.getHandle(input.deployId).result()) as DeployResult;
+          const result: DeployResult = await deployHandle(client, input.deployId).result();
           if (result.outcome === 'promoted') {
             throw new CliError(
               `${input.service} ${input.version} was already promoted by ${input.deployId}; nothing to do`,
             );
           }
         }
-        existing = previous?.status.name === 'RUNNING';
+        let existing = previous?.status.name === 'RUNNING';
         let runId: string;
         if (opts['standalone']) {
+          // Asked first, as the agent does: a namespace without them would refuse the start.
+          const searchAttributes = await hasSearchAttributes(client);
+          if (!searchAttributes) {
+            print(`warning: the namespace lacks opsflow's search attributes (start the worker once to register them)`);
+          }
+          let handle: WorkflowHandleWithFirstExecutionRunId<typeof deploy>;
           try {
             handle = await client.workflow.start<typeof deploy>('deploy', {
               ...options,
-              typedSearchAttributes: [
-                { key: SERVICE_ATTRIBUTE, value: input.service },
-                { key: ENVIRONMENT_ATTRIBUTE, value: environments },
-                { key: PHASE_ATTRIBUTE, value: 'PLANNING' },
-              ],
+              ...(searchAttributes
+                ? {
+                    typedSearchAttributes: [
+                      { key: SERVICE_ATTRIBUTE, value: input.service },
+                      { key: ENVIRONMENT_ATTRIBUTE, value: environments },
+                      { key: PHASE_ATTRIBUTE, value: 'PLANNING' },
+                    ],
+                  }
+                : {}),
             });
           } catch (err) {
-            if (err instanceof WorkflowExecutionAlreadyStartedError) throw err;
-            if (!/search attribute/i.test((err as Error).message)) throw err;
-            print(`warning: the namespace lacks opsflow's search attributes (start the worker once to register them)`);
-            handle = await client.workflow.start<typeof deploy>('deploy', options);
+            throw explain(err, context);
           }
           runId = handle.firstExecutionRunId;
         } else {
@@ -164,7 +129,7 @@ Example:
           runId = accepted.runId ?? previous?.runId ?? '';
         }
         const workflowId = input.deployId;
-        const uiUrl = uiLink(config.temporal.uiUrl, namespace, workflowId, runId);
+        const uiUrl = uiLink(config.temporal.uiUrl, client.options.namespace, workflowId, runId);
         if (opts.json) {
           printJson({ workflowId, runId, uiUrl });
           return;
@@ -183,7 +148,7 @@ Example:
       opts: { by: string; comment?: string; reason?: string; signal?: boolean; json?: boolean },
     ) {
       await withClient(async (client) => {
-        const handle = client.workflow.getHandle<typeof deploy>(workflowId);
+        const handle = deployHandle(client, workflowId);
         try {
           if (opts.signal) {
             if (kind === 'approve')
@@ -203,7 +168,7 @@ Example:
           if (opts.json) printJson(record);
           else print(`${record.decision} ${record.environment} of ${workflowId} by ${record.by} at ${record.at}`);
         } catch (err) {
-          explain(err, workflowId);
+          throw await explainDeployMessage(handle, kind, err);
         }
       });
     };
@@ -234,8 +199,7 @@ Example:
     .option('--json', 'print the whole status as JSON')
     .action(async (workflowId: string, opts: GlobalOptions) => {
       await withClient(async (client) => {
-        const handle = client.workflow.getHandle<typeof deploy>(workflowId);
-        const status = await readStatus(handle).catch((err: unknown) => explain(err, workflowId));
+        const status = await readStatus(deployHandle(client, workflowId));
         if (opts.json) printJson(status);
         else print(formatStatus(status));
       });
@@ -251,11 +215,11 @@ Example:
     .action(async (workflowId: string, opts: GlobalOptions & { interval: string }) => {
       const interval = Math.max(200, Number(opts.interval) || 1000);
       const code = await withClient(async (client) => {
-        const handle = client.workflow.getHandle<typeof deploy>(workflowId);
+        const handle = deployHandle(client, workflowId);
         let seenTimeline = 0;
         let seenSamples = 0;
         for (;;) {
-          const status = await readStatus(handle).catch((err: unknown) => explain(err, workflowId));
+          const status = await readStatus(handle);
           // New timeline entries and samples, interleaved in the order they happened.
           const fresh = [
             ...status.timeline.slice(seenTimeline).map((entry) => ({ at: entry.at, entry })),
@@ -297,6 +261,11 @@ Example:
     .action(async (opts: GlobalOptions & { limit: string; service?: string }) => {
       const limit = Math.max(1, Number(opts.limit) || 20);
       await withClient(async (client) => {
+        if (opts.service && !(await hasSearchAttributes(client))) {
+          throw new CliError(
+            "--service: the namespace lacks opsflow's search attributes (start the worker once to register them)",
+          );
+        }
         const query = `WorkflowType = 'deploy'${opts.service ? ` AND OpsflowService = '${opts.service.replace(/'/g, '')}'` : ''}`;
         const rows: { workflowId: string; status: string; phase: string; service: string; started: string }[] = [];
         for await (const wf of client.workflow.list({ query, pageSize: limit })) {

@@ -1,0 +1,101 @@
+import { status } from '@grpc/grpc-js';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { agentWorkflowId } from '../shared/agent-config';
+import type { DeployStatus } from '../shared/deploy';
+import { statusQuery } from '../shared/deploy/messages';
+import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { clientConnectionOptions, temporalTarget, type TemporalTarget } from '../temporal/connection';
+import type { opsAgent } from '../workflows/agent';
+import type { deploy } from '../workflows/deploy';
+import { explain, forDeploy, grpcError } from './explain';
+import { CliError } from './output';
+
+/** How long the CLI waits for Temporal to answer before it says where it looked. */
+const CONNECT_TIMEOUT = '5s';
+
+/**
+ * A client for the configured Temporal, or a one-line CliError: Temporal that refuses the credentials is told
+ * apart (by its gRPC status) from Temporal that does not answer at all.
+ */
+export async function connect(
+  target: TemporalTarget = temporalTarget(),
+): Promise<{ client: Client; connection: Connection }> {
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...clientConnectionOptions(target), connectTimeout: CONNECT_TIMEOUT });
+  } catch (err) {
+    const code = grpcError(err)?.code;
+    if (code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED) throw explain(err);
+    const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
+    throw new CliError(
+      `cannot reach Temporal at ${target.address} (${why}): start it with "npm start" or set TEMPORAL_ADDRESS`,
+      { cause: err },
+    );
+  }
+  return { client: new Client({ connection, namespace: target.namespace }), connection };
+}
+
+/** Runs `fn` with a connected client and closes the connection afterwards, whatever `fn` does. */
+export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const { client, connection } = await connect();
+  try {
+    return await fn(client);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** The handle of one deploy, typed by the workflow (imported as a type only). */
+export function deployHandle(client: Client, workflowId: string): WorkflowHandle<typeof deploy> {
+  return client.workflow.getHandle<typeof deploy>(workflowId);
+}
+
+/** The handle of a project's ops agent. */
+export function agentHandle(client: Client, project: string): WorkflowHandle<typeof opsAgent> {
+  return client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
+}
+
+/** A deploy's status (its Query), or the explained one-line error: no such deploy, not a deploy. */
+export async function readStatus(handle: WorkflowHandle<typeof deploy>): Promise<DeployStatus> {
+  try {
+    return await handle.query(statusQuery);
+  } catch (err) {
+    throw explain(err, forDeploy(handle.workflowId));
+  }
+}
+
+/**
+ * An Update or Signal to a deploy that failed, as one line: a deploy that has ended says so with its final phase
+ * (Temporal reports it as not found), anything else goes to the explainer.
+ */
+export async function explainDeployMessage(
+  handle: WorkflowHandle<typeof deploy>,
+  action: string,
+  err: unknown,
+): Promise<CliError> {
+  const description = await handle.describe().catch(() => undefined);
+  if (!description || description.status.name === 'RUNNING') return explain(err, forDeploy(handle.workflowId));
+  const status = await handle.query(statusQuery).catch(() => undefined);
+  const phase = status?.phase ?? description.status.name;
+  return new CliError(`refused: ${handle.workflowId} has ended (${phase}); there is nothing to ${action}`, {
+    cause: err,
+  });
+}
+
+/** Whether the namespace has opsflow's search attributes (so deploys may set them and lists may filter on them). */
+export async function hasSearchAttributes(client: Client): Promise<boolean> {
+  try {
+    const { customAttributes } = await client.connection.operatorService.listSearchAttributes({
+      namespace: client.options.namespace,
+    });
+    return OPSFLOW_SEARCH_ATTRIBUTES.every((a) => customAttributes && a.name in customAttributes);
+  } catch {
+    return false;
+  }
+}
+
+/** A link to a workflow (and run) in the Temporal UI. */
+export function uiLink(base: string, namespace: string, workflowId: string, runId?: string): string {
+  const path = `${base.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${path}/${runId}/history` : path;
+}
