@@ -180,3 +180,36 @@ describe('opsflow plan', () => {
     assert.equal(fake.requests.length, 0);
   });
 });
+
+describe('opsflow errors', () => {
+  it('names the Temporal address it tried, in one line, when nothing answers', async () => {
+    const port = await freePort();
+    const { code, stdout, stderr } = await opsflow(
+      { TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
+      'deploy',
+      'status',
+      'deploy-hello-1.1.0-production',
+    );
+    assert.equal(code, 1);
+    assert.equal(stdout, '');
+    assert.match(
+      stderr,
+      new RegExp(
+        `^opsflow: cannot reach Temporal at 127\\.0\\.0\\.1:${port} \\(.*\\): start it with "npm start" or set TEMPORAL_ADDRESS\\n$`,
+      ),
+    );
+  });
+
+  it('refuses a bad --project in one line that says what to fix, before it connects', async () => {
+    const { code, stderr } = await opsflow(
+      { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+      'agent',
+      'status',
+      '--project',
+      'no/such',
+    );
+    assert.equal(code, 1);
+    assert.match(stderr, /^opsflow: --project: must be letters, digits/);
+    assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  });
+});
