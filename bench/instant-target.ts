@@ -1,6 +1,13 @@
-import type { MetricsProvider, MetricsQuery } from '../src/activities/metrics/provider';
-import type { DeployTarget } from '../src/activities/platform/target';
-import type { ReleaseRef, RollbackResult, StartReleaseResult, TrafficResult } from '../src/activities/types';
+import type { MetricsProvider, MetricsQuery } from '../src/activities/metrics/contract';
+import type {
+  DeployTarget,
+  PromoteResult,
+  RollbackResult,
+  StartResult,
+  TargetStatus,
+  WeightRef,
+  WeightResult,
+} from '../src/activities/targets/contract';
 import type { MetricsWindow } from '../src/shared/analysis';
 
 /** The releases the instant target pretends to hold; the benchmark deploys the second over the first. */
@@ -11,25 +18,27 @@ export const INSTANT_RELEASES = ['1.0.0', '1.1.0'] as const;
  * state: every call is trivially idempotent and hundreds of concurrent deploys cannot get in each other's way.
  */
 export class InstantTarget implements DeployTarget {
-  constructor(private readonly environments: readonly string[]) {}
+  readonly kind = 'instant';
 
   async releases(): Promise<string[]> {
     return [...INSTANT_RELEASES];
   }
 
-  async currentVersions(): Promise<Record<string, string>> {
-    return Object.fromEntries(this.environments.map((env) => [env, INSTANT_RELEASES[0]]));
+  async status(): Promise<TargetStatus> {
+    return { stable: { version: INSTANT_RELEASES[0], deployId: null }, canary: null };
   }
 
-  async startRelease(): Promise<StartReleaseResult> {
-    return { pid: process.pid, port: 0, alreadyPromoted: false };
+  async startRelease(): Promise<StartResult> {
+    return { alreadyPromoted: false, detail: 'instant target: nothing runs' };
   }
 
-  async setWeight(ref: Omit<ReleaseRef, 'version'> & { weight: number }): Promise<TrafficResult> {
+  async setWeight(ref: WeightRef): Promise<WeightResult> {
     return { weight: ref.weight, changedAt: Date.now() };
   }
 
-  async promote(): Promise<void> {}
+  async promote(): Promise<PromoteResult> {
+    return { detail: 'instant target: nothing runs' };
+  }
 
   async rollback(): Promise<RollbackResult> {
     return { rolledBack: true, weightZeroAt: Date.now(), detail: 'instant target: nothing ran' };

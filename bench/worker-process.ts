@@ -10,7 +10,10 @@
 import { z } from 'zod';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import type { ActivityDeps } from '../src/activities';
-import { LocalMetrics, LocalTarget } from '../src/activities/platform/local';
+import { LocalMetrics } from '../src/activities/metrics/local';
+import { MetricsRegistry } from '../src/activities/metrics/registry';
+import { LocalTarget } from '../src/activities/targets/local/target';
+import { TargetRegistry } from '../src/activities/targets/registry';
 import { LocalPlatformClient } from '../src/local-platform/client';
 import { createFileLogger, PinoTemporalLogger } from '../src/logging/logger';
 import { createOpsflowWorker } from '../src/workers/worker';
@@ -28,15 +31,22 @@ export const workerSpecSchema = z.strictObject({
   /** instant: answers at once (orchestration only); platform: the real local platform at platformUrl. */
   deps: z.enum(['instant', 'platform']),
   platformUrl: z.string().url().optional(),
-  environments: z.array(z.string()).default(['production']),
 });
 export type WorkerSpec = z.input<typeof workerSpecSchema>;
 
 function deps(spec: z.infer<typeof workerSpecSchema>): ActivityDeps {
-  if (spec.deps === 'instant') return { target: new InstantTarget(spec.environments), metrics: new InstantMetrics() };
+  if (spec.deps === 'instant') {
+    return {
+      targets: new TargetRegistry({ hello: new InstantTarget() }),
+      metrics: new MetricsRegistry({ local: new InstantMetrics() }),
+    };
+  }
   if (!spec.platformUrl) throw new Error('deps "platform" needs platformUrl');
   const client = new LocalPlatformClient(spec.platformUrl);
-  return { target: new LocalTarget(client), metrics: new LocalMetrics(client) };
+  return {
+    targets: new TargetRegistry({ hello: new LocalTarget(client) }),
+    metrics: new MetricsRegistry({ local: new LocalMetrics(client) }),
+  };
 }
 
 async function main(): Promise<void> {

@@ -2,8 +2,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { handoffDir, type Plan } from '../shared/deploy';
-import type { MetricsProvider } from './metrics/provider';
-import type { DeployTarget } from './platform/target';
+import { ErrorType, type ErrorTypeName } from '../shared/errors';
+import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
+import type { MetricsRegistry } from './metrics/registry';
+import { InvalidTargetRequest, stableVersions, TargetConflict, UnknownRelease } from './targets/contract';
+import type { TargetRegistry } from './targets/registry';
 import { deployFacts } from './llm/deploy-facts';
 import { activityDeadline, narrate, type LlmRuntime } from './llm/index';
 import { llmReport } from './llm/report';
@@ -14,23 +17,52 @@ import type {
   MeasureRequest,
   MeasureResult,
   PlanRequest,
+  PromoteResult,
   ReleaseRef,
   ReportRequest,
   RollbackResult,
   SnapshotRequest,
-  StartReleaseResult,
-  TrafficResult,
+  StartResult,
+  WeightRef,
+  WeightResult,
 } from './types';
 
-/** What the activities touch; the worker passes real ones, tests their own. */
+/** What the activities touch; the worker builds the registries from the config, tests fill them with fakes. */
 export interface ActivityDeps {
-  target: DeployTarget;
-  /** The local platform's recorded figures (or a test's). */
-  metrics: MetricsProvider;
-  /** Prometheus, when metrics.prometheus is configured. */
-  prometheus?: MetricsProvider;
+  /** The deploy target of each service (targets/registry.ts). */
+  targets: TargetRegistry;
+  /** The metrics providers by the name `analysis.provider` gives (metrics/registry.ts). */
+  metrics: MetricsRegistry;
   /** The model that plans and narrates; absent or without a client: the offline planner. */
   llm?: LlmRuntime;
+}
+
+/**
+ * A target's or provider's typed refusal as a non-retryable ApplicationFailure of the shared error vocabulary (a
+ * conflict keeps its reason in the details); anything else is rethrown as it is, for Temporal to retry.
+ */
+function asFailure(err: unknown): unknown {
+  const fail = (type: ErrorTypeName, details: unknown[] = []) =>
+    ApplicationFailure.create({ type, message: (err as Error).message, nonRetryable: true, details });
+  if (err instanceof TargetConflict) return fail(ErrorType.TargetConflict, [{ reason: err.reason }]);
+  if (err instanceof UnknownRelease) return fail(ErrorType.UnknownRelease);
+  if (
+    err instanceof InvalidTargetRequest ||
+    err instanceof MetricsQueryError ||
+    err instanceof MetricsProviderMissing
+  ) {
+    return fail(ErrorType.InvalidRequest);
+  }
+  return err;
+}
+
+/** Runs a call on a target or provider, its typed errors turned into failures. */
+async function typed<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw asFailure(err);
+  }
 }
 
 /** Adds the current activity's deadline, so the model's calls end before its startToCloseTimeout does. */
@@ -44,19 +76,21 @@ function withDeadline<T extends object>(options: T | undefined): (T & { deadline
 const HISTORY_MS = 30 * 86_400_000;
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ target, metrics, prometheus, llm }: ActivityDeps) {
+export function createActivities({ targets, metrics, llm }: ActivityDeps) {
   const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
     async plan({ input }: PlanRequest): Promise<Plan> {
-      const releases = await target.releases(input.service);
-      if (!releases.includes(input.version)) {
-        throw ApplicationFailure.nonRetryable(
-          `${input.service} has no release ${input.version}; known: ${releases.join(', ')}`,
-          'UnknownRelease',
-        );
-      }
-      const currentVersions = await target.currentVersions(input.service);
+      const currentVersions = await typed(async () => {
+        const target = targets.targetFor(input.service);
+        const releases = await target.releases(input.service);
+        // A target that cannot list its releases (a registry) is not asked: starting the release will tell.
+        if (releases && !releases.includes(input.version)) {
+          throw new UnknownRelease(`${input.service} has no release ${input.version}; known: ${releases.join(', ')}`);
+        }
+        const environments = input.environments.map((env) => env.name);
+        return stableVersions(target, input.service, environments);
+      });
       const relative = path.posix.join(handoffDir(input.feature), 'plan.md');
       const file = path.join(resolveHandoffDir(input.workdir, handoffDir(input.feature)), 'plan.md');
       const handoffPlan = existsSync(file) ? { path: relative, text: readFileSync(file, 'utf8') } : undefined;
@@ -83,43 +117,39 @@ export function createActivities({ target, metrics, prometheus, llm }: ActivityD
       return plan;
     },
 
-    async startRelease(ref: ReleaseRef): Promise<StartReleaseResult> {
-      return target.startRelease(ref);
+    async startRelease(ref: ReleaseRef): Promise<StartResult> {
+      return typed(() => targets.targetFor(ref.service).startRelease(ref));
     },
 
-    async setTrafficWeight(ref: Omit<ReleaseRef, 'version'> & { weight: number }): Promise<TrafficResult> {
-      return target.setWeight(ref);
+    async setTrafficWeight(ref: WeightRef): Promise<WeightResult> {
+      return typed(() => targets.targetFor(ref.service).setWeight(ref));
     },
 
-    async promoteRelease(ref: ReleaseRef): Promise<void> {
-      await target.promote(ref);
+    async promoteRelease(ref: ReleaseRef): Promise<PromoteResult> {
+      return typed(() => targets.targetFor(ref.service).promote(ref));
     },
 
     async rollbackRelease(ref: ReleaseRef): Promise<RollbackResult> {
-      const result = await target.rollback(ref);
-      log.warn('rolled back', { environment: ref.environment, detail: result.detail });
+      const result = await typed(() => targets.targetFor(ref.service).rollback(ref));
+      log.warn('rolled back', { environment: ref.environment, rolledBack: result.rolledBack, detail: result.detail });
       return result;
     },
 
     /** Measures the canary, and the stable version over the same window for comparison. */
     async measure(request: MeasureRequest): Promise<MeasureResult> {
-      const provider = request.provider === 'prometheus' ? prometheus : metrics;
-      if (!provider) {
-        throw ApplicationFailure.nonRetryable(
-          'analysis.provider is prometheus but this worker has no Prometheus: set metrics.prometheus.url in opsflow.yaml',
-          'InvalidRequest',
-        );
-      }
+      const provider = await typed(async () => metrics.providerFor(request.provider ?? 'local'));
       const query = {
         environment: request.environment,
         service: request.service,
         windowMs: request.windowMs,
         ...(request.custom?.length ? { custom: request.custom } : {}),
       };
-      const [canary, stable] = await Promise.all([
-        provider.window({ ...query, version: request.version }),
-        request.stableVersion ? provider.window({ ...query, version: request.stableVersion }) : Promise.resolve(null),
-      ]);
+      const [canary, stable] = await typed(() =>
+        Promise.all([
+          provider.window({ ...query, version: request.version }),
+          request.stableVersion ? provider.window({ ...query, version: request.stableVersion }) : Promise.resolve(null),
+        ]),
+      );
       return { canary, stable };
     },
 

@@ -1,32 +1,18 @@
 import type { MetricsWindow } from '../shared/analysis';
-import type { CustomMetricQuery } from './metrics/provider';
+import type { CustomMetricQuery } from './metrics/contract';
+import type { MetricsProviderName } from './metrics/registry';
 import type { DeployStatus, FilesChanged, Plan, DeployInput, ReportResult } from '../shared/deploy';
 
-/** Names one release of a service in one environment, owned by one deploy. */
-export interface ReleaseRef {
-  deployId: string;
-  environment: string;
-  service: string;
-  version: string;
-}
-
-export interface StartReleaseResult {
-  pid: number;
-  port: number;
-  alreadyPromoted: boolean;
-}
-
-export interface TrafficResult {
-  weight: number;
-  changedAt: number;
-}
-
-export interface RollbackResult {
-  rolledBack: boolean;
-  /** Epoch ms at which the canary stopped receiving traffic, when the platform reports it. */
-  weightZeroAt?: number;
-  detail: string;
-}
+/** The target operations' arguments and results, as the activities pass them through (see targets/contract.ts). */
+export type {
+  DeployRef,
+  PromoteResult,
+  ReleaseRef,
+  RollbackResult,
+  StartResult,
+  WeightRef,
+  WeightResult,
+} from './targets/contract';
 
 export interface MeasureRequest {
   environment: string;
@@ -35,7 +21,7 @@ export interface MeasureRequest {
   stableVersion: string | null;
   windowMs: number;
   /** Which provider to ask; the local platform's figures when absent. */
-  provider?: 'local' | 'prometheus';
+  provider?: MetricsProviderName;
   custom?: CustomMetricQuery[];
 }
 

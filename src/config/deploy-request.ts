@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { OpsflowConfig } from './schema';
+import { configuredReleases, type OpsflowConfig } from './schema';
 import { describeIssue, nameSchema, versionSchema } from '../shared/validation';
 import {
   defaultFeature,
@@ -56,9 +56,11 @@ export function buildDeployInput(
       `--service: unknown service "${request.service}"; opsflow.yaml defines ${Object.keys(config.services).join(', ')}`,
     );
   }
-  if (!service.versions.includes(request.version)) {
+  // Only a target kind that knows its releases from the config is checked here; the others are asked by the plan.
+  const releases = configuredReleases(service.target);
+  if (releases && !releases.includes(request.version)) {
     throw new RequestError(
-      `--version: ${request.service} has no release ${request.version}; known releases: ${service.versions.join(', ')}`,
+      `--version: ${request.service} has no release ${request.version}; known releases: ${releases.join(', ')}`,
     );
   }
   const environments: EnvironmentPlan[] = config.pipeline.map((name) => {

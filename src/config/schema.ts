@@ -7,7 +7,8 @@ import {
   promqlTemplateSchema,
 } from '../shared/analysis-config';
 import { durationSchema } from '../shared/duration';
-import { nameSchema, versionSchema } from '../shared/validation';
+import { nameSchema } from '../shared/validation';
+import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 
 const approvalSchema = z
@@ -56,22 +57,64 @@ export const environmentConfigSchema = z
   })
   .strict();
 
-export const serviceConfigSchema = z
-  .object({
-    platform: z.literal('local').default('local'),
-    /** The command that runs one instance; it gets PORT, VERSION, SERVICE and ENVIRONMENT. */
-    command: z.array(z.string().min(1)).min(1),
-    /** Releases the local artifact store holds. */
-    versions: z.array(versionSchema).min(1),
-    /** The version live everywhere when the local platform starts. */
-    initialVersion: versionSchema,
-    healthPath: z.string().startsWith('/').default('/healthz'),
-  })
-  .strict()
-  .refine((s) => s.versions.includes(s.initialVersion), {
-    message: 'initialVersion must be one of versions',
-    path: ['initialVersion'],
-  });
+/**
+ * Where a service runs, a discriminated union on `kind`: one member per target kind, each defined in its own folder
+ * under src/activities/targets/. A kind whose config lists `versions` knows its releases from the config.
+ */
+const TARGET_KINDS = [localTargetConfigSchema] as const;
+
+export const targetConfigSchema = z.discriminatedUnion('kind', TARGET_KINDS, {
+  error: (issue) => {
+    if (issue.input === undefined) {
+      return "missing: name the service's deploy target, e.g. target: { kind: local, command, versions, initialVersion }";
+    }
+    if (issue.code !== 'invalid_union') return undefined;
+    const kind = (issue.input as { kind?: unknown } | null)?.kind;
+    const kinds = TARGET_KINDS.map((k) => k.shape.kind.value).join(', ');
+    return `${kind === undefined ? 'missing' : `unknown kind ${JSON.stringify(kind)}`}: use one of ${kinds}`;
+  },
+});
+export type TargetConfig = z.infer<typeof targetConfigSchema>;
+export type TargetKind = TargetConfig['kind'];
+
+/** The keys a service had before targets were a union: `platform: local` and the local target's settings. */
+const FLAT_TARGET_KEYS = ['platform', 'command', 'versions', 'initialVersion', 'healthPath'];
+
+/**
+ * Reads a service written in the earlier flat form (`platform: local`, `command`, ... directly under the service) as
+ * `target: { kind: local, ... }`; anything else is left as written, for the schema to judge.
+ */
+function flatServiceAsTarget(service: unknown): unknown {
+  if (typeof service !== 'object' || service === null || Array.isArray(service) || 'target' in service) return service;
+  const entries = Object.entries(service);
+  if (!entries.some(([key]) => FLAT_TARGET_KEYS.includes(key))) return service;
+  const target: Record<string, unknown> = {};
+  const rest: Record<string, unknown> = {};
+  for (const [key, value] of entries) {
+    if (key === 'platform') target['kind'] = value;
+    else if (FLAT_TARGET_KEYS.includes(key)) target[key] = value;
+    else rest[key] = value;
+  }
+  return { ...rest, target: { kind: 'local', ...target } };
+}
+
+export const serviceConfigSchema = z.preprocess(
+  flatServiceAsTarget,
+  z
+    .object({
+      /** Where the service runs and how traffic is split: `target.kind` picks the implementation. */
+      target: targetConfigSchema,
+    })
+    .strict(),
+);
+
+/**
+ * The releases a service's target config lists, when its kind knows them from the config (`versions`): a deploy
+ * request for another version is refused at once. `undefined`: the target is asked when the deploy is planned.
+ */
+export function configuredReleases(target: TargetConfig): readonly string[] | undefined {
+  return 'versions' in target ? target.versions : undefined;
+}
 
 export const localPlatformConfigSchema = z
   .object({
@@ -176,3 +219,4 @@ export const configSchema = z
 export type OpsflowConfig = z.infer<typeof configSchema>;
 export type EnvironmentConfig = z.infer<typeof environmentConfigSchema>;
 export type ServiceConfig = z.infer<typeof serviceConfigSchema>;
+export type { LocalTargetConfig } from '../activities/targets/local/config';

@@ -58,7 +58,7 @@ export class LocalPlatformClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
 
-  constructor(baseUrl: string, opts: { timeoutMs?: number } = {}) {
+  constructor(baseUrl: string, opts: { timeoutMs?: number | undefined } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
@@ -171,6 +171,15 @@ export class LocalPlatformClient {
       true,
     );
   }
+}
+
+/** A client of the platform that `platform.local` in opsflow.yaml describes. */
+export function localPlatformClient(
+  settings: { host: string; port: number },
+  opts: { timeoutMs?: number | undefined } = {},
+): LocalPlatformClient {
+  const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  return new LocalPlatformClient(`http://${host}:${settings.port}`, opts);
 }
 
 function trackPath({ environment, service }: TrackRef): string {

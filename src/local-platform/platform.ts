@@ -3,7 +3,7 @@
  * and Prometheus metrics their routers feed, the synthetic traffic, and the state file.
  */
 import type { Logger } from 'pino';
-import type { OpsflowConfig } from '../config/schema';
+import type { LocalTargetConfig, OpsflowConfig } from '../config/schema';
 import type { PlatformState, Releases, WindowStats } from './api';
 import { notFound } from './errors';
 import { PlatformMetrics } from './prometheus';
@@ -35,8 +35,12 @@ export class LocalPlatform {
   /** Saving waits until every track is open, so a half-started platform never overwrites the saved state. */
   private persisting = false;
 
+  /** The services whose target is this platform (`target.kind: local`), in config order. */
+  private readonly services: ReadonlyMap<string, LocalTargetConfig>;
+
   private constructor(private readonly options: PlatformOptions) {
     this.store = new StateStore(options.stateDir);
+    this.services = localServices(options.config);
   }
 
   /**
@@ -108,19 +112,19 @@ export class LocalPlatform {
     await this.supervisor.stopAll();
   }
 
-  private requireService(service: string) {
-    const serviceConfig = this.options.config.services[service];
-    if (!serviceConfig) {
-      const known = Object.keys(this.options.config.services).join(', ');
+  private requireService(service: string): LocalTargetConfig {
+    const target = this.services.get(service);
+    if (!target) {
+      const known = [...this.services.keys()].join(', ') || 'none';
       throw notFound('unknown_service', `unknown service "${service}": known services are ${known}`);
     }
-    return serviceConfig;
+    return target;
   }
 
   private orderedTracks(): ReleaseTrack[] {
-    const { environments, services } = this.options.config;
+    const { environments } = this.options.config;
     return Object.keys(environments).flatMap((environment) =>
-      Object.keys(services).flatMap((service) => this.tracks.get(trackId(environment, service)) ?? []),
+      [...this.services.keys()].flatMap((service) => this.tracks.get(trackId(environment, service)) ?? []),
     );
   }
 
@@ -129,7 +133,7 @@ export class LocalPlatform {
     const saved = new Map<string, PersistedTrack>(this.store.load().map((t) => [trackId(t.environment, t.service), t]));
     for (const id of saved.keys()) {
       const [environment = '', service = ''] = id.split('/');
-      if (!config.environments[environment] || !config.services[service]) {
+      if (!config.environments[environment] || !this.services.has(service)) {
         logger.warn(
           { track: id },
           'saved state names an environment or service no longer in the config; forgetting it',
@@ -137,12 +141,12 @@ export class LocalPlatform {
       }
     }
     const opening = Object.keys(config.environments).flatMap((environment) =>
-      Object.entries(config.services).map(async ([service, serviceConfig]) => {
+      [...this.services].map(async ([service, target]) => {
         const track = await ReleaseTrack.open(
           {
             environment,
             service,
-            config: serviceConfig,
+            config: target,
             host,
             cwd,
             readyTimeoutMs: this.options.readyTimeoutMs ?? 15_000,
@@ -180,6 +184,15 @@ export class LocalPlatform {
       );
     }
   }
+}
+
+/** The services of the config that the local platform runs. */
+export function localServices(config: OpsflowConfig): Map<string, LocalTargetConfig> {
+  return new Map(
+    Object.entries(config.services).flatMap(([service, { target }]) =>
+      target.kind === 'local' ? [[service, target] as const] : [],
+    ),
+  );
 }
 
 const trackId = (environment: string, service: string) => `${environment}/${service}`;

@@ -4,7 +4,7 @@
  * id, because Temporal retries activities: a retry of a request that already took effect returns the same result.
  */
 import type { Logger } from 'pino';
-import type { ServiceConfig } from '../config/schema';
+import type { LocalTargetConfig } from '../config/schema';
 import type { PlatformEvent, PromoteResult, RollbackResult, SetWeightResult, StartCanaryResult, Track } from './api';
 import { conflict, notFound, unavailable, type ApiError } from './errors';
 import { httpUrl, WeightedRouter, type Upstream } from './router';
@@ -21,7 +21,8 @@ const DRAIN_TIMEOUT_MS = 5_000;
 export interface TrackDeps {
   environment: string;
   service: string;
-  config: ServiceConfig;
+  /** The service's `target: { kind: local, ... }` settings. */
+  config: LocalTargetConfig;
   /** Loopback host the router listens on. */
   host: string;
   /** Folder the service command runs in. */

@@ -1,10 +1,9 @@
 import { Command } from 'commander';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { createWorkerLlm } from '../activities/llm/index';
-import { PrometheusMetrics } from '../activities/metrics/prometheus';
-import { LocalMetrics, LocalTarget } from '../activities/platform/local';
+import { metricsFromConfig } from '../activities/metrics/registry';
+import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
-import { LocalPlatformClient } from '../local-platform/client';
 import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
 import { temporalTarget } from '../temporal/connection';
 import { createOpsflowWorker, ensureSearchAttributes } from './worker';
@@ -28,8 +27,9 @@ async function main(): Promise<void> {
 
   const target = temporalTarget();
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
-  const platform = new LocalPlatformClient(`http://${config.platform.local.host}:${config.platform.local.port}`);
-  const prometheus = config.metrics.prometheus ? new PrometheusMetrics(config.metrics.prometheus) : undefined;
+  // One deploy target per service (services.<name>.target) and the metrics providers the config has settings for.
+  const targets = targetsFromConfig(config);
+  const metrics = metricsFromConfig(config);
   // The key stays inside the provider: only the provider, model and address are logged.
   const llm = createWorkerLlm(config.llm);
   pino.info(
@@ -52,12 +52,7 @@ async function main(): Promise<void> {
       connection,
       namespace: target.namespace,
       taskQueue,
-      deps: {
-        target: new LocalTarget(platform),
-        metrics: new LocalMetrics(platform),
-        ...(prometheus ? { prometheus } : {}),
-        llm,
-      },
+      deps: { targets, metrics, llm },
     });
     pino.info({ address: target.address, namespace: target.namespace, taskQueue }, 'worker running');
     console.log(`opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}`);

@@ -10,9 +10,12 @@ export function testConfig(
     project: 'test',
     services: {
       hello: {
-        command: ['node', 'examples/hello/server.js'],
-        versions: ['1.0.0', '1.1.0', '1.2.0'],
-        initialVersion: '1.0.0',
+        target: {
+          kind: 'local',
+          command: ['node', 'examples/hello/server.js'],
+          versions: ['1.0.0', '1.1.0', '1.2.0'],
+          initialVersion: '1.0.0',
+        },
       },
     },
     environments: {

@@ -26,7 +26,14 @@ function testConfig(trafficRps: number): OpsflowConfig {
     platform: { local: { port: 0, trafficRps } },
     services: {
       // examples/hello has no 2.0.0: it exits at once, as a broken release would.
-      hello: { command: ['node', HELLO], versions: ['1.0.0', '1.1.0', '1.2.0', '2.0.0'], initialVersion: '1.0.0' },
+      hello: {
+        target: {
+          kind: 'local',
+          command: ['node', HELLO],
+          versions: ['1.0.0', '1.1.0', '1.2.0', '2.0.0'],
+          initialVersion: '1.0.0',
+        },
+      },
     },
     environments: { staging: {}, production: { approval: { required: true, approvers: ['alice'] } } },
   });
@@ -409,7 +416,7 @@ describe('local platform start-up failures', () => {
 
   it('names a service command that cannot run', async () => {
     const config = testConfig(0);
-    config.services['hello']!.command = ['/nonexistent/opsflow-service'];
+    config.services['hello']!.target.command = ['/nonexistent/opsflow-service'];
     await assert.rejects(
       startLocalPlatform({ config, stateDir, logger: silent }),
       /hello 1\.0\.0 did not start in (staging|production): cannot run "\/nonexistent\/opsflow-service"/,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
+import { MetricsQueryError } from '../../src/activities/metrics/contract';
 import { PrometheusMetrics } from '../../src/activities/metrics/prometheus';
 import type { DeployStatus } from '../../src/shared/deploy';
 import { prometheusConfigSchema } from '../../src/config/schema';
@@ -139,8 +139,8 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     await assert.rejects(
       provider.window({ ...query, version: '1.0.0', custom: [{ name: 'typo', query: 'sum(rate(x[{{window}}]' }] }),
       (err: unknown) => {
-        assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
-        assert.equal(err.type, 'InvalidRequest');
+        // A typed refusal: the measure activity turns it into a non-retryable InvalidRequest failure.
+        assert.ok(err instanceof MetricsQueryError, String(err));
         assert.match(
           err.message,
           /\/api\/v1\/query query typo "sum\(rate\(x\[5s\]": .*parse error.*: fix the analysis's custom metric typo in opsflow\.yaml$/,

@@ -25,7 +25,7 @@ import { agentStatusQuery, recordEventUpdate, stopUpdate } from '../../src/share
 import type { opsAgent } from '../../src/workflows/agent';
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from '../helpers/config';
-import { FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
+import { fakeDeps, FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -89,10 +89,12 @@ async function withAgent<T>(
     taskQueue,
     workflowBundle: bundle,
     activities: {
-      ...createActivities({
-        target: new FakeTarget(['1.0.0', '1.1.0', '1.2.0'], { staging: '1.0.0', production: '1.0.0' }),
-        metrics: new FakeMetrics(options.profiles ?? {}),
-      }),
+      ...createActivities(
+        fakeDeps(
+          new FakeTarget(['1.0.0', '1.1.0', '1.2.0'], { staging: '1.0.0', production: '1.0.0' }),
+          new FakeMetrics(options.profiles ?? {}),
+        ),
+      ),
       ...createAgentActivities({
         deployStatus: (id) => env.client.workflow.getHandle(id).query(statusQuery),
         // A plain client: the time-skipping one would skip time while it waits, timing the activity out.

@@ -29,6 +29,30 @@ describe('opsflow.yaml', () => {
     );
   });
 
+  it('the examples name their target in the target: form', () => {
+    for (const file of ['opsflow.yaml', 'examples/blue-green.yaml']) {
+      const { config } = loadConfig(path.join(__dirname, '..', '..', file));
+      assert.deepEqual(config.services['hello']?.target, {
+        kind: 'local',
+        command: ['node', 'examples/hello/server.js'],
+        versions: ['1.0.0', '1.1.0', '1.2.0'],
+        initialVersion: '1.0.0',
+        healthPath: '/healthz',
+      });
+    }
+  });
+
+  const environments = `environments:\n  staging: {}\n  production: { approval: { required: true, approvers: [a] } }\n`;
+  it('reads a service in the earlier flat form as target: { kind: local }', () => {
+    const target = `project: p\nservices:\n  hello:\n    target: { kind: local, command: [node, s.js], versions: [1.0.0, 1.1.0], initialVersion: 1.0.0 }\n`;
+    const flat = `project: p\nservices:\n  hello: { command: [node, s.js], versions: [1.0.0, 1.1.0], initialVersion: 1.0.0 }\n`;
+    const platform = `project: p\nservices:\n  hello: { platform: local, command: [node, s.js], versions: [1.0.0, 1.1.0], initialVersion: 1.0.0 }\n`;
+    const expected = load(target + environments)().config.services;
+    assert.equal(expected['hello']?.target.kind, 'local');
+    assert.deepEqual(load(flat + environments)().config.services, expected);
+    assert.deepEqual(load(platform + environments)().config.services, expected);
+  });
+
   const base = `project: p\nservices:\n  hello: { command: [node, s.js], versions: [1.0.0], initialVersion: 1.0.0 }\n`;
   const invalid: [string, string, RegExp][] = [
     [
@@ -71,6 +95,31 @@ describe('opsflow.yaml', () => {
       'a blue-green strategy misspelt',
       `${base}environments:\n  staging: {}\n  production: { strategy: bluegreen, approval: { required: true, approvers: [a] } }\n`,
       /environments\.production\.strategy/,
+    ],
+    [
+      'a service without a target',
+      `project: p\nservices:\n  hello: {}\n${environments}`,
+      /services\.hello\.target: missing: name the service's deploy target, e\.g\. target: \{ kind: local/,
+    ],
+    [
+      'an unknown target kind',
+      `project: p\nservices:\n  hello: { target: { kind: heroku } }\n${environments}`,
+      /services\.hello\.target\.kind: unknown kind "heroku": use one of local/,
+    ],
+    [
+      'an initialVersion that is not a release',
+      `project: p\nservices:\n  hello: { target: { kind: local, command: [x], versions: [1.0.0], initialVersion: 2.0.0 } }\n${environments}`,
+      /services\.hello\.target\.initialVersion: initialVersion must be one of versions/,
+    ],
+    [
+      'flat target settings beside a target',
+      `project: p\nservices:\n  hello: { command: [x], target: { kind: local, command: [x], versions: [1.0.0], initialVersion: 1.0.0 } }\n${environments}`,
+      /services\.hello: .*command/,
+    ],
+    [
+      'a flat service on a platform that is not a target kind',
+      `project: p\nservices:\n  hello: { platform: heroku, command: [x], versions: [1.0.0], initialVersion: 1.0.0 }\n${environments}`,
+      /services\.hello\.target\.kind/,
     ],
     ['broken YAML', `project: [`, /not valid YAML/],
   ];

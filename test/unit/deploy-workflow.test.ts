@@ -8,7 +8,7 @@ import { createActivities } from '../../src/activities';
 import type { Phase } from '../../src/shared/deploy';
 import type { deploy } from '../../src/workflows/deploy';
 import { approveSignal, approveUpdate, rejectUpdate } from '../../src/shared/deploy/messages';
-import { FakeMetrics, FakeTarget, HEALTHY } from '../helpers/fakes';
+import { fakeDeps, FakeMetrics, FakeTarget, HEALTHY } from '../helpers/fakes';
 import { DeployTestEnv, type DeployHandle, type Scenario } from '../helpers/workflow-env';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -214,7 +214,7 @@ describe('deploy workflow', () => {
       connection: t.env.nativeConnection,
       taskQueue,
       workflowBundle: t.bundle,
-      activities: createActivities({ target: new FakeTarget([], {}), metrics: new FakeMetrics({ x: HEALTHY }) }),
+      activities: createActivities(fakeDeps(new FakeTarget([], {}), new FakeMetrics({ x: HEALTHY }))),
     });
     await worker.runUntil(async () => {
       const handle = await t.env.client.workflow.start('deploy', {

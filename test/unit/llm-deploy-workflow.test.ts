@@ -11,7 +11,7 @@ import type { deploy } from '../../src/workflows/deploy';
 import { statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from '../helpers/config';
 import { FakeLlmServer, openaiAutoResponder, openaiError } from '../helpers/fake-llm-server';
-import { FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
+import { fakeDeps, FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 import { DeployTestEnv } from '../helpers/workflow-env';
 
 const KEY = 'sk-live-LEAKCHECK-4f9c2a7e1b';
@@ -64,7 +64,7 @@ async function deployWithModel(
     connection: t.env.nativeConnection,
     taskQueue: `llm-${n}`,
     workflowBundle: t.bundle,
-    activities: createActivities({ target, metrics: new FakeMetrics(options.profiles ?? {}), llm }),
+    activities: createActivities({ ...fakeDeps(target, new FakeMetrics(options.profiles ?? {})), llm }),
   });
   return worker.runUntil(async () => {
     const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {

@@ -2,12 +2,11 @@
  * The `prometheus` metrics provider: PromQL instant queries over Prometheus's HTTP API (/api/v1/query), from query
  * templates that get the service, version, environment and window filled in. Every answer is validated with zod.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import { z } from 'zod';
 import type { MetricsWindow } from '../../shared/analysis';
 import { describeIssue } from '../../shared/validation';
 import { type PrometheusConfig } from '../../config/schema';
-import type { MetricsProvider, MetricsQuery } from './provider';
+import { MetricsQueryError, type MetricsProvider, type MetricsQuery } from './contract';
 
 /** The placeholders a template may use. */
 export const TEMPLATE_PLACEHOLDERS = ['service', 'version', 'environment', 'window'] as const;
@@ -137,7 +136,7 @@ export class PrometheusMetrics implements MetricsProvider {
         return renderQuery(template, values);
       } catch (err) {
         // A template does not fix itself on a retry.
-        throw ApplicationFailure.nonRetryable(`custom metric ${name}: ${(err as Error).message}`, 'InvalidRequest');
+        throw new MetricsQueryError(`custom metric ${name}: ${(err as Error).message}`);
       }
     };
     const [requests, errors, p95, p99, ...custom] = await Promise.all([
@@ -199,9 +198,8 @@ export class PrometheusMetrics implements MetricsProvider {
     }
     if (parsed.data.status === 'error' && parsed.data.errorType === 'bad_data') {
       // A query Prometheus cannot parse will not parse on a retry: fix the template.
-      throw ApplicationFailure.nonRetryable(
+      throw new MetricsQueryError(
         `${where}: ${parsed.data.error}: fix ${name ? `the analysis's custom metric ${name}` : 'metrics.prometheus.queries'} in opsflow.yaml`,
-        'InvalidRequest',
       );
     }
     try {
