@@ -11,7 +11,7 @@ import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import type { deploy } from '../../src/workflows/deploy';
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from './config';
-import { FakeMetrics, FakeTarget, type VersionProfile } from './fakes';
+import { fakeDeps, FakeMetrics, FakeTarget, type VersionProfile } from './fakes';
 
 export type DeployHandle = WorkflowHandle<typeof deploy>;
 
@@ -90,7 +90,7 @@ export class DeployTestEnv {
       connection: this.env.nativeConnection,
       taskQueue,
       workflowBundle: this.bundle,
-      activities: createActivities({ target, metrics }),
+      activities: createActivities(fakeDeps(target, metrics)),
     });
     return worker.runUntil(async () => {
       const handle = await this.env.client.workflow.start<typeof deploy>('deploy', {
