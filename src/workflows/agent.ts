@@ -1,6 +1,5 @@
 import {
   ApplicationFailure,
-  ChildWorkflowFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -19,7 +18,6 @@ import {
   agentEventArgsSchema,
   agentInputSchema,
   buildSelfReview,
-  classifyCause,
   deployRecord,
   deployRequestArgsSchema,
   deploysPerDay,
@@ -44,7 +42,8 @@ import {
 import { nextReviewTime } from '../shared/agent-config';
 import { describeIssue, nameSchema } from '../shared/validation';
 import type { z } from 'zod';
-import type { DeployResult } from '../shared/deploy';
+import { causeKey, resultFromFailure, type DeployResult } from '../shared/deploy';
+import { ErrorType, failureMessage } from '../shared/errors';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../shared/search-attributes';
 import type { deploy } from './deploy';
 import { abortSignal, deployFinishedSignal } from '../shared/deploy/messages';
@@ -66,7 +65,7 @@ const DOCS_OPTIONS: ActivityOptions = {
     backoffCoefficient: 2,
     maximumInterval: '20 seconds',
     maximumAttempts: 5,
-    nonRetryableErrorTypes: ['InvalidRequest'],
+    nonRetryableErrorTypes: [ErrorType.InvalidRequest],
   },
 };
 
@@ -82,7 +81,10 @@ const DEPLOY_CHECK_INTERVAL_MS = 3_600_000;
 export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   const parsed = agentInputSchema.safeParse(rawInput);
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid agent input: ${parsed.error.issues[0]?.message}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(
+      `invalid agent input: ${parsed.error.issues[0]?.message}`,
+      ErrorType.InvalidInput,
+    );
   }
   const input = parsed.data;
   const { config } = input;
@@ -277,7 +279,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   /** The feedback loop of one finished deploy: figures, post-mortem, runbook, log. */
   async function feedback(entry: FinishedDeploy): Promise<void> {
     const { result } = entry;
-    const cause = classifyCause(result.outcome, result.reason);
+    const cause = causeKey(result.outcome, result.cause);
     const key = cause ? `${result.service}/${cause}` : null;
     let facts: DeployFacts | null = null;
     try {
@@ -482,17 +484,16 @@ function statusOf(project: string, workflowId: string, state: AgentState): Agent
 
 /** A child that failed, was cancelled or terminated still has an outcome the figures must count. */
 function failedResult(input: { deployId: string; service: string; version: string }, err: unknown): DeployResult {
-  const cause = err instanceof ChildWorkflowFailure ? err.cause : err;
-  const details = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
-  if (details && typeof details === 'object' && 'outcome' in details) return details as DeployResult;
-  return {
-    deployId: input.deployId,
-    service: input.service,
-    version: input.version,
-    outcome: 'failed',
-    reason: (cause as Error | undefined)?.message ?? String(err),
-    phase: 'FAILED',
-    durationMs: 0,
-    report: null,
-  };
+  return (
+    resultFromFailure(err) ?? {
+      deployId: input.deployId,
+      service: input.service,
+      version: input.version,
+      outcome: 'failed',
+      reason: failureMessage(err),
+      phase: 'FAILED',
+      durationMs: 0,
+      report: null,
+    }
+  );
 }

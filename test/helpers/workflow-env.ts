@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import type { DeployInput, DeployResult, DeployStatus, Phase } from '../../src/shared/deploy';
+import {
+  handoffDir,
+  type DeployInput,
+  type DeployResult,
+  type DeployStatus,
+  type Phase,
+} from '../../src/shared/deploy';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import type { deploy } from '../../src/workflows/deploy';
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
@@ -21,6 +27,8 @@ export interface Scenario {
   requestedBy?: string;
   version?: string;
   releases?: string[];
+  /** The orchestrator's plan.md in the deploy's handoff folder (handoff mode). */
+  planMd?: string;
   /** Adjusts the fake target before the deploy starts (e.g. to make an operation fail). */
   arrange?: (target: FakeTarget) => void;
 }
@@ -86,6 +94,11 @@ export class DeployTestEnv {
       feature: `feature-${n}`,
     });
     input.deployId = `${input.deployId}-${n}`;
+    if (scenario.planMd) {
+      const dir = path.join(this.workdir, handoffDir(input.feature));
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(path.join(dir, 'plan.md'), scenario.planMd);
+    }
     const worker = await Worker.create({
       connection: this.env.nativeConnection,
       taskQueue,

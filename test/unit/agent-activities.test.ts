@@ -99,18 +99,17 @@ describe('agent activities', () => {
           reason: 'error rate 20.0 % > critical 5.00 %',
         },
       ],
-      timeline: [
+      timeline: [],
+      results: [
         {
-          at: '2026-11-23T10:12:00.000Z',
-          phase: 'ROLLING_BACK',
           environment: 'production',
-          message: 'rolling back production',
-        },
-        {
-          at: '2026-11-23T10:12:02.000Z',
-          phase: 'ROLLING_BACK',
-          environment: 'production',
-          message: 'rollback traffic-to-zero: canary 1.2.0 gets 0 % of production',
+          outcome: 'rolled-back',
+          fromVersion: '1.1.0',
+          toVersion: '1.1.0',
+          failingSince: '2026-11-23T10:11:30.000Z',
+          restoredAt: '2026-11-23T10:12:02.000Z',
+          samples: { healthy: 0, inconclusive: 0, warning: 0, failing: 0, critical: 1, unmeasured: 0 },
+          maxWeight: 10,
         },
       ],
     } as unknown as DeployStatus;

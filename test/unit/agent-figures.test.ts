@@ -6,7 +6,6 @@ import {
   applyEvent,
   applyReview,
   buildSelfReview,
-  classifyCause,
   deployRecord,
   deriveFigures,
   emptyFigures,
@@ -18,14 +17,26 @@ import {
 } from '../../src/shared/agent';
 import { agentConfigSchema, nextReviewTime } from '../../src/shared/agent-config';
 import { configSchema } from '../../src/config/schema';
-import type { DeployResult, Outcome } from '../../src/shared/deploy';
-import { approvalWaitMs, measureImpact } from '../../src/activities/agent/facts';
+import { causeKey, type DeployResult, type Outcome, type StopCause } from '../../src/shared/deploy';
+import { approvalWaitMs, measureImpact, noisySamples } from '../../src/activities/agent/facts';
 import type { DeployStatus } from '../../src/shared/deploy';
 
 const config = agentConfigSchema.parse({});
 const T0 = Date.UTC(2026, 10, 23, 10, 0);
 
-function result(outcome: Outcome, reason: string, durationMs: number, version = '1.1.0'): DeployResult {
+/** A critical error rate, as the analysis decides it. */
+const CRITICAL_ERRORS: StopCause = {
+  kind: 'critical',
+  checks: [{ metric: 'errorRate', kind: 'threshold', verdict: 'critical', value: 0.2, limit: 0.05 }],
+};
+
+function result(
+  outcome: Outcome,
+  reason: string,
+  durationMs: number,
+  version = '1.1.0',
+  cause?: StopCause,
+): DeployResult {
   return {
     deployId: `deploy-hello-${version}-production`,
     service: 'hello',
@@ -35,6 +46,7 @@ function result(outcome: Outcome, reason: string, durationMs: number, version = 
     phase: 'PROMOTED',
     durationMs,
     report: null,
+    ...(cause ? { cause } : {}),
   };
 }
 
@@ -89,18 +101,75 @@ describe('agent config', () => {
 });
 
 describe('agent figures', () => {
-  it('names failure causes from the deploy reason', () => {
-    const cases: [Outcome, string, string | null][] = [
-      ['promoted', '1.1.0 runs in staging and production', null],
-      ['rolled-back', 'critical: error rate 20.0 % > critical 5.00 %, p95 300 ms', 'error-rate'],
-      ['rolled-back', 'critical: error rate 0.10 %, p95 6000 ms > critical 5000 ms over 90 requests', 'latency'],
-      ['rolled-back', '6 inconclusive samples in a row (limit 6): 3 requests', 'no-data'],
-      ['rolled-back', '2 samples in a row could not be measured (limit 2): timeout', 'unmeasured'],
-      ['rolled-back', 'aborted by ops-agent: critical alert', 'aborted'],
-      ['rejected', 'production rejected by bob: freeze', 'rejected'],
-      ['failed', 'hello has no release 9.9.9', 'other'],
+  it('names failure causes from the decision that stopped the deploy, never from its reason text', () => {
+    const check = (metric: string, kind: 'threshold' | 'comparison') => ({
+      metric,
+      kind,
+      verdict: 'failing' as const,
+      value: 1,
+      limit: 0,
+    });
+    const cases: [Outcome, StopCause | undefined, string | null][] = [
+      ['promoted', undefined, null],
+      ['rolled-back', CRITICAL_ERRORS, 'error-rate'],
+      [
+        'rolled-back',
+        { kind: 'critical', checks: [{ ...check('latencyP95', 'threshold'), verdict: 'critical' }] },
+        'latency',
+      ],
+      [
+        'rolled-back',
+        { kind: 'critical', checks: [{ ...check('latencyP99', 'threshold'), verdict: 'critical' }] },
+        'latency-p99',
+      ],
+      [
+        'rolled-back',
+        {
+          kind: 'failure-limit',
+          failing: 3,
+          unmeasured: 0,
+          limit: 3,
+          checks: [check('errorRate vs stable', 'comparison')],
+        },
+        'error-rate-vs-stable',
+      ],
+      [
+        'rolled-back',
+        {
+          kind: 'failure-limit',
+          failing: 2,
+          unmeasured: 1,
+          limit: 3,
+          checks: [check('latencyP95 vs stable', 'comparison')],
+        },
+        'latency-vs-stable',
+      ],
+      [
+        'rolled-back',
+        { kind: 'failure-limit', failing: 3, unmeasured: 0, limit: 3, checks: [check('queue_depth', 'threshold')] },
+        'metric-queue_depth',
+      ],
+      ['rolled-back', { kind: 'failure-limit', failing: 0, unmeasured: 2, limit: 2, checks: [] }, 'unmeasured'],
+      ['rolled-back', { kind: 'pause-timeout', pause: 'inconclusive', by: 'opsflow', timeoutMs: 1 }, 'no-data'],
+      ['rolled-back', { kind: 'pause-timeout', pause: 'manual', by: 'carol', timeoutMs: 1 }, 'paused'],
+      ['rolled-back', { kind: 'abort', by: 'ops-agent', reason: 'critical alert' }, 'aborted'],
+      ['rejected', { kind: 'rejected', by: 'bob' }, 'rejected'],
+      ['approval-timed-out', { kind: 'approval-timeout', timeoutMs: 1 }, 'approval-timeout'],
+      ['failed', { kind: 'error', errorType: 'UnknownRelease', message: 'hello has no release 9.9.9' }, 'error'],
+      // A result recorded before causes were facts: counted, under a name that says it is unknown.
+      ['failed', undefined, 'other'],
     ];
-    for (const [outcome, reason, cause] of cases) assert.equal(classifyCause(outcome, reason), cause, reason);
+    for (const [outcome, cause, key] of cases) assert.equal(causeKey(outcome, cause), key, JSON.stringify(cause));
+    // The reason is for people: the same words with another cause give the cause's key.
+    assert.equal(
+      deployRecord(
+        result('rolled-back', 'critical: error rate 20 % > critical 5 %', 1, '1.1.0', { kind: 'abort', by: 'x' }),
+        undefined,
+        null,
+        'x',
+      ).cause,
+      'aborted',
+    );
   });
 
   it('computes success rate, change failure rate, speed and restore figures from what was measured', () => {
@@ -122,7 +191,7 @@ describe('agent figures', () => {
     assert.equal(promoted.leadTimeMs, 10 * 60_000);
     f = foldDeploy(f, promoted, facts(), config.targets);
     const rolled = deployRecord(
-      result('rolled-back', 'critical: error rate 20.0 % > critical 5.00 %', 6 * 60_000, '1.2.0'),
+      result('rolled-back', 'critical: error rate 20.0 % > critical 5.00 %', 6 * 60_000, '1.2.0', CRITICAL_ERRORS),
       undefined,
       facts({ restoreMs: 40_000, inconclusiveSamples: 2 }),
       '2026-11-23T11:00:00.000Z',
@@ -263,30 +332,33 @@ describe('feedback loop measurements', () => {
     outcome: 'rolled-back',
     endedAt: '2026-11-23T10:20:00.000Z',
     samples: [sample('10:11:00', 'healthy', 100, 0), sample('10:12:00', 'critical', 100, 20)],
-    timeline: [
+    // Timeline text is for people: nothing here may be read from it.
+    timeline: [],
+    results: [
       {
-        at: '2026-11-23T10:00:00.000Z',
-        phase: 'AWAITING_APPROVAL',
-        environment: 'production',
-        message: 'waiting for approval of production by alice until x',
+        environment: 'staging',
+        outcome: 'promoted',
+        fromVersion: '1.1.0',
+        toVersion: '1.2.0',
+        samples: { healthy: 3, inconclusive: 1, warning: 0, failing: 0, critical: 0, unmeasured: 0 },
+        maxWeight: 100,
       },
       {
-        at: '2026-11-23T10:10:00.000Z',
-        phase: 'AWAITING_APPROVAL',
         environment: 'production',
-        message: 'approved by alice (update)',
-      },
-      {
-        at: '2026-11-23T10:12:00.000Z',
-        phase: 'ROLLING_BACK',
-        environment: 'production',
-        message: 'rolling back production: critical',
-      },
-      {
-        at: '2026-11-23T10:12:05.000Z',
-        phase: 'ROLLING_BACK',
-        environment: 'production',
-        message: 'rollback traffic-to-zero: canary 1.2.0 gets 0 % of production',
+        outcome: 'rolled-back',
+        fromVersion: '1.1.0',
+        toVersion: '1.1.0',
+        approval: {
+          requestedAt: '2026-11-23T10:00:00.000Z',
+          decidedAt: '2026-11-23T10:10:00.000Z',
+          decision: 'approved',
+          by: 'alice',
+        },
+        failingSince: '2026-11-23T10:11:30.000Z',
+        restoredAt: '2026-11-23T10:12:05.000Z',
+        cause: CRITICAL_ERRORS,
+        samples: { healthy: 1, inconclusive: 0, warning: 0, failing: 0, critical: 1, unmeasured: 2 },
+        maxWeight: 10,
       },
     ],
   } as unknown as DeployStatus;
@@ -307,7 +379,7 @@ describe('feedback loop measurements', () => {
     };
   }
 
-  it('measures the wait for approval, and the time to restore from the first bad window to traffic at 0 %', () => {
+  it('measures the wait for approval, and the time to restore from the first harm to traffic at 0 %', () => {
     assert.equal(approvalWaitMs(status), 10 * 60_000);
     const impact = measureImpact(status);
     assert.equal(impact.environment, 'production');
@@ -316,5 +388,6 @@ describe('feedback loop measurements', () => {
     assert.equal(impact.requests, 200);
     assert.equal(impact.errors, 20);
     assert.equal(impact.maxWeight, 10);
+    assert.deepEqual(noisySamples(status), { inconclusive: 1, unmeasured: 2 });
   });
 });

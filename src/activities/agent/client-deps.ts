@@ -1,6 +1,6 @@
-import { ApplicationFailure, Client, WorkflowFailedError, type ConnectionLike } from '@temporalio/client';
+import { Client, type ConnectionLike } from '@temporalio/client';
 import type { RunningDeploy, SelfReview } from '../../shared/agent';
-import type { DeployResult, DeployStatus } from '../../shared/deploy';
+import { resultFromFailure, type DeployResult, type DeployStatus } from '../../shared/deploy';
 import { statusQuery } from '../../shared/deploy/messages';
 import { createNarrator, type LlmRuntime } from '../llm/index';
 import type { AgentActivityDeps } from '.';
@@ -27,10 +27,8 @@ export async function closedDeployOutcome(client: Client, deploy: RunningDeploy)
   try {
     return (await handle.result()) as DeployResult;
   } catch (err) {
-    const details =
-      err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure ? err.cause.details : [];
-    const carried = details?.[0] as DeployResult | undefined;
-    if (carried && typeof carried === 'object' && 'outcome' in carried) return carried;
+    const carried = resultFromFailure(err);
+    if (carried) return carried;
     return {
       deployId: deploy.deployId,
       service: deploy.service,

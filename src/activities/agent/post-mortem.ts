@@ -10,10 +10,17 @@ export const CAUSE_CHECKS: Record<string, string> = {
   'error-rate':
     'Compare the canary error rate with the stable version; read the new version logs for the failing route.',
   latency: 'Compare p95 with the stable version; look for a slow dependency or a missing index in the change.',
+  'latency-p99': 'Look at the slowest requests of the new version: a tail that p95 hides (timeouts, retries, locks).',
+  'error-rate-vs-stable':
+    'The new version fails more often than stable under the same traffic: read its logs for the failing route.',
+  'latency-vs-stable': 'The new version is slower than stable under the same traffic: profile the changed code path.',
+  paused: 'A person paused the deploy and nobody decided within the pause timeout: agree who decides.',
+  error: 'An operation on the target failed after its retries: read the deploy timeline and the worker log.',
+  cancelled: 'The deploy workflow was cancelled: find out who cancelled it and why.',
   'no-data': 'The canary got too little traffic to judge: raise the step weight or traffic, or lower minRequests.',
   unmeasured: 'The metrics source did not answer: check that Prometheus (or the platform stats) is reachable.',
   aborted: 'The deploy was aborted by an operator or a critical alert: read the alert that triggered it.',
-  other: 'The platform refused an operation: read the deploy timeline for the error.',
+  other: 'Read the deploy timeline and the worker log for what stopped it.',
 };
 
 export interface PostMortemInput {

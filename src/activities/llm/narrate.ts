@@ -65,12 +65,6 @@ export function checkNarrative(facts: unknown) {
   };
 }
 
-const TITLES: Record<NarrativeKind, string> = {
-  summary: 'Summary',
-  postmortem: 'Post-mortem',
-  'self-review': 'Self-review',
-};
-
 /** A fact in words: objects as "key value, key value", lists joined by semicolons. */
 function words(value: unknown): string {
   if (value === null || value === undefined) return '–';
@@ -153,9 +147,4 @@ export async function narrate(
     usage: answer.usage,
     audit: answer.audit,
   };
-}
-
-/** The heading a narrative goes under in markdown. */
-export function narrativeTitle(kind: NarrativeKind): string {
-  return TITLES[kind];
 }

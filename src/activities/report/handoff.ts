@@ -1,6 +1,14 @@
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { DeployStatus, FilesChanged, ReportResult } from '../../shared/deploy';
+import {
+  approvalWaitMs,
+  restoreMs,
+  resultsOf,
+  totalSamples,
+  type DeployStatus,
+  type FilesChanged,
+  type ReportResult,
+} from '../../shared/deploy';
 import type { ReportRequest, SnapshotRequest } from '../types';
 import type { LlmReport } from '../llm/report';
 import { renderSummary } from './summary';
@@ -47,16 +55,21 @@ export function buildReport(request: ReportRequest, files: FilesChanged, llm?: L
     requestedBy: input.requestedBy,
     outcome: status.outcome,
     reason: status.reason,
+    cause: status.cause ?? null,
     phase: status.phase,
     startedAt: status.startedAt,
     endedAt: status.endedAt,
     durationMs,
-    environments: Object.fromEntries(input.environments.map((env) => [env.name, environmentResult(status, env.name)])),
+    approvalWaitMs: approvalWaitMs(resultsOf(status)),
+    environments: Object.fromEntries(
+      (status.rollout ?? input.environments).map((env) => [env.name, environmentResult(status, env.name)]),
+    ),
     plan: status.plan ? { source: status.plan.source, risk: status.plan.risk, rationale: status.plan.rationale } : null,
     approvals: status.approvals,
     analysis: {
       samples: status.samples.length,
       verdicts: countBy(status.samples.map((s) => s.verdict)),
+      unmeasured: totalSamples(resultsOf(status)).unmeasured,
       last: status.lastSample ?? null,
     },
     filesChanged: files,
@@ -82,10 +95,22 @@ export function buildReport(request: ReportRequest, files: FilesChanged, llm?: L
   };
 }
 
+/** One environment in report.json: today's before/after/promoted, plus the facts behind them. */
 function environmentResult(status: DeployStatus, env: string) {
-  const promoted = status.timeline.some((t) => t.environment === env && t.message.startsWith(`${env} now runs`));
-  const before = status.previousVersions[env] ?? null;
-  return { before, after: promoted ? status.version : before, promoted };
+  const result = resultsOf(status).find((r) => r.environment === env);
+  const before = result?.fromVersion ?? status.previousVersions[env] ?? null;
+  return {
+    before,
+    after: result?.toVersion ?? before,
+    promoted: result?.outcome === 'promoted',
+    outcome: result?.outcome ?? 'not-reached',
+    ...(result?.approval ? { approval: result.approval } : {}),
+    failingSince: result?.failingSince ?? null,
+    restoredAt: result?.restoredAt ?? null,
+    restoreMs: result ? restoreMs(result) : null,
+    cause: result?.cause ?? null,
+    maxWeight: result?.maxWeight ?? 0,
+  };
 }
 
 function countBy(values: string[]): Record<string, number> {

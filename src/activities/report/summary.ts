@@ -1,6 +1,14 @@
 import type { AnalysisSample } from '../../shared/analysis';
-import type { DeployInput, DeployStatus, FilesChanged } from '../../shared/deploy';
+import {
+  resultsOf,
+  type DeployInput,
+  type DeployStatus,
+  type EnvironmentPlan,
+  type EnvironmentResult,
+  type FilesChanged,
+} from '../../shared/deploy';
 import { formatDuration } from '../../shared/duration';
+import { millis, percent } from '../../shared/format';
 import { llmSummaryLines, type LlmReport } from '../llm/report';
 
 const OUTCOME_TITLE: Record<string, string> = {
@@ -15,29 +23,25 @@ function ms(iso: string): number {
   return new Date(iso).getTime();
 }
 
-function pct(value: number | null): string {
-  return value === null ? '–' : `${(value * 100).toFixed(2)} %`;
-}
-
-function latency(value: number | null): string {
-  return value === null ? '–' : `${Math.round(value)} ms`;
-}
-
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-/** Time spent in each environment, from the timeline: first entry for it to the first entry after it. */
-function environmentDurations(status: DeployStatus): { environment: string; ms: number }[] {
-  const out: { environment: string; ms: number }[] = [];
-  const entries = status.timeline;
-  for (const [i, entry] of entries.entries()) {
-    if (!entry.environment || out.some((o) => o.environment === entry.environment)) continue;
-    const next = entries.slice(i).find((e) => e.environment !== entry.environment);
-    const end = next?.at ?? status.endedAt ?? entry.at;
-    out.push({ environment: entry.environment, ms: ms(end) - ms(entry.at) });
+/** What one environment runs now and how it got there, from its facts. */
+function environmentState(result: EnvironmentResult | undefined, version: string): string {
+  const before = result?.fromVersion ?? 'nothing';
+  switch (result?.outcome ?? 'not-reached') {
+    case 'promoted':
+      return `now runs ${version} (was ${before})`;
+    case 'rolled-back':
+      return `rolled back: still runs ${before}`;
+    case 'failed':
+      return `failed, rollback incomplete: meant to run ${before}`;
+    case 'unchanged':
+      return `unchanged: runs ${before}`;
+    case 'not-reached':
+      return `not reached: runs ${before}`;
   }
-  return out;
 }
 
 function sampleTable(samples: AnalysisSample[]): string[] {
@@ -48,16 +52,16 @@ function sampleTable(samples: AnalysisSample[]): string[] {
   for (const s of samples) {
     const stableRate = s.stable && s.stable.requests > 0 ? s.stable.errors / s.stable.requests : null;
     rows.push(
-      `| ${s.at.slice(11, 19)} | ${s.weight} % | ${s.canary.requests} | ${s.canary.errors} | ${pct(s.errorRate)} | ` +
-        `${latency(s.canary.p95Ms)} | ${latency(s.canary.p99Ms)} | ${s.stable?.requests ?? '–'} | ${pct(stableRate)} | ` +
-        `${latency(s.stable?.p95Ms ?? null)} | **${s.verdict}** | ${cell(s.reason)} |`,
+      `| ${s.at.slice(11, 19)} | ${s.weight} % | ${s.canary.requests} | ${s.canary.errors} | ${percent(s.errorRate)} | ` +
+        `${millis(s.canary.p95Ms)} | ${millis(s.canary.p99Ms)} | ${s.stable?.requests ?? '–'} | ${percent(stableRate)} | ` +
+        `${millis(s.stable?.p95Ms ?? null)} | **${s.verdict}** | ${cell(s.reason)} |`,
     );
   }
   return rows;
 }
 
 /** The heading of one step's samples: what was being judged there. */
-function stepTitle(env: DeployInput['environments'][number], step: number, weight: number | undefined): string {
+function stepTitle(env: EnvironmentPlan, step: number, weight: number | undefined): string {
   if (step < 0) return `${env.name}: verification`;
   if (env.strategy === 'blue-green') {
     return step === 0 ? `${env.name}: green verified after the switch` : `${env.name}: green while blue was kept warm`;
@@ -93,22 +97,13 @@ export function renderSummary(
   );
   if (llm) push(...llmSummaryLines(llm, llm.narrative.kind === 'postmortem' ? 'Post-mortem (blameless)' : 'Narrative'));
 
+  // The rollout that ran: the plan may have tightened the configured one.
+  const rollout: EnvironmentPlan[] = status.rollout ?? input.environments;
+  const results = resultsOf(status);
+  const resultOf = (name: string) => results.find((r) => r.environment === name);
   push('## Work Completed', '', '### Deployment', '');
-  for (const env of input.environments) {
-    const before = status.previousVersions[env.name] ?? 'nothing';
-    const reached = status.timeline.some((t) => t.environment === env.name);
-    const promoted = status.timeline.some(
-      (t) => t.environment === env.name && t.message.startsWith(`${env.name} now runs`),
-    );
-    const rolledBack = status.timeline.some((t) => t.environment === env.name && t.phase === 'ROLLING_BACK');
-    const state = promoted
-      ? `now runs ${input.version} (was ${before})`
-      : rolledBack
-        ? `rolled back: still runs ${before}`
-        : reached
-          ? `unchanged: runs ${before}`
-          : `not reached: runs ${before}`;
-    push(`- **${env.name}** (${env.strategy}): ${state}`);
+  for (const env of rollout) {
+    push(`- **${env.name}** (${env.strategy}): ${environmentState(resultOf(env.name), input.version)}`);
   }
   push('', '### Files', '');
   for (const f of files.created) push(`- \`${f}\` (created)`);
@@ -116,7 +111,10 @@ export function renderSummary(
   push('');
 
   push('## Implementation Details', '', '### Deployment Strategy', '');
-  for (const env of input.environments) {
+  if (status.rollout && JSON.stringify(status.rollout) !== JSON.stringify(input.environments)) {
+    push('The plan tightened the configured rollout; this is the rollout that ran:', '');
+  }
+  for (const env of rollout) {
     if (env.strategy === 'canary') {
       const ramp = env.steps.map((s) => `${s.weight} % for ${formatDuration(s.bake)}`).join(' → ');
       push(`- **${env.name}**: canary beside the stable version: ${ramp}, then promotion to 100 %`);
@@ -142,11 +140,11 @@ export function renderSummary(
   );
 
   push('### Monitoring and Observability', '');
-  for (const env of input.environments) {
+  for (const env of rollout) {
     const a = env.analysis;
     push(
-      `- **${env.name}**: a sample every ${formatDuration(a.interval)}; error rate warn > ${pct(a.errorRate.warn)}, ` +
-        `critical > ${pct(a.errorRate.critical)}; p95 warn > ${formatDuration(a.latencyP95.warn)}, critical > ` +
+      `- **${env.name}**: a sample every ${formatDuration(a.interval)}; error rate warn > ${percent(a.errorRate.warn)}, ` +
+        `critical > ${percent(a.errorRate.critical)}; p95 warn > ${formatDuration(a.latencyP95.warn)}, critical > ` +
         `${formatDuration(a.latencyP95.critical)}` +
         (a.latencyP99
           ? `; p99 warn > ${formatDuration(a.latencyP99.warn)}, critical > ${formatDuration(a.latencyP99.critical)}`
@@ -161,7 +159,7 @@ export function renderSummary(
     if (a.compare.enabled) {
       push(
         `  - Against stable over the same window: failing when the error rate exceeds stable's by more than ` +
-          `${pct(a.compare.errorRateIncrease)} (one-sided z ≥ 1.645), or p95 exceeds ${a.compare.latencyRatio}× ` +
+          `${percent(a.compare.errorRateIncrease)} (one-sided z ≥ 1.645), or p95 exceeds ${a.compare.latencyRatio}× ` +
           `stable's and stable's + ${formatDuration(a.compare.latencyIncrease)}`,
       );
     }
@@ -182,13 +180,9 @@ export function renderSummary(
   }
 
   push('## Integration Points (For Other Specialists)', '', '### Deployed Infrastructure', '', '```yaml');
-  for (const env of input.environments) {
-    const promoted = status.timeline.some(
-      (t) => t.environment === env.name && t.message.startsWith(`${env.name} now runs`),
-    );
-    push(
-      `${env.name}: ${input.service} ${promoted ? input.version : (status.previousVersions[env.name] ?? 'nothing')}`,
-    );
+  for (const env of rollout) {
+    const result = resultOf(env.name);
+    push(`${env.name}: ${input.service} ${result?.toVersion ?? status.previousVersions[env.name] ?? 'nothing'}`);
   }
   push('```', '');
 
@@ -223,11 +217,18 @@ export function renderSummary(
   }
 
   push('## Testing Evidence', '');
-  for (const { environment, ms: spent } of environmentDurations(status)) {
-    push(`- ${environment}: ${formatDuration(spent)}`);
+  for (const r of results) {
+    if (!r.startedAt) continue;
+    const samples = Object.entries(r.samples)
+      .filter(([, n]) => n > 0)
+      .map(([verdict, n]) => `${n} ${verdict}`);
+    push(
+      `- ${r.environment}: ${formatDuration(ms(r.endedAt ?? status.endedAt ?? r.startedAt) - ms(r.startedAt))}` +
+        (samples.length ? `; samples: ${samples.join(', ')}` : ''),
+    );
   }
   push('');
-  for (const env of input.environments) {
+  for (const env of rollout) {
     const samples = status.samples.filter((s) => s.environment === env.name);
     if (samples.length === 0) continue;
     const steps = [...new Set(samples.map((s) => s.step))];

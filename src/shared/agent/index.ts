@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { agentConfigSchema, nextReviewTime, type AgentConfig, type AgentTargets } from '../agent-config';
 import { nameSchema } from '../validation';
-import { deployInputSchema, type DeployResult, type Outcome } from '../deploy';
+import { causeKey, deployInputSchema, type DeployResult, type Outcome } from '../deploy';
 
 /** Infrastructure event types the agent takes (the spec's "deployment or infrastructure events"). */
 export const EVENT_TYPES = ['deploy', 'incident', 'scale', 'config', 'alert'] as const;
@@ -340,22 +340,6 @@ export function pushBounded<T>(list: T[], item: T, keep: number): T[] {
   return next.length > keep ? next.slice(next.length - keep) : next;
 }
 
-/**
- * Names the cause of a failed deploy from its reason, so repeats can be counted: error-rate, latency,
- * no-data (inconclusive), unmeasured, aborted, rejected, approval-timeout or other.
- */
-export function classifyCause(outcome: Outcome, reason: string): string | null {
-  if (outcome === 'promoted') return null;
-  if (outcome === 'rejected') return 'rejected';
-  if (outcome === 'approval-timed-out') return 'approval-timeout';
-  if (/error rate [^,]*> critical/.test(reason)) return 'error-rate';
-  if (/p95 [^,]*> critical/.test(reason)) return 'latency';
-  if (/inconclusive/.test(reason)) return 'no-data';
-  if (/could not be measured/.test(reason)) return 'unmeasured';
-  if (/abort/i.test(reason)) return 'aborted';
-  return 'other';
-}
-
 /** Builds the record of a finished deploy from its result, what the agent knew and what the feedback loop measured. */
 export function deployRecord(
   result: DeployResult,
@@ -381,7 +365,7 @@ export function deployRecord(
     pipelineMs: Math.max(0, result.durationMs - (facts?.approvalWaitMs ?? 0)),
     leadTimeMs,
     restoreMs: facts?.restoreMs ?? null,
-    cause: classifyCause(result.outcome, result.reason),
+    cause: causeKey(result.outcome, result.cause),
     files: facts?.files ?? [],
   };
 }

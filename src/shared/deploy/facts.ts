@@ -1,4 +1,6 @@
+import { ApplicationFailure } from '@temporalio/common';
 import type { AnalysisSample } from '../analysis';
+import { ErrorType } from '../errors';
 import type {
   DecidingCheck,
   DeployResult,
@@ -106,4 +108,24 @@ export function resultsOf(
   status: Pick<DeployStatus, 'results'> | Pick<DeployResult, 'environments'>,
 ): EnvironmentResult[] {
   return ('results' in status ? status.results : 'environments' in status ? status.environments : undefined) ?? [];
+}
+
+/**
+ * The result a failed deploy carries in its failure (an ApplicationFailure of type DeployFailed, wrapped by a
+ * ChildWorkflowFailure or a client's WorkflowFailedError), or undefined when the failure is of another kind.
+ */
+export function resultFromFailure(err: unknown): DeployResult | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof ApplicationFailure && e.type === ErrorType.DeployFailed) {
+      const carried: unknown = e.details?.[0];
+      return isDeployResult(carried) ? carried : undefined;
+    }
+  }
+  return undefined;
+}
+
+function isDeployResult(value: unknown): value is DeployResult {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<DeployResult>;
+  return typeof v.deployId === 'string' && typeof v.outcome === 'string' && typeof v.phase === 'string';
 }
