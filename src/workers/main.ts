@@ -67,5 +67,7 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
   console.error(`opsflow worker: ${message}`);
-  process.exit(1);
+  // Not at once: the file logger may still be opening, and exiting under it prints a stack instead of this line.
+  process.exitCode = 1;
+  setTimeout(() => process.exit(1), 1_000).unref();
 });
