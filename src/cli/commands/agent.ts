@@ -145,21 +145,19 @@ Example:
       const project = projectOf(opts);
       await withClient(async (client) => {
         const handle = agentHandle(client, project);
-        const description = await handle.describe().catch((err: unknown) => {
+        try {
+          const description = await handle.describe();
+          if (description.status.name !== 'RUNNING') {
+            const result = await handle.result();
+            if (opts.json) return printJson({ status: description.status.name, result });
+            return print(`${handle.workflowId}: ended (${result.reason}) at ${result.endedAt}: ${result.detail}`);
+          }
+          const status = await handle.query(agentStatusQuery);
+          if (opts.json) printJson(status);
+          else print(formatAgentStatus(status));
+        } catch (err) {
           throw explain(err, forAgent(project));
-        });
-        if (description.status.name !== 'RUNNING') {
-          const result = await handle.result().catch((err: unknown) => {
-            throw explain(err, forAgent(project));
-          });
-          if (opts.json) return printJson({ status: description.status.name, result });
-          return print(`${handle.workflowId}: ended (${result.reason}) at ${result.endedAt}: ${result.detail}`);
         }
-        const status = await handle.query(agentStatusQuery).catch((err: unknown) => {
-          throw explain(err, forAgent(project));
-        });
-        if (opts.json) printJson(status);
-        else print(formatAgentStatus(status));
       });
     });
 
