@@ -22,13 +22,13 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.opsflow/**', '.agency/**', 'bench/results/**', 'eslint.config.mjs'] },
+  { ignores: ['node_modules/**', 'dist/**', '.opsflow/**', '.agency/**', 'bench/results/**', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['bin/*.js', 'examples/*/*.js'] },
+        projectService: true,
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -43,7 +43,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['bin/*.js', 'examples/**/*.js'],
+    files: ['bin/*.js', 'scripts/*.js', 'examples/**/*.js'],
     languageOptions: { sourceType: 'commonjs', globals: globals.node },
     rules: { '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/consistent-type-imports': 'off' },
   },

@@ -1,5 +1,6 @@
 // `npm start`: the whole local stack (Temporal dev server with UI, local platform, opsflow worker) in one
-// terminal, supervised. Ctrl-C stops it in order; histories persist in .opsflow/temporal.db.
+// terminal, supervised, the platform and worker compiled (built first when stale). Ctrl-C stops it in order;
+// histories persist in .opsflow/temporal.db.
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load';
@@ -8,6 +9,7 @@ import { startDevServer } from '../src/tooling/dev-server';
 import { describePortOwner, isPortFree } from '../src/tooling/ports';
 import { spawnLogged, stopProcess, type LoggedProcess } from '../src/tooling/processes';
 import { REPO_ROOT } from '../src/tooling/temporal-bin';
+import { build } from './build';
 
 const STATE_DIR = path.join(REPO_ROOT, '.opsflow');
 const LOG_DIR = path.join(STATE_DIR, 'logs');
@@ -104,7 +106,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Spawns `node --import tsx <script> ...args` from the repo root as a supervised, logged part. */
+/** Spawns `node <compiled script> ...args` from the repo root as a supervised, logged part. */
 function startNodePart(
   supervisor: Supervisor,
   name: string,
@@ -113,7 +115,7 @@ function startNodePart(
   extra: { env?: NodeJS.ProcessEnv; onStdout?: (chunk: string) => void } = {},
 ): LoggedProcess {
   const logFile = path.join(LOG_DIR, `${name}.log`);
-  const child = spawnLogged(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawnLogged(process.execPath, ['--enable-source-maps', ...args], {
     cwd: REPO_ROOT,
     logFile,
     detached: true,
@@ -163,7 +165,7 @@ async function startPlatform(supervisor: Supervisor, options: DevOptions, platfo
     supervisor,
     'platform',
     [
-      'src/local-platform/main.ts',
+      'dist/local-platform/main.js',
       '--config',
       options.config,
       '--state-dir',
@@ -182,7 +184,7 @@ async function startPlatform(supervisor: Supervisor, options: DevOptions, platfo
 /** Up once it says "worker running" (after at least 1 s) or has stayed alive for 2 s, whichever is first. */
 async function startWorker(supervisor: Supervisor, options: DevOptions, temporalAddress: string): Promise<void> {
   let said = '';
-  startNodePart(supervisor, 'worker', ['src/workers/main.ts', '--config', options.config], 15_000, {
+  startNodePart(supervisor, 'worker', ['dist/workers/main.js', '--config', options.config], 15_000, {
     env: { TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_NAMESPACE: 'default' },
     onStdout: (chunk) => {
       said = (said + chunk).slice(-200);
@@ -261,6 +263,7 @@ async function main(): Promise<number> {
     // A broken config or a taken port fails here, in one line, before anything starts.
     const platform = loadConfig(options.config).config.platform.local;
     await checkPorts(options, platform);
+    await build();
     const address = await startTemporal(supervisor, options);
     await startPlatform(supervisor, options, platform);
     await startWorker(supervisor, options, address);

@@ -1,10 +1,12 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
 import { clientAgentDeps } from '../activities/agent/client-deps';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
-import type { TemporalTarget } from '../temporal/connection';
+import { clientConnectionOptions, type TemporalTarget } from '../temporal/connection';
 
 /** Options to build an opsflow worker; tests pass their own dependencies and connection. */
 export interface OpsflowWorkerOptions {
@@ -18,13 +20,25 @@ export interface OpsflowWorkerOptions {
   overrides?: Partial<WorkerOptions>;
 }
 
+/**
+ * The worker's workflow code: a bundle the caller passes (tests, bench), else the one `npm run build` writes beside
+ * the compiled code (dist/workflow-bundle.js, so the compiled worker starts without webpack), else the workflows
+ * bundled at start (running from source).
+ */
+function workflowCode(options: OpsflowWorkerOptions): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  if (options.overrides?.workflowBundle) return {};
+  const prebuilt = path.join(__dirname, '..', 'workflow-bundle.js');
+  if (existsSync(prebuilt)) return { workflowBundle: { codePath: prebuilt } };
+  return { workflowsPath: require.resolve('../workflows') };
+}
+
 /** Creates the worker that runs opsflow's workflows and activities on one task queue. */
 export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    ...(options.overrides?.workflowBundle ? {} : { workflowsPath: require.resolve('../workflows') }),
+    ...workflowCode(options),
     activities: {
       ...createActivities(options.deps),
       ...createAgentActivities(
@@ -44,7 +58,7 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
  * service, environment and phase. A cluster that forbids it (Temporal Cloud API keys) is told in the log.
  */
 export async function ensureSearchAttributes(target: TemporalTarget): Promise<string[]> {
-  const connection = await Connection.connect(target.connectionOptions as never);
+  const connection = await Connection.connect(clientConnectionOptions(target));
   try {
     const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace: target.namespace });
     const missing = OPSFLOW_SEARCH_ATTRIBUTES.filter((a) => !(customAttributes && a.name in customAttributes));

