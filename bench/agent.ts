@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { requestDeployThroughAgent, type AgentTarget } from '../src/cli/agent-front-door';
-import { agentWorkflowId, DEFAULT_AGENT_CONFIG } from '../src/shared/agent-config';
+import { agentWorkflowId } from '../src/shared/agent/config';
+import { DEFAULT_AGENT_CONFIG } from '../src/config/agent';
 import type { AgentInput } from '../src/shared/agent';
 import { agentStatusQuery, reviewNowUpdate } from '../src/shared/agent/messages';
 import type { opsAgent } from '../src/workflows/agent';

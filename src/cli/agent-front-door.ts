@@ -1,6 +1,5 @@
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
-import type { AgentConfig } from '../shared/agent-config';
-import { agentWorkflowId } from '../shared/agent-config';
+import { agentWorkflowId, type AgentConfig } from '../shared/agent/config';
 import type { AgentInput, DeployAccepted } from '../shared/agent';
 import type { OpsflowConfig } from '../config/schema';
 import type { DeployInput } from '../shared/deploy';

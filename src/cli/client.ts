@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { agentWorkflowId } from '../shared/agent-config';
+import { agentWorkflowId } from '../shared/agent/config';
 import type { DeployStatus } from '../shared/deploy';
 import { statusQuery } from '../shared/deploy/messages';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';

@@ -16,7 +16,7 @@ import {
 import { LlmError } from '../activities/llm/errors';
 import { RequestError } from '../config/deploy-request';
 import { ConfigError } from '../config/load';
-import { agentWorkflowId } from '../shared/agent-config';
+import { agentWorkflowId } from '../shared/agent/config';
 import { applicationFailure, ErrorType, type ErrorTypeName } from '../shared/errors';
 import { CliError } from './output';
 

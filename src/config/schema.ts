@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { agentConfigSchema, DEFAULT_AGENT_CONFIG } from '../shared/agent-config';
+import { agentConfigSchema, DEFAULT_AGENT_CONFIG } from './agent';
 import {
   analysisConfigSchema,
   canaryStepsSchema,

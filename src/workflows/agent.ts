@@ -39,7 +39,7 @@ import {
   type RecordedEvent,
   type StopArgs,
 } from '../shared/agent';
-import { nextReviewTime } from '../shared/agent-config';
+import { nextReviewTime } from '../shared/agent/config';
 import { describeIssue, nameSchema } from '../shared/validation';
 import type { z } from 'zod';
 import { causeKey, resultFromFailure, type DeployResult } from '../shared/deploy';

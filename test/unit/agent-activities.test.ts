@@ -13,7 +13,8 @@ import {
   initialState,
   type DeployFacts,
 } from '../../src/shared/agent';
-import { agentConfigSchema, nextReviewTime } from '../../src/shared/agent-config';
+import { agentConfigSchema } from '../../src/config/agent';
+import { nextReviewTime } from '../../src/shared/agent/config';
 import type { DeployResult, DeployStatus } from '../../src/shared/deploy';
 
 const workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-agent-acts-'));

@@ -15,7 +15,8 @@ import {
   reviseImprovements,
   type DeployFacts,
 } from '../../src/shared/agent';
-import { agentConfigSchema, nextReviewTime } from '../../src/shared/agent-config';
+import { agentConfigSchema } from '../../src/config/agent';
+import { nextReviewTime } from '../../src/shared/agent/config';
 import { configSchema } from '../../src/config/schema';
 import { causeKey, type DeployResult, type Outcome, type StopCause } from '../../src/shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from '../../src/activities/agent/facts';

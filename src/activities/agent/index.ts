@@ -6,7 +6,7 @@ import {
   type RunningDeploy,
   type SelfReview,
 } from '../../shared/agent';
-import { DEFAULT_AGENT_CONFIG } from '../../shared/agent-config';
+import { DEFAULT_AGENT_CONFIG } from '../../config/agent';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
 import { AGENT_PATHS, appendLogLine, appendOnce, incidentFile, writeDoc } from './files';

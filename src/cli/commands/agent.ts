@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load';
 import { agentEventArgsSchema, EVENT_TYPES, SEVERITIES, stopArgsSchema } from '../../shared/agent';
-import { agentWorkflowId } from '../../shared/agent-config';
+import { agentWorkflowId } from '../../shared/agent/config';
 import { agentStatusQuery, recordEventUpdate, reviewNowUpdate, stopUpdate } from '../../shared/agent/messages';
 import { describeIssue, nameSchema } from '../../shared/validation';
 import { agentStartOperation, agentTargetOf, answerOrExplain } from '../agent-front-door';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { WorkflowNotFoundError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { buildDeployInput } from '../../config/deploy-request';
 import { loadConfig } from '../../config/load';
-import { agentWorkflowId } from '../../shared/agent-config';
+import { agentWorkflowId } from '../../shared/agent/config';
 import type { ApprovalRecord, DeployResult } from '../../shared/deploy';
 import { FINAL_PHASES } from '../../shared/deploy';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../../shared/deploy/messages';

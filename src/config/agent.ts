@@ -1,10 +1,6 @@
 import { z } from 'zod';
-import { durationSchema } from './duration';
-
-/** A time of day in UTC, "HH:MM". */
-export const utcTimeSchema = z
-  .string()
-  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a UTC time of day "HH:MM", e.g. "09:00"');
+import { utcTimeSchema, type AgentConfig } from '../shared/agent/config';
+import { durationSchema } from '../shared/duration';
 
 /** The targets the self-review measures against; the defaults are the spec's objectives. */
 export const agentTargetsSchema = z
@@ -48,22 +44,7 @@ export const agentConfigSchema = z
   })
   .strict();
 
-/** The parsed agent settings (durations in milliseconds). */
-export type AgentConfig = z.infer<typeof agentConfigSchema>;
-export type AgentTargets = z.infer<typeof agentTargetsSchema>;
-
 /** The defaults, for a config file without an `agent` block. */
 export const DEFAULT_AGENT_CONFIG: AgentConfig = agentConfigSchema.parse({});
 
-/** The agent's workflow id: one per project. */
-export function agentWorkflowId(project: string): string {
-  return `ops-agent-${project}`;
-}
-
-/** The first `HH:MM` UTC strictly after `afterMs`, as epoch milliseconds. */
-export function nextReviewTime(afterMs: number, reviewAt: string): number {
-  const [hours, minutes] = reviewAt.split(':').map(Number);
-  const day = new Date(afterMs);
-  const candidate = Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), hours ?? 0, minutes ?? 0);
-  return candidate > afterMs ? candidate : candidate + 86_400_000;
-}
+export type { AgentConfig };
