@@ -6,6 +6,7 @@ import {
   DEFAULT_CANARY_STEPS,
   promqlTemplateSchema,
 } from '../shared/analysis-config';
+import { ENVIRONMENT_DEFAULTS } from '../shared/deploy/input';
 import { durationSchema } from '../shared/duration';
 import { nameSchema } from '../shared/validation';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
@@ -17,7 +18,7 @@ const approvalSchema = z
     approvers: z.array(nameSchema).default([]),
     /** May the person who requested a deploy approve it? */
     allowSelfApproval: z.boolean().default(false),
-    timeout: durationSchema.default(86_400_000),
+    timeout: durationSchema.default(ENVIRONMENT_DEFAULTS.approvalTimeoutMs),
   })
   .strict()
   .refine((a) => !a.required || a.approvers.length > 0, {
@@ -32,28 +33,36 @@ export const environmentConfigSchema = z
      * green beside blue, switch all traffic, verify, keep blue warm for an instant switch back, then retire it.
      */
     strategy: z.enum(['direct', 'canary', 'blue-green']).default('direct'),
-    approval: approvalSchema.default({ required: false, approvers: [], allowSelfApproval: false, timeout: 86_400_000 }),
+    approval: approvalSchema.default({
+      required: false,
+      approvers: [],
+      allowSelfApproval: false,
+      timeout: ENVIRONMENT_DEFAULTS.approvalTimeoutMs,
+    }),
     canary: z
       .object({ steps: canaryStepsSchema.default(DEFAULT_CANARY_STEPS) })
       .strict()
       .default({ steps: DEFAULT_CANARY_STEPS }),
     /** How long a direct deploy is watched before it counts as verified. */
     verify: z
-      .object({ duration: durationSchema.default(30_000) })
+      .object({ duration: durationSchema.default(ENVIRONMENT_DEFAULTS.verifyMs) })
       .strict()
-      .default({ duration: 30_000 }),
+      .default({ duration: ENVIRONMENT_DEFAULTS.verifyMs }),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
     blueGreen: z
       .object({
         /** Analysis after the switch; a failure switches back to blue at once. */
-        verify: durationSchema.default(300_000),
+        verify: durationSchema.default(ENVIRONMENT_DEFAULTS.blueGreen.verifyMs),
         /** How long blue stays warm after a verified switch, so a switch back is instant; analysis goes on. */
-        keepBlue: durationSchema.default(600_000),
+        keepBlue: durationSchema.default(ENVIRONMENT_DEFAULTS.blueGreen.keepBlueMs),
       })
       .strict()
-      .default({ verify: 300_000, keepBlue: 600_000 }),
+      .default({
+        verify: ENVIRONMENT_DEFAULTS.blueGreen.verifyMs,
+        keepBlue: ENVIRONMENT_DEFAULTS.blueGreen.keepBlueMs,
+      }),
     /** A paused deploy (by a person, or on inconclusive data) rolls back when nobody decides within this. */
-    pauseTimeout: durationSchema.default(3_600_000),
+    pauseTimeout: durationSchema.default(ENVIRONMENT_DEFAULTS.pauseTimeoutMs),
   })
   .strict();
 

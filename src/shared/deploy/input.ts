@@ -26,6 +26,17 @@ export function handoffDir(feature: string): string {
   return `.agency/handoff/${feature}/devops-automator`;
 }
 
+/**
+ * Defaults of the environment settings, in milliseconds: the config schema fills them in opsflow.yaml, and the
+ * workflow's input schema fills them in inputs recorded before the settings existed.
+ */
+export const ENVIRONMENT_DEFAULTS = {
+  approvalTimeoutMs: 86_400_000,
+  verifyMs: 30_000,
+  pauseTimeoutMs: 3_600_000,
+  blueGreen: { verifyMs: 300_000, keepBlueMs: 600_000 },
+} as const;
+
 export const environmentPlanSchema = z
   .object({
     name: nameSchema,
@@ -40,11 +51,11 @@ export const environmentPlanSchema = z
     verifyMs: z.number().int().nonnegative(),
     analysis: analysisConfigSchema,
     // Defaults keep inputs recorded before these settings existed valid on replay.
-    pauseTimeoutMs: z.number().int().positive().default(3_600_000),
+    pauseTimeoutMs: z.number().int().positive().default(ENVIRONMENT_DEFAULTS.pauseTimeoutMs),
     blueGreen: z
       .object({ verifyMs: z.number().int().nonnegative(), keepBlueMs: z.number().int().nonnegative() })
       .strict()
-      .default({ verifyMs: 300_000, keepBlueMs: 600_000 }),
+      .default(ENVIRONMENT_DEFAULTS.blueGreen),
   })
   .strict();
 export type EnvironmentPlan = z.output<typeof environmentPlanSchema>;
