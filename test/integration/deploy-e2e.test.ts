@@ -105,7 +105,20 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     for (const f of files.created) assert.ok(existsSync(path.join(stack.workdir, f)), f);
     const report = JSON.parse(readFileSync(path.join(dir, 'report.json'), 'utf8'));
     assert.equal(report.outcome, 'promoted');
-    assert.deepEqual(report.environments.production, { before: '1.0.0', after: '1.1.0', promoted: true });
+    const { before, after, promoted, outcome, approval, cause, restoreMs } = report.environments.production;
+    assert.deepEqual(
+      { before, after, promoted, outcome, cause, restoreMs },
+      {
+        before: '1.0.0',
+        after: '1.1.0',
+        promoted: true,
+        outcome: 'promoted',
+        cause: null,
+        restoreMs: null,
+      },
+    );
+    assert.equal(approval.decision, 'approved');
+    assert.ok(Date.parse(approval.decidedAt) >= Date.parse(approval.requestedAt));
     const summary = readFileSync(path.join(dir, 'summary.md'), 'utf8');
     assert.match(summary, /\*\*Promoted\*\*: hello 1\.1\.0/);
     assert.match(summary, /\*\*approved\*\* by alice .* — "looks good"/);
@@ -168,6 +181,12 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     const production = final.samples.filter((s) => s.environment === 'production');
     assert.equal(production.at(-1)?.verdict, 'critical');
     assert.equal(production.filter((s) => s.verdict === 'critical').length, 1, 'rolled back on the first critical one');
+    // The facts behind the outcome: the critical check, and harm from the bad window to traffic at 0 %.
+    assert.equal(final.cause?.kind, 'critical');
+    const result = final.results?.find((r) => r.environment === 'production');
+    assert.equal(result?.outcome, 'rolled-back');
+    assert.ok(result?.failingSince && result.restoredAt, 'time to restore is measured');
+    assert.ok(Date.parse(result.restoredAt) - Date.parse(result.failingSince) < 10_000);
     const track = (await stack.platformClient.state()).environments.find((t) => t.environment === 'production');
     assert.equal(track?.stable.version, '1.1.0');
     assert.equal(track?.canary, null);
