@@ -55,6 +55,8 @@ export const agentInputSchema = z
   .strict();
 
 export type AgentInput = z.input<typeof agentInputSchema>;
+/** The agent's input once validated, as its workflow runs with it. */
+export type ValidAgentInput = z.output<typeof agentInputSchema>;
 
 /** How the agent ended. */
 export type AgentEndReason = 'idle' | 'requested';

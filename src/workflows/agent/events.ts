@@ -1,0 +1,54 @@
+import { getExternalWorkflowHandle, log, setHandler } from '@temporalio/workflow';
+import { agentEventArgsSchema, applyEvent, type AgentEventArgs, type RecordedEvent } from '../../shared/agent';
+import { eventSignal, recordEventUpdate } from '../../shared/agent/messages';
+import { abortSignal } from '../../shared/deploy/messages';
+import { now, parseOrRefuse, type AgentRuntime } from './runtime';
+
+/** Infrastructure events, as an Update and a Signal: a critical one naming a service aborts its running deploys. */
+export function registerEventHandlers(rt: AgentRuntime): void {
+  const recordEvent = (args: AgentEventArgs) => record(rt, args);
+  setHandler(recordEventUpdate, recordEvent, {
+    validator: (args) => {
+      parseOrRefuse(agentEventArgsSchema, args);
+      if (rt.ending) throw new Error('the agent is ending: send the event again and a new agent starts');
+    },
+  });
+  // Signals cannot be refused before they reach history: an invalid one is logged and dropped.
+  setHandler(eventSignal, async (args) => {
+    const checked = agentEventArgsSchema.safeParse(args);
+    if (!checked.success) return log.warn('ignored invalid event signal', { issue: checked.error.issues[0]?.message });
+    await recordEvent(checked.data);
+  });
+}
+
+async function record(rt: AgentRuntime, args: AgentEventArgs): Promise<RecordedEvent> {
+  const { state } = rt;
+  rt.touch();
+  state.eventCount += 1;
+  const actions: string[] = [];
+  let aborted = 0;
+  if (args.severity === 'critical' && args.service) {
+    // The spec's IMMEDIATE ROLLBACK: a critical alert on a service stops its running deploys.
+    const targets = state.running.filter((r) => r.service === args.service && !r.abortedAt);
+    for (const r of targets) r.abortedAt = now();
+    await Promise.all(
+      targets.map(async (r) => {
+        try {
+          await getExternalWorkflowHandle(r.deployId).signal(abortSignal, {
+            by: 'ops-agent',
+            reason: `critical ${args.type}: ${args.message}`,
+          });
+          aborted += 1;
+          actions.push(`aborted ${r.deployId}`);
+        } catch (err) {
+          actions.push(`could not abort ${r.deployId}: ${(err as Error).message}`);
+        }
+      }),
+    );
+  }
+  const recorded: RecordedEvent = { ...args, id: state.eventCount, at: now(), actions };
+  applyEvent(state, recorded, aborted, rt.config.keep);
+  log.info('event recorded', { type: args.type, severity: args.severity, actions });
+  rt.describe();
+  return recorded;
+}

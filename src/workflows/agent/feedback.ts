@@ -1,0 +1,64 @@
+import { log } from '@temporalio/workflow';
+import {
+  applyDeploy,
+  applyReview,
+  buildSelfReview,
+  deployRecord,
+  type DeployFacts,
+  type FinishedDeploy,
+} from '../../shared/agent';
+import { causeKey } from '../../shared/deploy';
+import { acts, DOCS_OPTIONS } from './proxies';
+import type { AgentRuntime } from './runtime';
+
+/** The feedback loop of one finished deploy: figures, post-mortem, runbook, log. */
+export async function feedback(rt: AgentRuntime, entry: FinishedDeploy): Promise<void> {
+  const { input, state, config } = rt;
+  const { result } = entry;
+  const cause = causeKey(result.outcome, result.cause);
+  const key = cause ? `${result.service}/${cause}` : null;
+  let facts: DeployFacts | null = null;
+  try {
+    facts = await acts.agentFeedback.executeWithOptions(
+      { ...DOCS_OPTIONS, summary: `feedback loop of ${result.deployId}` },
+      [
+        {
+          project: input.project,
+          workdir: input.workdir,
+          result,
+          requestedAt: entry.running?.requestedAt ?? entry.finishedAt,
+          requestedBy: entry.running?.requestedBy ?? 'unknown',
+          finishedAt: entry.finishedAt,
+          cause,
+          causeCount: key ? (state.totals.causes[key] ?? 0) + 1 : 0,
+        },
+      ],
+    );
+  } catch (err) {
+    log.warn('feedback loop failed; figures kept without its measurements', { error: (err as Error).message });
+  }
+  applyDeploy(state, deployRecord(result, entry.running, facts, entry.finishedAt), facts, config);
+}
+
+/** The self-review of the window since the last one: at the scheduled time, or now when asked for. */
+export async function review(rt: AgentRuntime, manual: boolean): Promise<void> {
+  const { input, state, config } = rt;
+  const at = manual ? Date.now() : state.nextReviewMs;
+  const { review: built, improvements } = buildSelfReview({
+    project: input.project,
+    state,
+    fromMs: state.dayStartedMs,
+    nowMs: at,
+    config,
+    manual,
+  });
+  let files: string[] | null = null;
+  try {
+    files = await acts.agentSelfReview.executeWithOptions({ ...DOCS_OPTIONS, summary: `self-review ${built.date}` }, [
+      { workdir: input.workdir, review: built },
+    ]);
+  } catch (err) {
+    log.warn('self-review could not be written', { error: (err as Error).message });
+  }
+  applyReview(state, built, improvements, files, at, config);
+}

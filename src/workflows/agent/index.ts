@@ -1,0 +1,1 @@
+export { opsAgent } from './workflow';
