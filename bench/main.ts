@@ -24,6 +24,7 @@ import { memory } from './memory';
 import { overhead } from './overhead';
 import { rollback } from './rollback';
 import { router } from './router';
+import { startup } from './startup';
 import { throughput } from './throughput';
 
 /** A benchmark, and whether it needs the Temporal dev server (all but the router do). */
@@ -39,6 +40,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
   rollback: { title: '3. detection to rollback', temporal: true, run: (ctx, quick) => rollback(ctx, quick ? 2 : 10) },
   history: { title: '4. history footprint', temporal: true, run: (ctx) => history(ctx) },
   router: { title: '6. router overhead', temporal: false, run: (ctx, quick) => router(ctx, quick ? 1_000 : 2_500) },
+  startup: { title: '7. CLI start-up', temporal: true, run: (ctx, quick) => startup(ctx, quick ? 3 : 10) },
   memory: { title: '5. worker memory', temporal: true, run: (ctx, quick) => memory(ctx, quick ? 100 : 1_000) },
 };
 
