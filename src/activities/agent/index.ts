@@ -7,6 +7,7 @@ import {
   type SelfReview,
 } from '../../shared/agent';
 import { DEFAULT_AGENT_CONFIG } from '../../config/agent';
+import { ErrorType, isFailureOfType } from '../../shared/errors';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
 import { AGENT_PATHS, appendLogLine, appendOnce, incidentFile, writeDoc } from './files';
@@ -133,9 +134,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     async agentSelfReview({ workdir, review }: { workdir: string; review: SelfReview }): Promise<string[]> {
       let narrative = { text: plainNarrative(review), source: 'computed summary' };
       if (deps.narrate) {
-        const text = await deps.narrate(review, workdir).catch((err: Error & { type?: string }) => {
+        const text = await deps.narrate(review, workdir).catch((err: Error) => {
           // A rate-limited or unavailable model is retried by Temporal; on the last attempt narrate falls back itself.
-          if (err.type === 'LlmUnavailable') throw err;
+          if (isFailureOfType(err, ErrorType.LlmUnavailable)) throw err;
           log.warn('narrative unavailable; using the computed summary', { error: err.message });
           return null;
         });

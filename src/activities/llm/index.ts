@@ -10,7 +10,7 @@ export type { AuditSink } from './audit';
 export { LlmClient } from './client';
 export { LlmError } from './errors';
 export { resolveLlmSettings, createLlmProvider, baseUrlOf, type LlmSettings } from './settings';
-export { temporalRetry, inlineRetry, activityDeadline, LLM_RETRY_TYPE } from './retry';
+export { temporalRetry, inlineRetry, activityDeadline } from './retry';
 
 /** What activities need to reach the model: the settings, and a client unless the provider is offline. */
 export interface LlmRuntime {

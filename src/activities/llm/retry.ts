@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ErrorType } from '../../shared/errors';
 import { MAX_RETRY_AFTER_MS, type LlmError } from './errors';
 
 /** Decides what a retryable LLM failure (429, 5xx, timeout) leads to: another try, or the offline result. */
@@ -7,9 +8,6 @@ export interface RetryStrategy {
   /** Resolves true to try again now; false to give up; or throws to let Temporal retry the activity. */
   onRetryable(error: LlmError, attempt: number): Promise<boolean>;
 }
-
-/** Error type of an LLM failure handed to Temporal for a retry; workflows must not list it as non-retryable. */
-export const LLM_RETRY_TYPE = 'LlmUnavailable';
 
 /**
  * Inside an activity: retries are Temporal's. Before the last allowed attempt the failure is thrown with the
@@ -22,7 +20,7 @@ export function temporalRetry(maxAttempts: number): RetryStrategy {
       const attempt = Context.current().info.attempt;
       if (attempt >= maxAttempts || (error.retryAfterMs ?? 0) > MAX_RETRY_AFTER_MS) return false;
       throw ApplicationFailure.create({
-        type: LLM_RETRY_TYPE,
+        type: ErrorType.LlmUnavailable,
         message: `${error.message} (attempt ${attempt} of ${maxAttempts})`,
         nonRetryable: false,
         ...(error.retryAfterMs !== undefined ? { nextRetryDelay: Math.max(error.retryAfterMs, 100) } : {}),
