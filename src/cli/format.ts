@@ -1,13 +1,10 @@
 import { minutes, percent, type AgentStatus, type DerivedFigures } from '../shared/agent';
 import type { AnalysisSample } from '../shared/analysis';
+import { millis, percent as pct } from '../shared/format';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';
 
 function time(iso: string): string {
   return iso.slice(11, 19);
-}
-
-function pct(v: number | null): string {
-  return v === null ? '–' : `${(v * 100).toFixed(2)}%`;
 }
 
 /** One timeline entry as a line: "12:00:03 CANARY      production  step 1/4: 10 % for 6.0s". */
@@ -17,10 +14,10 @@ export function formatTimelineEntry(entry: TimelineEntry): string {
 
 /** One analysis sample as a line. */
 export function formatSample(s: AnalysisSample): string {
-  const p95 = s.canary.p95Ms === null ? '–' : `${Math.round(s.canary.p95Ms)}ms`;
+  const p95 = millis(s.canary.p95Ms);
   const stable =
     s.stable && s.stable.requests > 0
-      ? ` (stable ${pct(s.stable.errors / s.stable.requests)}, p95 ${s.stable.p95Ms === null ? '–' : `${Math.round(s.stable.p95Ms)}ms`})`
+      ? ` (stable ${pct(s.stable.errors / s.stable.requests)}, p95 ${millis(s.stable.p95Ms)})`
       : '';
   return (
     `${time(s.at)}   sample ${s.environment} @${s.weight}%: ${s.verdict.toUpperCase()} ` +
