@@ -11,6 +11,7 @@ import {
   type StopCauseKind,
 } from '../../src/shared/deploy';
 import { abortUpdate, pauseUpdate } from '../../src/shared/deploy/messages';
+import { formatDuration } from '../../src/shared/duration';
 import { applicationFailure, ErrorType } from '../../src/shared/errors';
 import type { VersionProfile } from '../helpers/fakes';
 import { DeployTestEnv, type DeployHandle, type DeployRun } from '../helpers/workflow-env';
@@ -138,6 +139,9 @@ describe('deploy facts: each kind of rollback gives its cause and its time to re
       // The query answers the same facts.
       assert.deepEqual(run.status.cause, result.cause);
       assert.deepEqual(run.status.results, result.environments);
+      // summary.md says it, from the same facts.
+      const summary = readFileSync(path.join(t.workdir, result.report?.dir ?? 'missing', 'summary.md'), 'utf8');
+      assert.match(summary, new RegExp(`Time to restore in production: ${formatDuration(restore)}, from the first`));
       // Staging went through untouched by the failure.
       assert.equal(result.environments?.[0]?.outcome, 'promoted');
     });

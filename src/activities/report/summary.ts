@@ -1,6 +1,8 @@
 import type { AnalysisSample } from '../../shared/analysis';
 import {
+  restoreMs,
   resultsOf,
+  stoppedEnvironment,
   type DeployInput,
   type DeployStatus,
   type EnvironmentPlan,
@@ -93,8 +95,16 @@ export function renderSummary(
     `- Requested by ${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}`,
     `- Started ${status.startedAt}, ended ${status.endedAt ?? '–'}, took ${formatDuration(totalMs)} ` +
       `(target: under 5m)`,
-    '',
   );
+  const stopped = stoppedEnvironment(resultsOf(status));
+  const restore = stopped ? restoreMs(stopped) : null;
+  if (stopped && restore !== null) {
+    push(
+      `- Time to restore in ${stopped.environment}: ${formatDuration(restore)}, from the first failing window ` +
+        `(${stopped.failingSince}) to no traffic on ${input.version} (${stopped.restoredAt})`,
+    );
+  }
+  push('');
   if (llm) push(...llmSummaryLines(llm, llm.narrative.kind === 'postmortem' ? 'Post-mortem (blameless)' : 'Narrative'));
 
   // The rollout that ran: the plan may have tightened the configured one.
