@@ -165,14 +165,16 @@ const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 /**
  * Holds dist/.build-lock while `work` runs, so two builds started at once (two test files, npm start beside npm test)
- * do not write dist/ together; a lock left by a process that died is taken over.
+ * do not write dist/ together; a lock left by a process that died is taken over. `work` learns which build it waited
+ * for, if any.
  * @template T
- * @param {() => Promise<T>} work
+ * @param {(waitedFor: number | undefined) => Promise<T>} work
  * @returns {Promise<T>}
  */
 async function withLock(work) {
   fs.mkdirSync(DIST, { recursive: true });
-  let told = false;
+  /** @type {number | undefined} */
+  let waitedFor;
   for (;;) {
     try {
       fs.mkdirSync(LOCK);
@@ -185,13 +187,13 @@ async function withLock(work) {
         fs.rmSync(LOCK, { recursive: true, force: true });
         continue;
       }
-      if (!told) console.log(`build: waiting for the build running in process ${holder || '?'}`);
-      told = true;
+      if (waitedFor === undefined) console.log(`build: waiting for the build running in process ${holder || '?'}`);
+      waitedFor = holder;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
   try {
-    return await work();
+    return await work(waitedFor);
   } finally {
     fs.rmSync(LOCK, { recursive: true, force: true });
   }
@@ -214,7 +216,7 @@ function isAlive(pid) {
  */
 async function build(options = {}) {
   const began = performance.now();
-  await withLock(async () => {
+  await withLock(async (waitedFor) => {
     if (options.force) {
       for (const name of fs.readdirSync(DIST))
         if (name !== path.basename(LOCK)) fs.rmSync(path.join(DIST, name), { recursive: true });
@@ -223,7 +225,8 @@ async function build(options = {}) {
     const compileReason = staleReason();
     const bundleReason = bundleStaleReason(stamp);
     if (!compileReason && !bundleReason) {
-      console.log(`build: dist/ is up to date (checked in ${Math.round(performance.now() - began)} ms)`);
+      const how = waitedFor === undefined ? 'checked' : `built by process ${waitedFor}; waited and checked`;
+      console.log(`build: dist/ is up to date (${how} in ${Math.round(performance.now() - began)} ms)`);
       return;
     }
     // Taken before building, for both parts (it bounds every input's time): a file saved while they run is newer and
