@@ -7,7 +7,7 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const main = path.join(root, 'dist', 'cli', 'main.js');
-// In a checkout (src/ beside dist/), refuse to run code older than its sources rather than run yesterday's CLI.
+// In a checkout (scripts/build.js beside dist/), refuse to run code older than its sources: no silently old CLI.
 const stale = existsSync(path.join(root, 'scripts', 'build.js'))
   ? require('../scripts/build.js').staleReason()
   : existsSync(main)
