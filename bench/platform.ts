@@ -35,7 +35,8 @@ export async function startPlatform(
     { cwd: dir, logFile: path.join(dir, 'platform.log') },
   );
   const url = `http://127.0.0.1:${port}`;
-  const client = new LocalPlatformClient(url, { timeoutMs: 2_000 });
+  const tokenFile = path.join(dir, '.opsflow/platform/token');
+  const client = new LocalPlatformClient(url, { timeoutMs: 2_000, tokenFile });
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (
@@ -51,5 +52,5 @@ export async function startPlatform(
     }
     await sleep(100);
   }
-  return { url, client: new LocalPlatformClient(url), stop: () => stopProcess(child, 10_000) };
+  return { url, client: new LocalPlatformClient(url, { tokenFile }), stop: () => stopProcess(child, 10_000) };
 }

@@ -131,6 +131,8 @@ export const localPlatformConfigSchema = z
     port: z.number().int().min(0).max(65_535).default(7070),
     /** Synthetic requests per second sent through each environment's router. */
     trafficRps: z.number().min(0).max(2_000).default(50),
+    /** The control API's bearer token file, relative to where the platform and worker run; .opsflow/platform/token. */
+    tokenFile: z.string().min(1).optional(),
   })
   .strict();
 

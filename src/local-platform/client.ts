@@ -2,6 +2,7 @@
  * Typed client of the local platform's control API, used by the worker's activities and by tests. Every response is
  * validated with the schemas in `api.ts`; every failure is a {@link PlatformError} that says whether a retry can help.
  */
+import path from 'node:path';
 import type { z } from 'zod';
 import { describeIssue } from '../shared/validation';
 import {
@@ -25,6 +26,7 @@ import {
   type StartCanaryResult,
   type WindowStats,
 } from './api';
+import { DEFAULT_TOKEN_FILE, readTokenIfAny } from './token';
 
 /**
  * A failed call. `status` is the HTTP status (undefined when there was no answer); `code` is the platform's error code
@@ -50,6 +52,15 @@ export interface TrackRef {
   service: string;
 }
 
+/** How a client reaches the platform: each call's time limit, and the bearer token or the file that holds it. */
+export interface LocalPlatformClientOptions {
+  timeoutMs?: number | undefined;
+  /** The token itself; read from `tokenFile` at each call when not given. */
+  token?: string | undefined;
+  /** The platform's token file; `.opsflow/platform/token` in the current folder unless set. */
+  tokenFile?: string | undefined;
+}
+
 /**
  * Calls the control API at `baseUrl` (e.g. http://127.0.0.1:7070). `timeoutMs` (default 30 s) bounds each call and
  * must stay above the platform's 15 s wait for a new release to become healthy.
@@ -57,14 +68,19 @@ export interface TrackRef {
 export class LocalPlatformClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
+  private readonly token: string | undefined;
+  private readonly tokenFile: string;
 
-  constructor(baseUrl: string, opts: { timeoutMs?: number | undefined } = {}) {
+  constructor(baseUrl: string, opts: LocalPlatformClientOptions = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.token = opts.token;
+    this.tokenFile = path.resolve(opts.tokenFile ?? DEFAULT_TOKEN_FILE);
   }
 
+  /** Needs no token: a health check works before the platform has written its token file. */
   health(): Promise<Health> {
-    return this.call('GET', '/healthz', healthSchema);
+    return this.call('GET', '/healthz', healthSchema, undefined, false);
   }
 
   /** Every environment and service: router URL, stable release, canary. */
@@ -111,19 +127,46 @@ export class LocalPlatformClient {
     return (await this.call('GET', `${trackPath(args)}/events`, eventsSchema)).events;
   }
 
+  /** The token, read from its file at each call so a platform that made a new one is followed. */
+  private bearer(): string {
+    if (this.token) return this.token;
+    let token: string | undefined;
+    try {
+      token = readTokenIfAny(this.tokenFile);
+    } catch (err) {
+      throw new PlatformError(
+        `cannot read the platform token ${this.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+        undefined,
+        'no_token',
+        false,
+      );
+    }
+    if (token) return token;
+    throw new PlatformError(
+      `no platform token at ${this.tokenFile}: start the platform ("npm start" or "npm run platform") or set platform.local.tokenFile`,
+      undefined,
+      'no_token',
+      true,
+    );
+  }
+
   private async call<S extends z.ZodType>(
     method: string,
-    path: string,
+    route: string,
     schema: S,
     body?: unknown,
+    authorise = true,
   ): Promise<z.infer<S>> {
-    const what = `${method} ${path.split('?')[0]}`;
+    const what = `${method} ${route.split('?')[0]}`;
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (authorise) headers['authorization'] = `Bearer ${this.bearer()}`;
     let response: Response;
     let text: string;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+      response = await fetch(`${this.baseUrl}${route}`, {
         method,
-        headers: body === undefined ? undefined : { 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
@@ -175,11 +218,11 @@ export class LocalPlatformClient {
 
 /** A client of the platform that `platform.local` in opsflow.yaml describes. */
 export function localPlatformClient(
-  settings: { host: string; port: number },
+  settings: { host: string; port: number; tokenFile?: string | undefined },
   opts: { timeoutMs?: number | undefined } = {},
 ): LocalPlatformClient {
   const host = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
-  return new LocalPlatformClient(`http://${host}:${settings.port}`, opts);
+  return new LocalPlatformClient(`http://${host}:${settings.port}`, { ...opts, tokenFile: settings.tokenFile });
 }
 
 function trackPath({ environment, service }: TrackRef): string {

@@ -1,7 +1,13 @@
 /**
  * The control API over HTTP/JSON: routes to the platform's operations. Every body and query is validated with zod;
  * every failure is `{ error: { code, message } }` with a status that tells the client whether retrying can help.
+ *
+ * Access: every request must name the platform by a loopback Host (so a DNS-rebound name is refused) and carry no
+ * foreign Origin; every route but GET /healthz and GET /metrics needs the bearer token; a body must be
+ * application/json (so a browser's cross-origin "simple" POST, which cannot set either header, is refused).
+ * /healthz and /metrics stay open to GET: they change nothing, hold no secret, and Prometheus scrapes without one.
  */
+import { timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -37,6 +43,14 @@ interface Route {
   method: 'GET' | 'PUT' | 'POST';
   pattern: RegExp;
   handle: (request: Request) => unknown;
+  /** Served without the bearer token: read-only and secret-free. */
+  open?: boolean;
+}
+
+/** Who may call: the token, and the Host values that name this server (known once it listens). */
+export interface ControlAccess {
+  token: string;
+  hosts(): readonly string[];
 }
 
 const TRACK = String.raw`^/v1/environments/(?<environment>[^/]+)/services/(?<service>[^/]+)`;
@@ -44,10 +58,11 @@ const TRACK = String.raw`^/v1/environments/(?<environment>[^/]+)/services/(?<ser
 function routes(platform: LocalPlatform): Route[] {
   const track = ({ params }: Request) => platform.track(params['environment']!, params['service']!);
   return [
-    { method: 'GET', pattern: /^\/healthz$/, handle: () => ({ ok: true, pid: process.pid }) },
+    { method: 'GET', pattern: /^\/healthz$/, open: true, handle: () => ({ ok: true, pid: process.pid }) },
     {
       method: 'GET',
       pattern: /^\/metrics$/,
+      open: true,
       handle: async () => {
         const { contentType, body } = await platform.metrics.expose();
         return new TextReply(contentType, body);
@@ -110,11 +125,11 @@ function routes(platform: LocalPlatform): Route[] {
 const trackParams = ({ params }: Request) => ({ environment: params['environment']!, service: params['service']! });
 
 /** The request listener of the control server. */
-export function controlApi(platform: LocalPlatform, logger: Logger): http.RequestListener {
+export function controlApi(platform: LocalPlatform, logger: Logger, access: ControlAccess): http.RequestListener {
   const table = routes(platform);
   return (req, res) => {
     const started = Date.now();
-    void serve(table, req)
+    void serve(table, req, access)
       .catch((err: unknown) => {
         if (err instanceof ApiError) return err;
         logger.error({ err }, 'control API request failed');
@@ -129,7 +144,8 @@ export function controlApi(platform: LocalPlatform, logger: Logger): http.Reques
   };
 }
 
-async function serve(table: Route[], req: http.IncomingMessage): Promise<unknown> {
+async function serve(table: Route[], req: http.IncomingMessage, access: ControlAccess): Promise<unknown> {
+  checkHost(req, access);
   const url = new URL(req.url ?? '/', 'http://local-platform');
   const matches = table.flatMap((route) => {
     const match = route.pattern.exec(url.pathname);
@@ -141,6 +157,8 @@ async function serve(table: Route[], req: http.IncomingMessage): Promise<unknown
     const allowed = matches.map(({ route }) => route.method).join(', ');
     throw new ApiError(405, 'method_not_allowed', `${req.method} ${url.pathname} is not supported: use ${allowed}`);
   }
+  if (!found.route.open) checkToken(req, access.token);
+  if (req.method !== 'GET') checkJson(req);
   const params: Record<string, string> = {};
   for (const [name, value] of Object.entries(found.match.groups ?? {})) {
     try {
@@ -151,6 +169,39 @@ async function serve(table: Route[], req: http.IncomingMessage): Promise<unknown
   }
   const body = req.method === 'GET' ? undefined : await readJson(req);
   return await found.route.handle({ params, query: Object.fromEntries(url.searchParams), body });
+}
+
+/** Refuses a Host that is not this server's loopback address (DNS rebinding) and an Origin from anywhere else. */
+function checkHost(req: http.IncomingMessage, access: ControlAccess): void {
+  const hosts = access.hosts();
+  const host = req.headers.host ?? '';
+  if (!hosts.includes(host.toLowerCase())) {
+    throw new ApiError(403, 'forbidden_host', `Host "${host}" is not this platform: call it as ${hosts.join(' or ')}`);
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && !hosts.some((h) => origin.toLowerCase() === `http://${h}`)) {
+    throw new ApiError(403, 'forbidden_origin', `Origin "${origin}" may not call the local platform`);
+  }
+}
+
+function checkToken(req: http.IncomingMessage, token: string): void {
+  const given = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const expected = Buffer.from(token);
+  const actual = Buffer.from(given ?? '');
+  if (!given || actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
+    throw new ApiError(
+      401,
+      'unauthorized',
+      "missing or wrong bearer token: send the platform's token file (platform.local.tokenFile) as Authorization: Bearer",
+    );
+  }
+}
+
+function checkJson(req: http.IncomingMessage): void {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new ApiError(415, 'unsupported_media_type', `Content-Type "${type}" refused: send application/json`);
+  }
 }
 
 function parse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.infer<S> {

@@ -16,6 +16,7 @@ interface CliOptions {
   config: string;
   port?: number;
   stateDir: string;
+  tokenFile?: string;
   logFile?: string;
   logLevel: string;
 }
@@ -33,6 +34,10 @@ function parseArgs(argv: string[]): CliOptions {
     .option('-c, --config <file>', 'opsflow configuration', DEFAULT_CONFIG_FILE)
     .option('-p, --port <port>', 'control API port, 0 for any free one (default: platform.local.port)', parsePort)
     .option('--state-dir <dir>', 'folder of state.json', '.opsflow/platform')
+    .option(
+      '--token-file <file>',
+      "the control API's bearer token, created 0600 when missing (default: platform.local.tokenFile, else <state-dir>/token)",
+    )
     .option('--log-file <file>', 'write JSON logs to this file instead of stdout')
     .addOption(
       new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'),
@@ -53,6 +58,7 @@ async function main(): Promise<void> {
     config,
     port: options.port,
     stateDir: path.resolve(options.stateDir),
+    tokenFile: options.tokenFile ?? config.platform.local.tokenFile,
     // Relative paths in service commands mean relative to the config file, wherever the platform is started from.
     cwd: path.dirname(configPath),
     logger,

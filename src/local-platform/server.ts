@@ -4,11 +4,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { OpsflowConfig } from '../config/schema';
 import { controlApi } from './control-api';
 import { LocalPlatform } from './platform';
 import { httpUrl } from './router';
+import { ensureToken } from './token';
 
 /** Options of {@link startLocalPlatform}; port and host default to `config.platform.local`. */
 export interface LocalPlatformOptions {
@@ -18,6 +20,8 @@ export interface LocalPlatformOptions {
   host?: string;
   /** Folder of state.json, created when missing. */
   stateDir: string;
+  /** The control API's bearer token file (0600), created when missing; `<stateDir>/token` unless set. */
+  tokenFile?: string;
   /** Folder the service commands run in, so relative paths in them resolve; defaults to the current folder. */
   cwd?: string;
   logger?: Logger;
@@ -29,6 +33,8 @@ export interface LocalPlatformOptions {
 export interface RunningPlatform {
   /** Base URL of the control API, e.g. http://127.0.0.1:7070. */
   url: string;
+  /** The file holding the control API's bearer token. */
+  tokenFile: string;
   /** Stops the control API, the traffic, the routers and every service process. */
   close(): Promise<void>;
 }
@@ -51,7 +57,16 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     logger,
     readyTimeoutMs: options.readyTimeoutMs,
   });
-  const server = http.createServer(controlApi(platform, logger));
+  const tokenFile = path.resolve(options.tokenFile ?? path.join(options.stateDir, 'token'));
+  let hosts: string[] = [];
+  let token: string;
+  try {
+    token = ensureToken(tokenFile);
+  } catch (err) {
+    await platform.close();
+    throw new Error(`cannot create the platform token ${tokenFile}: ${(err as Error).message}`);
+  }
+  const server = http.createServer(controlApi(platform, logger, { token, hosts: () => hosts }));
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -66,15 +81,18 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
     throw err;
   }
 
-  const url = httpUrl(host, (server.address() as AddressInfo).port);
+  const listening = (server.address() as AddressInfo).port;
+  hosts = loopbackHosts(host, listening);
+  const url = httpUrl(host, listening);
   const routers = Object.fromEntries(
     platform.state().environments.map((t) => [`${t.environment}/${t.service}`, `${t.routerUrl} (${t.stable.version})`]),
   );
-  logger.info({ url, routers }, 'local platform ready');
+  logger.info({ url, routers, tokenFile }, 'local platform ready');
 
   let closing: Promise<void> | undefined;
   return {
     url,
+    tokenFile,
     close() {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -86,4 +104,11 @@ export async function startLocalPlatform(options: LocalPlatformOptions): Promise
       return closing;
     },
   };
+}
+
+/** The Host values a loopback client sends: 127.0.0.1 and localhost, and [::1] when the platform listens there. */
+function loopbackHosts(host: string, port: number): string[] {
+  const names = ['127.0.0.1', 'localhost'];
+  if (host === '::1' || host === 'localhost') names.push('[::1]');
+  return names.map((name) => `${name}:${port}`);
 }

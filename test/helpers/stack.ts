@@ -132,7 +132,9 @@ export class Stack {
       [path.join(REPO, 'dist/local-platform/main.js'), '--config', 'opsflow.yaml', '--state-dir', '.opsflow/platform'],
       { cwd: this.workdir, env: this.env },
     );
-    this.platformClient = new LocalPlatformClient(`http://127.0.0.1:${platformPort}`);
+    this.platformClient = new LocalPlatformClient(`http://127.0.0.1:${platformPort}`, {
+      tokenFile: path.join(this.workdir, '.opsflow/platform/token'),
+    });
     await waitFor(
       async () => (await this.platformClient.health()).ok,
       20_000,

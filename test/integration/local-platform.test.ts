@@ -99,7 +99,7 @@ describe('local platform under synthetic traffic', () => {
   before(async () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-platform-'));
     platform = await startLocalPlatform({ config: testConfig(100), stateDir, logger: silent });
-    client = new LocalPlatformClient(platform.url);
+    client = new LocalPlatformClient(platform.url, { tokenFile: platform.tokenFile });
   });
 
   after(async () => {
@@ -244,7 +244,7 @@ describe('local platform: exact split, promotion, restart, undoing a promotion',
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-platform-'));
     // No synthetic traffic: this test's own requests are the only ones, so the split can be checked exactly.
     platform = await startLocalPlatform({ config: testConfig(0), stateDir, logger: silent });
-    client = new LocalPlatformClient(platform.url);
+    client = new LocalPlatformClient(platform.url, { tokenFile: platform.tokenFile });
   });
 
   after(async () => {
@@ -289,7 +289,7 @@ describe('local platform: exact split, promotion, restart, undoing a promotion',
     assert.ok(before.environments.every((t) => !isAlive(t.stable.pid) && (!t.canary || !isAlive(t.canary.pid))));
 
     platform = await startLocalPlatform({ config: testConfig(0), stateDir, logger: silent });
-    client = new LocalPlatformClient(platform.url);
+    client = new LocalPlatformClient(platform.url, { tokenFile: platform.tokenFile });
     const after = await client.state();
     const summary = (s: typeof after) =>
       s.environments.map((t) => ({
@@ -364,7 +364,7 @@ describe('local platform as its own process', () => {
 
   it('stops every service process on SIGTERM and exits 0', async () => {
     const { child, url, exited } = await spawnPlatform();
-    const client = new LocalPlatformClient(url);
+    const client = new LocalPlatformClient(url, { tokenFile: path.join(dir, 'state', 'token') });
     await client.startCanary({ environment: 'staging', service: 'hello', deployId: 'sigterm', version: '1.1.0' });
     const pids = await servicePids(client);
     assert.equal(pids.length, 3);
@@ -381,7 +381,7 @@ describe('local platform as its own process', () => {
 
   it('leaves no orphans when SIGKILLed: services exit when their stdin closes', async () => {
     const { child, url, exited } = await spawnPlatform();
-    const pids = await servicePids(new LocalPlatformClient(url));
+    const pids = await servicePids(new LocalPlatformClient(url, { tokenFile: path.join(dir, 'state', 'token') }));
     child.kill('SIGKILL');
     await exited;
     await waitFor('service processes to exit', () => pids.every((pid) => !isAlive(pid)), 5_000);
@@ -416,7 +416,7 @@ describe('local platform start-up failures', () => {
 
   it('names a service command that cannot run', async () => {
     const config = testConfig(0);
-    config.services['hello']!.target.command = ['/nonexistent/opsflow-service'];
+    Object.assign(config.services['hello']!.target, { command: ['/nonexistent/opsflow-service'] });
     await assert.rejects(
       startLocalPlatform({ config, stateDir, logger: silent }),
       /hello 1\.0\.0 did not start in (staging|production): cannot run "\/nonexistent\/opsflow-service"/,

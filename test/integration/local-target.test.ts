@@ -14,10 +14,10 @@ import { describeTargetContract } from '../helpers/target-contract';
 
 const HELLO = path.resolve(__dirname, '../../examples/hello/server.js');
 
-function config(port: number) {
+function config(port: number, tokenFile?: string) {
   return configSchema.parse({
     project: 'local-target-contract',
-    platform: { local: { port, trafficRps: 0 } },
+    platform: { local: { port, trafficRps: 0, tokenFile } },
     services: {
       hello: {
         target: {
@@ -37,7 +37,7 @@ describeTargetContract('local platform', async () => {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'opsflow-local-target-'));
   const platform = await startLocalPlatform({ config: config(0), stateDir, logger: pino({ level: 'silent' }) });
   // The registry builds the target from the config, as the worker does.
-  const target = targetsFromConfig(config(Number(new URL(platform.url).port))).targetFor('hello');
+  const target = targetsFromConfig(config(Number(new URL(platform.url).port), platform.tokenFile)).targetFor('hello');
   return {
     target,
     service: 'hello',
