@@ -10,6 +10,7 @@ import { ENVIRONMENT_DEFAULTS } from '../shared/deploy/input';
 import { durationSchema } from '../shared/duration';
 import { nameSchema } from '../shared/validation';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
+import { commandTargetConfigSchema } from '../activities/targets/command/config';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 
 const approvalSchema = z
@@ -70,7 +71,7 @@ export const environmentConfigSchema = z
  * Where a service runs, a discriminated union on `kind`: one member per target kind, each defined in its own folder
  * under src/activities/targets/. A kind whose config lists `versions` knows its releases from the config.
  */
-const TARGET_KINDS = [localTargetConfigSchema] as const;
+const TARGET_KINDS = [localTargetConfigSchema, commandTargetConfigSchema] as const;
 
 export const targetConfigSchema = z.discriminatedUnion('kind', TARGET_KINDS, {
   error: (issue) => {

@@ -5,6 +5,7 @@
 import type { OpsflowConfig, TargetConfig, TargetKind } from '../../config/schema';
 import { localPlatformClient } from '../../local-platform/client';
 import { InvalidTargetRequest, type DeployTarget } from './contract';
+import { CommandTarget } from './command/target';
 import { LocalTarget } from './local/target';
 
 /** What a kind's factory gets besides its own `target:` block. */
@@ -23,6 +24,8 @@ type Factory<K extends TargetKind> = (
 /** One line per target kind. */
 const KINDS: { [K in TargetKind]: Factory<K> } = {
   local: (_target, { config, timeoutMs }) => new LocalTarget(localPlatformClient(config.platform.local, { timeoutMs })),
+  command: (target, { config, timeoutMs }) =>
+    new CommandTarget(target, { environments: Object.keys(config.environments), timeoutMs }),
 };
 
 /** The deploy target of each service; the worker builds it from the config, tests from fakes. */
