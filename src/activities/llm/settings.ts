@@ -77,6 +77,38 @@ function readKey(provider: 'openai' | 'anthropic', settings: LlmSettings, env: E
   return text;
 }
 
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * Where a key may go: only over https (or to loopback), and only to the provider's own host unless the base URL came
+ * from the environment, which the operator controls; opsflow.yaml is edited by pull requests. Throws one line.
+ */
+export function checkKeyDestination(
+  provider: 'openai' | 'anthropic',
+  baseUrl: string,
+  source: LlmSettings['sources']['baseUrl'],
+): void {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw new LlmError('config', `the ${provider} base URL is not a URL: fix ${BASE_URL_VAR[provider]} or llm.baseUrl`);
+  }
+  const where = source === 'env' ? BASE_URL_VAR[provider] : 'llm.baseUrl';
+  if (source !== 'env' && url.host !== new URL(DEFAULT_BASE_URL[provider]).host) {
+    throw new LlmError(
+      'config',
+      `llm.baseUrl (${url.origin}) in opsflow.yaml does not get ${KEY_VAR[provider]}: set ${BASE_URL_VAR[provider]} in the environment instead`,
+    );
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK.test(url.hostname))) {
+    throw new LlmError(
+      'config',
+      `${where} (${url.origin}) would send the ${provider} key in clear: use https (plain http only to loopback)`,
+    );
+  }
+}
+
 /** Builds the configured provider, or undefined for the offline planner. Throws LlmError('config') naming what to set. */
 export function createLlmProvider(settings: LlmSettings, env: Env = process.env): LlmProvider | undefined {
   const provider = settings.provider;
@@ -86,7 +118,8 @@ export function createLlmProvider(settings: LlmSettings, env: Env = process.env)
   }
   const baseUrl = baseUrlOf(settings) ?? DEFAULT_BASE_URL[provider];
   let apiKey = readKey(provider, settings, env);
-  if (!apiKey) {
+  if (apiKey) checkKeyDestination(provider, baseUrl, settings.sources.baseUrl);
+  else {
     // Local OpenAI-compatible servers (Ollama, vLLM, LM Studio) take any key; the hosted APIs need one.
     if (provider === 'openai' && baseUrl !== DEFAULT_BASE_URL.openai) apiKey = 'no-key';
     else {
