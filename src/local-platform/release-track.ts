@@ -404,6 +404,8 @@ export class ReleaseTrack {
 function startInstance(deps: TrackDeps, version: string): Promise<ServiceProcess> {
   return deps.supervisor.start({
     command: deps.config.command,
+    env: deps.config.env,
+    passEnv: deps.config.passEnv,
     cwd: deps.cwd,
     environment: deps.environment,
     service: deps.service,

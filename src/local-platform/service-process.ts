@@ -15,9 +15,19 @@ export const UPSTREAM_HOST = '127.0.0.1';
 
 const STDERR_TAIL_LINES = 20;
 
+/**
+ * What a service inherits from the platform's environment unless its config names more (`passEnv`): enough to find
+ * programs, a home, a locale and a time zone; never the worker's keys (OPENAI_API_KEY, TEMPORAL_API_KEY, ...).
+ */
+export const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'] as const;
+
 /** What to run and how long to wait for it. */
 export interface SpawnOptions {
   command: readonly string[];
+  /** Variables from the service's config, as written. */
+  env?: Readonly<Record<string, string>>;
+  /** Names of the platform's own variables the service also gets. */
+  passEnv?: readonly string[];
   cwd: string;
   environment: string;
   service: string;
@@ -97,6 +107,20 @@ export class ServiceProcess {
   }
 }
 
+/** A service's whole environment: the allow-list and `passEnv` from `parent`, its config's `env`, then the platform's. */
+export function serviceEnvironment(
+  options: Pick<SpawnOptions, 'env' | 'passEnv' | 'version' | 'service' | 'environment'>,
+  parent: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...INHERITED_ENV, ...(options.passEnv ?? [])]) {
+    const value = parent[name];
+    if (value !== undefined) env[name] = value;
+  }
+  Object.assign(env, options.env);
+  return { ...env, PORT: '0', VERSION: options.version, SERVICE: options.service, ENVIRONMENT: options.environment };
+}
+
 /**
  * Starts service processes and remembers every one still alive, so closing the platform stops them all, including
  * one still on its way up.
@@ -111,13 +135,7 @@ export class ProcessSupervisor {
     if (!program) throw new StartError('the service command is empty', []);
     const child = spawn(resolveProgram(program), args, {
       cwd: options.cwd,
-      env: {
-        ...process.env,
-        PORT: '0',
-        VERSION: options.version,
-        SERVICE: options.service,
-        ENVIRONMENT: options.environment,
-      },
+      env: serviceEnvironment(options),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.children.set(child, undefined);
