@@ -24,7 +24,7 @@ import type { DeployResult, Phase } from '../../src/shared/deploy';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import { agentStatusQuery, recordEventUpdate, stopUpdate } from '../../src/shared/agent/messages';
 import type { opsAgent } from '../../src/workflows/agent';
-import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
+import { approveUpdate, deployFinishedSignal, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from '../helpers/config';
 import { fakeDeps, FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 
@@ -356,6 +356,35 @@ describe('ops agent', () => {
       const md = readFileSync(path.join(h.workdir, result.files[0] ?? ''), 'utf8');
       assert.match(md, /\*\*Ended \(requested\)\*\*/);
       assert.match(md, new RegExp(`${deployId}: \\*\\*promoted\\*\\*`));
+    });
+  });
+
+  it('ignores a crafted deployFinished: a path as service, another version, a malformed result', async () => {
+    await withAgent({}, async (h) => {
+      const deployId = await h.deploy('1.1.0');
+      await waitForPhase(deployId, 'AWAITING_APPROVAL');
+      const crafted = {
+        deployId,
+        service: '../../.github/workflows/evil',
+        version: '1.1.0',
+        outcome: 'rolled-back',
+        reason: 'x',
+        phase: 'ROLLED_BACK',
+        durationMs: 1,
+        report: null,
+      } as const;
+      await h.handle.signal(deployFinishedSignal, crafted);
+      await h.handle.signal(deployFinishedSignal, { ...crafted, service: 'hello', version: '9.9.9' });
+      await h.handle.signal(deployFinishedSignal, { deployId } as unknown as DeployResult);
+      await env.sleep('1s');
+      const status = await h.status();
+      assert.deepEqual(
+        status.running.map((r) => r.deployId),
+        [deployId],
+        'the deploy still counts as running',
+      );
+      assert.equal(existsSync(path.join(h.workdir, '.github')), false);
+      assert.equal(existsSync(path.join(root, '.github')), false);
     });
   });
 

@@ -1,5 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../shared/errors';
+import { nameSchema, versionSchema } from '../../shared/validation';
 
 /** Where the agent writes, relative to the working directory (the spec's output locations). */
 export const AGENT_PATHS = {
@@ -11,12 +14,26 @@ export const AGENT_PATHS = {
     `docs/operations/ops-agent-${project}-${date}.${ext}`,
 } as const;
 
-/** Resolves a docs path under the working directory; refuses anything that would leave it. */
+/** Resolves a path under the working directory's docs/ folder; refuses (not retried) anything that would leave it. */
 export function resolveDoc(workdir: string, relative: string): string {
-  const root = path.resolve(workdir);
-  const file = path.resolve(root, relative);
-  if (!file.startsWith(root + path.sep)) throw new Error(`${relative} would leave ${root}`);
+  const docs = path.join(path.resolve(workdir), 'docs');
+  const file = path.resolve(path.resolve(workdir), relative);
+  if (!file.startsWith(docs + path.sep)) {
+    throw ApplicationFailure.nonRetryable(`${relative} would leave ${docs}`, ErrorType.InvalidRequest);
+  }
   return file;
+}
+
+/** A service or version that becomes part of a file name: validated, so it cannot hold a path. */
+function fileNamePart(value: string, kind: 'service' | 'version'): string {
+  const parsed = (kind === 'service' ? nameSchema : versionSchema).safeParse(value);
+  if (!parsed.success || value.includes('..')) {
+    throw ApplicationFailure.nonRetryable(
+      `${kind} ${JSON.stringify(value)} cannot name a file: ${parsed.error?.issues[0]?.message ?? 'no ".."'}`,
+      ErrorType.InvalidRequest,
+    );
+  }
+  return parsed.data;
 }
 
 /** Writes through a temporary file and a rename, so a reader never sees half a document. */
@@ -33,6 +50,11 @@ export function writeDoc(workdir: string, relative: string, text: string): void 
  * that day. The file that carries `marker` is this deploy's own, so a retried activity rewrites the same file.
  */
 export function incidentFile(workdir: string, date: string, service: string, version: string, marker: string): string {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
+    throw ApplicationFailure.nonRetryable(`date "${date}" is not YYYY-MM-DD`, ErrorType.InvalidRequest);
+  }
+  service = fileNamePart(service, 'service');
+  version = fileNamePart(version, 'version');
   for (let n = 1; ; n++) {
     const relative = AGENT_PATHS.incident(date, service, n === 1 ? version : `${version}-${n}`);
     const file = resolveDoc(workdir, relative);

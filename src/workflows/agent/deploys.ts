@@ -1,10 +1,12 @@
 import { log, setHandler, startChild } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { z } from 'zod';
 import { deployRequestArgsSchema, type DeployAccepted } from '../../shared/agent';
 import { requestDeployUpdate } from '../../shared/agent/messages';
 import { resultFromFailure, type DeployResult } from '../../shared/deploy';
 import { deployFinishedSignal } from '../../shared/deploy/messages';
 import { failureMessage } from '../../shared/errors';
+import { describeIssue, nameSchema, versionSchema } from '../../shared/validation';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
 import type { deploy } from '../deploy';
 import { now, parseOrRefuse, type AgentRuntime } from './runtime';
@@ -81,8 +83,33 @@ export function registerDeployHandlers(rt: AgentRuntime): void {
       },
     },
   );
-  setHandler(deployFinishedSignal, (result) => rt.finished(result));
+  setHandler(deployFinishedSignal, (result) => {
+    // Anyone who reaches the namespace can signal: only a well-formed result of a deploy this agent runs counts.
+    const parsed = deployFinishedSchema.safeParse(result);
+    if (!parsed.success) {
+      log.warn('deployFinished ignored: not a deploy result', { issue: describeIssue(parsed.error) });
+      return;
+    }
+    const { deployId, service, version } = parsed.data;
+    const running = state.running.find((r) => r.deployId === deployId);
+    if (!running || running.service !== service || running.version !== version) {
+      log.warn('deployFinished ignored: no such running deploy', { deployId });
+      return;
+    }
+    rt.finished(result);
+  });
 }
+
+/** The fields of a DeployResult the agent keys on and writes into file names; the rest is read as facts. */
+const deployFinishedSchema = z.looseObject({
+  deployId: z.string().min(1).max(300),
+  service: nameSchema,
+  version: versionSchema,
+  outcome: z.enum(['promoted', 'rolled-back', 'rejected', 'approval-timed-out', 'failed']),
+  reason: z.string(),
+  phase: z.string(),
+  durationMs: z.number().nonnegative(),
+});
 
 /** A child that failed, was cancelled or terminated still has an outcome the figures must count. */
 function failedResult(input: { deployId: string; service: string; version: string }, err: unknown): DeployResult {
