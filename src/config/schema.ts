@@ -11,6 +11,7 @@ import { durationSchema } from '../shared/duration';
 import { nameSchema } from '../shared/validation';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { commandTargetConfigSchema } from '../activities/targets/command/config';
+import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 
 const approvalSchema = z
@@ -186,7 +187,10 @@ export const configSchema = z
       .strict()
       .default({ local: localPlatformConfigSchema.parse({}) }),
     /** Metric providers other than the local platform's own figures. */
-    metrics: z.object({ prometheus: prometheusConfigSchema.optional() }).strict().default({}),
+    metrics: z
+      .object({ prometheus: prometheusConfigSchema.optional(), nginxLog: nginxLogConfigSchema.optional() })
+      .strict()
+      .default({}),
     services: z
       .record(nameSchema, serviceConfigSchema)
       .refine((s) => Object.keys(s).length > 0, 'list at least one service'),

@@ -62,7 +62,7 @@ const compareSchema = z
 export const analysisConfigSchema = z
   .object({
     /** Where samples come from: the local platform's recorded figures, or Prometheus (metrics.prometheus). */
-    provider: z.enum(['local', 'prometheus']).default('local'),
+    provider: z.enum(['local', 'prometheus', 'nginx-log']).default('local'),
     /** Time between two samples during a bake. */
     interval: durationSchema.default(30_000),
     /** Fewer requests than this in a sample make it inconclusive, never a success. */

@@ -7,6 +7,7 @@ import { localPlatformClient } from '../../local-platform/client';
 import type { AnalysisConfig } from '../../shared/analysis-config';
 import { MetricsProviderMissing, type MetricsProvider } from './contract';
 import { LocalMetrics } from './local';
+import { NginxLogMetrics } from './nginx-log';
 import { PrometheusMetrics } from './prometheus';
 
 /** The names `analysis.provider` may give. */
@@ -27,6 +28,10 @@ const PROVIDERS: { [N in MetricsProviderName]: ProviderEntry } = {
   prometheus: {
     requires: 'metrics.prometheus.url',
     create: ({ metrics }) => metrics.prometheus && new PrometheusMetrics(metrics.prometheus),
+  },
+  'nginx-log': {
+    requires: 'metrics.nginxLog.path',
+    create: ({ metrics }) => metrics.nginxLog && new NginxLogMetrics(metrics.nginxLog),
   },
 };
 

@@ -19,8 +19,11 @@ export const PLACEHOLDER_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
 /** The worker's environment variables a command gets when the config names none: enough to find programs. */
 export const DEFAULT_PASS_ENV = ['PATH', 'HOME', 'LANG'];
 
-/** The default time one command may take; the target's activities allow 30 s to 1 minute for a whole operation. */
-export const DEFAULT_HOOK_TIMEOUT_MS = 20_000;
+/**
+ * The default time one command may take. An operation runs up to four commands (status, the change, status; a
+ * rollback also sets the weight to 0) inside its activity's timeout: 1 minute, 30 s for a rollback.
+ */
+export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
 
 /** One operation's command: an argv array, or `{ argv, timeout }` to give it a timeout of its own. */
 function hookSchema(name: HookName) {
