@@ -26,9 +26,9 @@ export const localTargetConfigSchema = z
     initialVersion: versionSchema,
     healthPath: z.string().startsWith('/').default('/healthz'),
     /** Variables the service gets as written here (never secrets: opsflow.yaml is committed). */
-    env: z.record(envNameSchema, z.string()).default({}),
+    env: z.record(envNameSchema, z.string()).optional(),
     /** Variables the service gets from the platform's own environment, beyond PATH, HOME, LANG, LC_ALL, TZ, TMPDIR. */
-    passEnv: z.array(envNameSchema).default([]),
+    passEnv: z.array(envNameSchema).optional(),
   })
   .strict()
   .refine((s) => s.versions.includes(s.initialVersion), {
