@@ -13,6 +13,18 @@ export const nameSchema = z
     'must be letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit',
   );
 
+/**
+ * A deploy's workflow id, as deployWorkflowId builds it (`deploy-<service>-<version>-<environment>`): it names folders
+ * (LLM audit files) and travels in paths, so it is one safe path segment.
+ */
+export const deployIdSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/,
+    'must be letters, digits, ".", "_" or "-" (at most 200), as deploy-<service>-<version>-<environment>',
+  )
+  .refine((id) => !id.includes('..'), 'must not contain ".."');
+
 /** One line naming the first problem: "environments.production.canary.steps.1.weight: weights must increase". */
 export function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];

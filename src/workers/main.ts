@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { createWorkerLlm } from '../activities/llm/index';
 import { metricsFromConfig } from '../activities/metrics/registry';
+import { setWorkdirRoot } from '../activities/report/workdir';
 import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
 import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
@@ -15,8 +16,14 @@ async function main(): Promise<void> {
     )
     .option('-c, --config <file>', 'opsflow configuration', 'opsflow.yaml')
     .option('--task-queue <name>', 'task queue to poll (default: temporal.taskQueue from the config)')
+    .option(
+      '--workdir-root <dir>',
+      "the folder a deploy's workdir must lie inside (default: OPSFLOW_WORKDIR_ROOT, else the current folder)",
+    )
     .parse()
-    .opts<{ config: string; taskQueue?: string }>();
+    .opts<{ config: string; taskQueue?: string; workdirRoot?: string }>();
+  // The worker, not the request, decides where it writes: reports, agent docs and LLM audit files.
+  setWorkdirRoot(options.workdirRoot ?? process.env['OPSFLOW_WORKDIR_ROOT'] ?? process.cwd());
 
   const { config } = loadConfig(options.config);
   const pino = createFileLogger('worker');

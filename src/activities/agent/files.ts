@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../shared/errors';
 import { nameSchema, versionSchema } from '../../shared/validation';
+import { checkWorkdir } from '../report/workdir';
 
 /** Where the agent writes, relative to the working directory (the spec's output locations). */
 export const AGENT_PATHS = {
@@ -16,8 +17,9 @@ export const AGENT_PATHS = {
 
 /** Resolves a path under the working directory's docs/ folder; refuses (not retried) anything that would leave it. */
 export function resolveDoc(workdir: string, relative: string): string {
-  const docs = path.join(path.resolve(workdir), 'docs');
-  const file = path.resolve(path.resolve(workdir), relative);
+  const root = checkWorkdir(workdir);
+  const docs = path.join(root, 'docs');
+  const file = path.resolve(root, relative);
   if (!file.startsWith(docs + path.sep)) {
     throw ApplicationFailure.nonRetryable(`${relative} would leave ${docs}`, ErrorType.InvalidRequest);
   }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LlmAuditRef } from '../../config/llm';
+import { checkWorkdir } from '../report/workdir';
 
 /** Where the full text of LLM calls is kept: `<workdir>/.opsflow/llm/<label>/`. */
 export interface AuditSink {
@@ -43,7 +44,7 @@ const safe = (text: string) => text.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 1
 export function writeAudit(sink: AuditSink, record: AuditRecord): LlmAuditRef {
   const hash = hashCall(record.request, record.response ?? record.error);
   const relative = path.posix.join('.opsflow', 'llm', safe(sink.label), `${safe(record.purpose)}-${hash}.json`);
-  const file = path.join(sink.workdir, relative);
+  const file = path.join(checkWorkdir(sink.workdir), relative);
   mkdirSync(path.dirname(file), { recursive: true });
   const temp = `${file}.${process.pid}.tmp`;
   writeFileSync(temp, `${JSON.stringify({ hash, ...record }, null, 2)}\n`);

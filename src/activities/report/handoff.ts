@@ -12,12 +12,14 @@ import {
 import type { ReportRequest, SnapshotRequest } from '../types';
 import type { LlmReport } from '../llm/report';
 import { renderSummary } from './summary';
+import { checkWorkdir } from './workdir';
 
 /** The files every ending writes into the handoff folder. */
 export const HANDOFF_FILES = ['summary.md', 'files-changed.json', 'report.json'] as const;
 
 /** Resolves the handoff folder and refuses any path that would leave `<workdir>/.agency/handoff`. */
 export function resolveHandoffDir(workdir: string, dir: string): string {
+  workdir = checkWorkdir(workdir);
   const root = path.resolve(workdir, '.agency', 'handoff');
   const resolved = path.resolve(workdir, dir);
   if (!resolved.startsWith(root + path.sep)) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { analysisConfigSchema, canaryStepsSchema } from '../analysis-config';
-import { nameSchema, versionSchema } from '../validation';
+import { deployIdSchema, nameSchema, versionSchema } from '../validation';
 
 /** A feature name becomes a folder under .agency/handoff: it must stay inside it. */
 export const featureSchema = z
@@ -63,7 +63,7 @@ export type EnvironmentPlan = z.output<typeof environmentPlanSchema>;
 /** The deploy workflow's input: everything it needs, resolved from opsflow.yaml, and no secret. */
 export const deployInputSchema = z
   .object({
-    deployId: z.string().min(1),
+    deployId: deployIdSchema,
     project: nameSchema,
     service: nameSchema,
     version: versionSchema,
