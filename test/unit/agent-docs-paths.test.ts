@@ -12,6 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createAgentActivities, type FeedbackRequest } from '../../src/activities/agent';
 import { resolveDoc } from '../../src/activities/agent/files';
+import type { DeployFacts } from '../../src/shared/agent';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'opsflow-agent-paths-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -60,7 +61,10 @@ describe('agent docs paths', () => {
 
   it('writes a valid post-mortem under docs/incidents', async () => {
     const workdir = mkdtempSync(path.join(root, 'w-'));
-    const facts = await new MockActivityEnvironment().run(acts.agentFeedback, request(workdir, 'hello', '1.1.0'));
+    const facts: DeployFacts = await new MockActivityEnvironment().run(
+      acts.agentFeedback,
+      request(workdir, 'hello', '1.1.0'),
+    );
     assert.ok(facts.files.includes('docs/incidents/2026-01-01-hello-1.1.0.md'));
   });
 
