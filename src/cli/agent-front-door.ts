@@ -1,4 +1,4 @@
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, type Client, type WorkflowHandle } from '@temporalio/client';
 import { agentWorkflowId, type AgentConfig } from '../shared/agent/config';
 import type { AgentInput, DeployAccepted } from '../shared/agent';
 import type { OpsflowConfig } from '../config/schema';
@@ -16,6 +16,11 @@ export interface AgentTarget {
   workdir: string;
   config: AgentConfig;
   uiUrl?: string;
+}
+
+/** The handle of a project's ops agent. */
+export function agentHandle(client: Client, project: string): WorkflowHandle<typeof opsAgent> {
+  return client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
 }
 
 /** The agent's start options: the same for every caller, so whichever request comes first starts it. */

@@ -1,14 +1,14 @@
 import { status } from '@grpc/grpc-js';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { agentWorkflowId } from '../shared/agent/config';
 import type { DeployStatus } from '../shared/deploy';
 import { statusQuery } from '../shared/deploy/messages';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { clientConnectionOptions, temporalTarget, type TemporalTarget } from '../temporal/connection';
-import type { opsAgent } from '../workflows/agent';
 import type { deploy } from '../workflows/deploy';
-import { explain, forDeploy, grpcError } from './explain';
 import { CliError } from './output';
+
+// The explainer is imported where something failed, never up here: it reaches into the config and LLM modules
+// (zod, yaml), which a command that succeeds has no use for. import() keeps ES module resolution, hence the ".js".
 
 /** How long the CLI waits for Temporal to answer before it says where it looked. */
 const CONNECT_TIMEOUT = '5s';
@@ -24,6 +24,7 @@ export async function connect(
   try {
     connection = await Connection.connect({ ...clientConnectionOptions(target), connectTimeout: CONNECT_TIMEOUT });
   } catch (err) {
+    const { explain, grpcError } = await import('./explain.js');
     const code = grpcError(err)?.code;
     if (code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED) throw explain(err);
     const why = (err instanceof Error ? err.message : String(err)).split('\n')[0];
@@ -50,16 +51,12 @@ export function deployHandle(client: Client, workflowId: string): WorkflowHandle
   return client.workflow.getHandle<typeof deploy>(workflowId);
 }
 
-/** The handle of a project's ops agent. */
-export function agentHandle(client: Client, project: string): WorkflowHandle<typeof opsAgent> {
-  return client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(project));
-}
-
 /** A deploy's status (its Query), or the explained one-line error: no such deploy, not a deploy. */
 export async function readStatus(handle: WorkflowHandle<typeof deploy>): Promise<DeployStatus> {
   try {
     return await handle.query(statusQuery);
   } catch (err) {
+    const { explain, forDeploy } = await import('./explain.js');
     throw explain(err, forDeploy(handle.workflowId));
   }
 }
@@ -73,6 +70,7 @@ export async function explainDeployMessage(
   action: string,
   err: unknown,
 ): Promise<CliError> {
+  const { explain, forDeploy } = await import('./explain.js');
   const description = await handle.describe().catch(() => undefined);
   if (!description || description.status.name === 'RUNNING') return explain(err, forDeploy(handle.workflowId));
   const status = await handle.query(statusQuery).catch(() => undefined);

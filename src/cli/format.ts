@@ -1,4 +1,6 @@
-import { minutes, percent, type AgentStatus, type DerivedFigures } from '../shared/agent';
+import type { AgentStatus, DerivedFigures } from '../shared/agent';
+// From review.ts, not the index: the index brings the agent's zod schemas, which `deploy status` has no use for.
+import { minutes, percent } from '../shared/agent/review';
 import type { AnalysisSample } from '../shared/analysis';
 import { millis, percent as pct } from '../shared/format';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';

@@ -1,9 +1,10 @@
+// The opsflow CLI. Only commander and the commands' registrations load before the arguments are parsed; each
+// action imports what it needs when it runs (see src/cli/commands/).
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './commands/agent';
 import { registerDeployCommands } from './commands/deploy';
 import { registerLlmCommands } from './commands/llm';
 import { registerPlanCommand } from './commands/plan';
-import { explain, isPersonError } from './explain';
 
 /** Builds the `opsflow` command; exported so tests can run it in-process. */
 export function buildProgram(): Command {
@@ -42,7 +43,9 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    // One line for people; the stack of what went wrong inside only when asked for.
+    // One line for people; the stack of what went wrong inside only when asked for. The explainer loads Temporal's
+    // client and the config's errors, so it is imported here, when something failed, and --help never pays for it.
+    const { explain, isPersonError } = await import('./explain.js');
     console.error(`opsflow: ${explain(err).message}`);
     const inner = isPersonError(err) && err.cause !== undefined ? err.cause : err;
     if (process.env['OPSFLOW_DEBUG'] && !isPersonError(inner)) console.error(inner);

@@ -1,24 +1,7 @@
+// `opsflow deploy pause|resume|promote|abort`: names, options and help; deploy-actions.ts sends them when one runs.
 import type { Command } from 'commander';
-import type { ControlAction, ControlArgs, ControlRecord } from '../../shared/deploy';
-import {
-  abortSignal,
-  abortUpdate,
-  pauseSignal,
-  pauseUpdate,
-  promoteSignal,
-  promoteUpdate,
-  resumeSignal,
-  resumeUpdate,
-} from '../../shared/deploy/messages';
-import { deployHandle, explainDeployMessage, withClient } from '../client';
-import { print, printJson } from '../output';
-
-const MESSAGES = {
-  pause: { update: pauseUpdate, signal: pauseSignal },
-  resume: { update: resumeUpdate, signal: resumeSignal },
-  promote: { update: promoteUpdate, signal: promoteSignal },
-  abort: { update: abortUpdate, signal: abortSignal },
-} as const;
+import type { ControlAction } from '../../shared/deploy';
+import type { ControlOptions } from './deploy-actions';
 
 const HELP: Record<ControlAction, { description: string; done: string; by: string }> = {
   pause: {
@@ -47,7 +30,7 @@ const HELP: Record<ControlAction, { description: string; done: string; by: strin
 
 /** Registers `opsflow deploy pause|resume|promote|abort <id> --by <name> [--reason ...]`. */
 export function registerControlCommands(deployCmd: Command): void {
-  for (const action of Object.keys(MESSAGES) as ControlAction[]) {
+  for (const action of Object.keys(HELP) as ControlAction[]) {
     const help = HELP[action];
     deployCmd
       .command(`${action} <workflowId>`)
@@ -56,25 +39,9 @@ export function registerControlCommands(deployCmd: Command): void {
       .option('--reason <text>', 'why (recorded in the history, the timeline and the report)')
       .option('--signal', 'send a Signal instead of an Update (no answer; for tools that cannot send Updates)')
       .option('--json', 'print the recorded action as JSON')
-      .action(async (workflowId: string, opts: { by: string; reason?: string; signal?: boolean; json?: boolean }) => {
-        const args: ControlArgs = { by: opts.by, ...(opts.reason ? { reason: opts.reason } : {}) };
-        await withClient(async (client) => {
-          const handle = deployHandle(client, workflowId);
-          try {
-            if (opts.signal) {
-              await handle.signal(MESSAGES[action].signal, args);
-              print(
-                `${action} signal sent to ${workflowId}; "opsflow deploy status ${workflowId}" shows whether it was taken`,
-              );
-              return;
-            }
-            const record: ControlRecord = await handle.executeUpdate(MESSAGES[action].update, { args: [args] });
-            if (opts.json) printJson(record);
-            else print(`${help.done} ${workflowId} by ${record.by} at ${record.at} (was ${record.phase})`);
-          } catch (err) {
-            throw await explainDeployMessage(handle, action, err);
-          }
-        });
+      .action(async (workflowId: string, opts: ControlOptions) => {
+        const { control } = await import('./deploy-actions.js');
+        await control(action, help.done, workflowId, opts);
       });
   }
 }

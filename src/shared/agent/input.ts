@@ -3,12 +3,10 @@ import { z } from 'zod';
 import { deployInputSchema } from '../deploy/input';
 import { nameSchema } from '../validation';
 import { agentSettingsSchema } from './config';
+import { EVENT_TYPES, SEVERITIES } from './events';
 import type { AgentState } from './state';
 
-/** Infrastructure event types the agent takes (the spec's "deployment or infrastructure events"). */
-export const EVENT_TYPES = ['deploy', 'incident', 'scale', 'config', 'alert'] as const;
-
-export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export { EVENT_TYPES, SEVERITIES };
 
 /** An infrastructure event as the CLI, the UI or another system reports it. */
 export const agentEventArgsSchema = z

@@ -1,0 +1,111 @@
+// `opsflow deploy start`, apart from the other deploy actions because it alone reads opsflow.yaml (yaml, zod).
+import { WorkflowNotFoundError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { buildDeployInput } from '../../config/deploy-request';
+import { loadConfig } from '../../config/load';
+import { agentWorkflowId } from '../../shared/agent/config';
+import type { DeployResult } from '../../shared/deploy';
+import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
+import type { deploy } from '../../workflows/deploy';
+import { deployThroughAgent } from '../agent-front-door';
+import { deployHandle, hasSearchAttributes, uiLink, withClient } from '../client';
+import { explain, forDeploy } from '../explain';
+import { CliError, print, printJson } from '../output';
+
+/** The options of `opsflow deploy start`, as commander parses them. */
+export interface StartOptions {
+  service?: string;
+  version?: string;
+  feature?: string;
+  reason?: string;
+  requestedBy?: string;
+  config?: string;
+  json?: boolean;
+  standalone?: boolean;
+}
+
+/** Starts a deploy through the project's ops agent (or directly with --standalone) and says where to follow it. */
+export async function startDeploy(opts: StartOptions): Promise<void> {
+  const { config } = loadConfig(opts.config);
+  const input = buildDeployInput(
+    config,
+    {
+      service: opts.service,
+      version: opts.version,
+      feature: opts.feature,
+      requestedBy: opts.requestedBy,
+      reason: opts.reason,
+    },
+    { workdir: process.cwd(), uiUrl: config.temporal.uiUrl },
+  );
+  await withClient(async (client) => {
+    const environments = input.environments.map((e) => e.name);
+    const options = {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: input.deployId,
+      args: [input] as [typeof input],
+      workflowIdConflictPolicy: 'USE_EXISTING' as const,
+      staticSummary: `${input.service} ${input.version} → ${environments.join(' → ')}`,
+      staticDetails:
+        `Deploy **${input.service} ${input.version}** through ${environments.join(', ')}, requested by ` +
+        `${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}. Handoff: .agency/handoff/${input.feature}/devops-automator`,
+    };
+    const context = forDeploy(input.deployId);
+    const previous = await deployHandle(client, input.deployId)
+      .describe()
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw explain(err, context);
+      });
+    if (previous?.status.name === 'COMPLETED') {
+      // Only a promoted run blocks a new one: after a rollback or a rejection the change may be tried again.
+      const result: DeployResult = await deployHandle(client, input.deployId).result();
+      if (result.outcome === 'promoted') {
+        throw new CliError(
+          `${input.service} ${input.version} was already promoted by ${input.deployId}; nothing to do`,
+        );
+      }
+    }
+    let existing = previous?.status.name === 'RUNNING';
+    let runId: string;
+    if (opts.standalone) {
+      // Asked first, as the agent does: a namespace without them would refuse the start.
+      const searchAttributes = await hasSearchAttributes(client);
+      if (!searchAttributes) {
+        print(`warning: the namespace lacks opsflow's search attributes (start the worker once to register them)`);
+      }
+      let handle: WorkflowHandleWithFirstExecutionRunId<typeof deploy>;
+      try {
+        handle = await client.workflow.start<typeof deploy>('deploy', {
+          ...options,
+          ...(searchAttributes
+            ? {
+                typedSearchAttributes: [
+                  { key: SERVICE_ATTRIBUTE, value: input.service },
+                  { key: ENVIRONMENT_ATTRIBUTE, value: environments },
+                  { key: PHASE_ATTRIBUTE, value: 'PLANNING' },
+                ],
+              }
+            : {}),
+        });
+      } catch (err) {
+        throw explain(err, context);
+      }
+      runId = handle.firstExecutionRunId;
+    } else {
+      // The project's ops agent starts the deploy as its child, and starts itself first when it is not running.
+      const accepted = await deployThroughAgent(client, config, input);
+      existing = accepted.existing;
+      runId = accepted.runId ?? previous?.runId ?? '';
+    }
+    const workflowId = input.deployId;
+    const uiUrl = uiLink(config.temporal.uiUrl, client.options.namespace, workflowId, runId);
+    if (opts.json) {
+      printJson({ workflowId, runId, uiUrl });
+      return;
+    }
+    const via = opts.standalone ? '' : ` (through ${agentWorkflowId(config.project)})`;
+    print(existing ? `already running: ${workflowId}${via}` : `started ${workflowId}${via}`);
+    print(`  ${uiUrl}`);
+    print(`next: opsflow deploy watch ${workflowId}`);
+  });
+}
