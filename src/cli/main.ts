@@ -5,6 +5,7 @@ import { registerAgentCommands } from './commands/agent';
 import { registerDeployCommands } from './commands/deploy';
 import { registerLlmCommands } from './commands/llm';
 import { registerPlanCommand } from './commands/plan';
+import { registerTargetsCommands } from './commands/targets';
 
 /** Builds the `opsflow` command; exported so tests can run it in-process. */
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ Start here:
   registerAgentCommands(program);
   registerPlanCommand(program);
   registerLlmCommands(program);
+  registerTargetsCommands(program);
   return program;
 }
 

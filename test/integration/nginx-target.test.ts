@@ -8,12 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { DeployStatus } from '../../src/shared/deploy';
 import { freePort } from '../../src/tooling/ports';
 import { REPO, Stack, type stackConfig } from '../helpers/stack';
@@ -31,7 +31,10 @@ describe('examples/nginx: command hooks behind a real nginx', { skip }, () => {
   const savedState = process.env['NGINX_EXAMPLE_STATE'];
 
   const hooks = (...args: string[]) =>
-    promisify(execFile)(process.execPath, [HOOKS, ...args], { env: { ...process.env, NGINX_EXAMPLE_STATE: state } });
+    promisify(execFile)(process.execPath, [HOOKS, ...args], {
+      env: { ...process.env, NGINX_EXAMPLE_STATE: state },
+      timeout: 30_000,
+    });
 
   before(async () => {
     state = mkdtempSync(path.join(os.tmpdir(), 'opsflow-nginx-'));
@@ -59,11 +62,17 @@ describe('examples/nginx: command hooks behind a real nginx', { skip }, () => {
   /** Runs a deploy to its end, reading nginx's upstream weights every 50 ms meanwhile. */
   async function deploy(version: string): Promise<{ code: number | null; status: DeployStatus; splits: string[] }> {
     const watcher = watchUpstream(upstreamFile());
-    const started = await stack!.cli('deploy', 'start', '--service', 'hello', '--version', version, '--json');
-    assert.equal(started.code, 0, started.stderr);
-    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-    const watched = await stack!.cli('deploy', 'watch', workflowId);
-    const splits = watcher.stop();
+    let splits: string[] = [];
+    let workflowId: string;
+    let watched: Awaited<ReturnType<Stack['cli']>>;
+    try {
+      const started = await stack!.cli('deploy', 'start', '--service', 'hello', '--version', version, '--json');
+      assert.equal(started.code, 0, started.stderr);
+      workflowId = (JSON.parse(started.stdout) as { workflowId: string }).workflowId;
+      watched = await stack!.cli('deploy', 'watch', workflowId);
+    } finally {
+      splits = watcher.stop();
+    }
     const shown = await stack!.cli('deploy', 'status', workflowId, '--json');
     assert.equal(shown.code, 0, shown.stderr);
     return { code: watched.code, status: JSON.parse(shown.stdout) as DeployStatus, splits };
@@ -83,6 +92,24 @@ describe('examples/nginx: command hooks behind a real nginx', { skip }, () => {
       'the canary took real requests through nginx',
     );
     assert.equal(await traffic!.versionNow(), '1.1.0');
+  });
+
+  it('targets check reaches the hooks: what runs per environment, or one line saying what is wrong', async () => {
+    const checked = await stack!.cli('targets', 'check');
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.match(checked.stdout, /hello \(target command\): releases 1\.0\.0, 1\.1\.0, 1\.2\.0/);
+    assert.match(checked.stdout, new RegExp(`staging +✓ stable 1\\.1\\.0 \\(by ${promotedBy}\\), no canary`));
+    assert.match(checked.stdout, /status: node examples\/nginx\/hooks\.js status staging \(in /);
+    // The same config with a status command that does not exist.
+    const config = parse(readFileSync(path.join(stack!.workdir, 'opsflow.yaml'), 'utf8')) as {
+      services: { hello: { target: { status: unknown } } };
+    };
+    config.services.hello.target.status = ['/nonexistent/hooks', 'status'];
+    writeFileSync(path.join(stack!.workdir, 'broken.yaml'), stringify(config));
+    const broken = await stack!.cli('targets', 'check', '--config', 'broken.yaml');
+    assert.equal(broken.code, 1);
+    assert.match(broken.stdout, /staging +✗ status command \(\/nonexistent\/hooks\) could not start in .*ENOENT/);
+    assert.equal(broken.stderr, 'opsflow: 1 of 1 target checks failed: hello in staging\n');
   });
 
   it('rolls the faulty 1.2.0 back: the canary leaves nginx’s upstream and 1.1.0 serves', async () => {
