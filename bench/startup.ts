@@ -20,13 +20,40 @@ const BIN = path.join(REPO_ROOT, 'bin', 'opsflow.js');
 const BUNDLE = path.join(REPO_ROOT, 'dist', 'workflow-bundle.js');
 const TARGET_MS = 300;
 /** What the CLI loads, each timed alone in a fresh process: where a start-up's milliseconds go. */
-const MODULES = ['commander', 'zod', 'yaml', '@temporalio/client', 'openai', '@anthropic-ai/sdk'];
+const MODULES = [
+  'commander',
+  'zod',
+  'yaml',
+  '@temporalio/client',
+  '@temporalio/workflow',
+  'openai',
+  '@anthropic-ai/sdk',
+];
 
-/** Node arguments that start `opsflow`: the compiled bin, and TypeScript through tsx as the bin did before. */
+/**
+ * Node arguments that start `opsflow`: the compiled bin, and TypeScript through tsx as before the build existed. The
+ * commands' actions are import() calls, which only tsx's ES module hook (--import, not --require tsx/cjs) resolves.
+ */
 const RUNNERS = {
   compiled: (args: string[]) => [BIN, ...args],
-  tsx: (args: string[]) => ['--require', require.resolve('tsx/cjs'), 'src/cli/main.ts', ...args],
+  tsx: (args: string[]) => ['--import', 'tsx', 'src/cli/main.ts', ...args],
 } as const;
+
+/** Runs the bin as `opsflow <args>` and prints, as its last stderr line, the packages it had loaded when it exited. */
+const LOADED_PACKAGES_SCRIPT = String.raw`
+process.argv = [process.execPath, ${JSON.stringify(BIN)}, ...process.argv.slice(1)];
+process.on('exit', () => {
+  const names = new Set();
+  for (const file of Object.keys(require.cache)) {
+    const at = file.lastIndexOf('node_modules/');
+    if (at < 0) continue;
+    const [scope, name] = file.slice(at + 'node_modules/'.length).split('/');
+    names.add(scope.startsWith('@') ? scope + '/' + name : scope);
+  }
+  process.stderr.write('\n' + JSON.stringify([...names].sort()) + '\n');
+});
+require(${JSON.stringify(BIN)});
+`;
 
 interface Timing {
   firstMs: number;
@@ -52,6 +79,15 @@ async function timeCommand(command: string, args: string[], env: NodeJS.ProcessE
   const exitMs = performance.now() - began;
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${code}: ${output.trim().split('\n').pop()}`);
   return { firstMs, exitMs };
+}
+
+/** The packages (node_modules) a run of `opsflow <args>` loads, in a fresh process. */
+async function loadedPackages(args: string[], env: NodeJS.ProcessEnv): Promise<string[]> {
+  const { stderr } = await promisify(execFile)(process.execPath, ['-e', LOADED_PACKAGES_SCRIPT, '--', ...args], {
+    cwd: REPO_ROOT,
+    env,
+  });
+  return JSON.parse(stderr.trim().split('\n').pop() ?? '[]') as string[];
 }
 
 /** Milliseconds a fresh process spends in `require(name)`, the median of three. */
@@ -97,6 +133,7 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
     help: { compiled: [] as Timing[], tsx: [] as Timing[], npx: [] as Timing[] },
     status: { compiled: [] as Timing[], tsx: [] as Timing[] },
   };
+  const loaded = { help: [] as string[], status: [] as string[] };
   try {
     const id = 'bench-startup-status';
     const handle = await startDeploy(
@@ -122,6 +159,8 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
         if (keep) times.help.npx.push(npx);
       }
     }
+    loaded.help = await loadedPackages(['--help'], env);
+    loaded.status = await loadedPackages(['deploy', 'status', id], env);
   } finally {
     await worker.stop();
   }
@@ -138,6 +177,8 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
   const modulesNote = Object.entries(modules)
     .map(([m, ms]) => `${m} ${ms} ms`)
     .join(', ');
+  /** Which of the packages timed alone a command loads: what its start-up pays for. */
+  const loads = (packages: string[]) => MODULES.filter((m) => packages.includes(m)).join(', ') || 'none';
   return {
     figures: [
       {
@@ -146,7 +187,7 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
         unit: 'ms',
         target,
         met: first(times.help.compiled) <= TARGET_MS,
-        note: `max ${max(times.help.compiled)} ms, exit ${exit(times.help.compiled)} ms; node alone prints in ${round(nodeAlone.firstMs, 1)} ms; requiring each alone takes ${modulesNote}`,
+        note: `max ${max(times.help.compiled)} ms, exit ${exit(times.help.compiled)} ms; node alone prints in ${round(nodeAlone.firstMs, 1)} ms; requiring each alone takes ${modulesNote}; of these --help loads ${loads(loaded.help)}`,
       },
       {
         name: 'opsflow deploy status <id>, first output, median',
@@ -154,7 +195,7 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
         unit: 'ms',
         target,
         met: first(times.status.compiled) <= TARGET_MS,
-        note: `max ${max(times.status.compiled)} ms; the query round trip is in it`,
+        note: `max ${max(times.status.compiled)} ms; the query round trip is in it; of the packages above it loads ${loads(loaded.status)}`,
       },
       { name: 'tsx from source (before): --help, median', value: first(times.help.tsx), unit: 'ms' },
       { name: 'tsx from source (before): deploy status, median', value: first(times.status.tsx), unit: 'ms' },
@@ -185,6 +226,7 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
       },
       nodeAloneFirstOutputMs: round(nodeAlone.firstMs, 1),
       requireMs: modules,
+      loadedPackages: loaded,
       bundle: {
         path: 'dist/workflow-bundle.js',
         bytes: bundle.bytes,
