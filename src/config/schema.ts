@@ -9,6 +9,7 @@ import {
 import { ENVIRONMENT_DEFAULTS } from '../shared/deploy/input';
 import { durationSchema } from '../shared/duration';
 import { nameSchema } from '../shared/validation';
+import { httpUrlSchema } from '../shared/markdown';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { commandTargetConfigSchema } from '../activities/targets/command/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
@@ -178,7 +179,7 @@ export const configSchema = z
     temporal: z
       .object({
         taskQueue: z.string().min(1).default('opsflow'),
-        uiUrl: z.string().url().default('http://localhost:8233'),
+        uiUrl: httpUrlSchema.default('http://localhost:8233'),
       })
       .strict()
       .default({ taskQueue: 'opsflow', uiUrl: 'http://localhost:8233' }),

@@ -11,6 +11,7 @@ import { ErrorType, isFailureOfType } from '../../shared/errors';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
 import { AGENT_PATHS, appendLogLine, appendOnce, incidentFile, writeDoc } from './files';
+import { inlineMarkdown } from '../../shared/markdown';
 import { CAUSE_CHECKS, renderPostMortem } from './post-mortem';
 import { plainNarrative, renderFinalReport, renderSelfReview } from './review';
 
@@ -140,7 +141,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           log.warn('narrative unavailable; using the computed summary', { error: err.message });
           return null;
         });
-        if (text) narrative = { text, source: 'narrative by the configured LLM; figures computed' };
+        // The model's text is untrusted: escaped, one paragraph in the quote.
+        if (text)
+          narrative = { text: inlineMarkdown(text), source: 'narrative by the configured LLM; figures computed' };
       }
       const file = AGENT_PATHS.selfReview(reviewName(review));
       writeDoc(workdir, file, renderSelfReview(review, narrative));

@@ -1,8 +1,10 @@
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { minutes, percent } from '../../shared/agent';
+import { inlineMarkdown } from '../../shared/markdown';
 import type { Impact } from './facts';
 
-const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/** Untrusted text (reasons, timeline messages) in a line or table cell: escaped, one line. */
+const cell = inlineMarkdown;
 const time = (iso: string) => iso.slice(11, 19);
 
 /** What a runbook entry tells the next person to check for a failure cause. */
@@ -74,7 +76,7 @@ export function renderPostMortem(p: PostMortemInput): string {
     '## What happened',
     '',
     `${result.deployId}, requested by ${p.requestedBy} at ${p.requestedAt}, ended **${result.outcome}** ` +
-      `after ${minutes(result.durationMs)}: ${result.reason}`,
+      `after ${minutes(result.durationMs)}: ${cell(result.reason)}`,
     '',
     `Cause: **${p.cause}** (${p.causeCount === 1 ? 'first time' : `${p.causeCount} times`} for ${result.service}).` +
       (p.runbook ? ` The cause repeats: see [the runbook](../operations/runbook.md).` : ''),

@@ -1,4 +1,5 @@
 import { minutes, percent, type AgentFinalReport, type DerivedFigures, type SelfReview } from '../../shared/agent';
+import { inlineMarkdown } from '../../shared/markdown';
 
 const STATUS_MARK: Record<string, string> = {
   met: '✅ met',
@@ -58,21 +59,21 @@ export function plainNarrative(review: SelfReview): string {
   return parts.join(' ');
 }
 
-/** docs/operations/self-review/<date>.md. Pure. */
+/** docs/operations/self-review/<date>.md; `narrative.text` is markdown already (a model's comes escaped). Pure. */
 export function renderSelfReview(review: SelfReview, narrative: { text: string; source: string }): string {
   const lines = [
     `# ${review.manual ? 'Self-review (asked for)' : 'Daily self-review'} ${review.date}: ${review.project}`,
     '',
     `Window ${review.from} → ${review.to} (UTC). Figures are measured by the ops agent; nothing here is estimated.`,
     '',
-    `> ${narrative.text.replace(/\n+/g, ' ')} _(${narrative.source})_`,
+    `> ${narrative.text} _(${narrative.source})_`,
     '',
     '## Questions',
     '',
     '| question | status | answer |',
     '| --- | --- | --- |',
     ...review.answers.map(
-      (a) => `| ${a.question} | ${STATUS_MARK[a.status] ?? a.status} | ${a.answer.replace(/\|/g, '\\|')} |`,
+      (a) => `| ${a.question} | ${STATUS_MARK[a.status] ?? a.status} | ${inlineMarkdown(a.answer)} |`,
     ),
     '',
     '## Figures',
@@ -103,7 +104,7 @@ export function renderFinalReport(report: AgentFinalReport): string {
   return [
     `# Ops agent final report: ${report.project}`,
     '',
-    `**Ended (${report.reason})**: ${report.detail}.`,
+    `**Ended (${report.reason})**: ${inlineMarkdown(report.detail)}.`,
     '',
     `Ran from ${report.startedAt} to ${report.endedAt} as \`${report.workflowId}\`; ${report.reviews} daily self-reviews.`,
     '',

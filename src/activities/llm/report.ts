@@ -1,4 +1,5 @@
 import type { Plan } from '../../shared/deploy';
+import { inlineMarkdown, markdownParagraphs } from '../../shared/markdown';
 import { addUsage, type LlmAuditRef, type LlmUsage } from '../../config/llm';
 import type { Narrative } from './narrate';
 
@@ -39,17 +40,19 @@ export function llmSummaryLines(report: LlmReport, title: string): string[] {
   const lines = [
     `## ${title}`,
     '',
-    n.text,
+    markdownParagraphs(n.text),
     '',
     `- _Written by ${by} from this run's recorded figures; the tables below are the record._`,
   ];
-  if (n.fallback) lines.push(`- _Fallback: the model's narrative was not used: ${n.fallback.reason}_`);
-  if (report.planFallback) lines.push(`- _Fallback: the plan is the offline planner's: ${report.planFallback}_`);
-  for (const a of report.planAdjustments) lines.push(`- _Safety clamp: ${a}_`);
+  if (n.fallback) lines.push(`- _Fallback: the model's narrative was not used: ${inlineMarkdown(n.fallback.reason)}_`);
+  if (report.planFallback) {
+    lines.push(`- _Fallback: the plan is the offline planner's: ${inlineMarkdown(report.planFallback)}_`);
+  }
+  for (const a of report.planAdjustments) lines.push(`- _Safety clamp: ${inlineMarkdown(a)}_`);
   const u = report.usage;
   if (report.provider === 'offline') return [...lines, ''];
   lines.push(
-    `- _LLM: ${report.provider}${report.model ? ` (${report.model})` : ''}, ${u.calls} calls, ${u.inputTokens} input / ` +
+    `- _LLM: ${report.provider}${report.model ? ` (${inlineMarkdown(report.model)})` : ''}, ${u.calls} calls, ${u.inputTokens} input / ` +
       `${u.outputTokens} output tokens, estimated $${u.estimatedCostUsd.toFixed(4)}_`,
     '',
   );

@@ -1,4 +1,5 @@
 import type { AnalysisSample } from '../../shared/analysis';
+import { inlineMarkdown, safeLink } from '../../shared/markdown';
 import {
   restoreMs,
   resultsOf,
@@ -25,9 +26,8 @@ function ms(iso: string): number {
   return new Date(iso).getTime();
 }
 
-function cell(text: string): string {
-  return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-}
+/** Untrusted text in a table cell or a line: escaped, one line. */
+const cell = inlineMarkdown;
 
 /** What one environment runs now and how it got there, from its facts. */
 function environmentState(result: EnvironmentResult | undefined, version: string): string {
@@ -83,16 +83,17 @@ export function renderSummary(
   llm?: LlmReport,
 ): string {
   const outcome = status.outcome ?? 'failed';
+  const ui = safeLink(links.ui);
   const totalMs = ms(status.endedAt ?? status.startedAt) - ms(status.startedAt);
   const lines: string[] = [];
   const push = (...l: string[]) => lines.push(...l);
 
   push(`# DevOps Automator Summary: ${input.feature}`, '');
   push(
-    `**${OUTCOME_TITLE[outcome] ?? outcome}**: ${input.service} ${input.version} — ${status.reason ?? ''}`,
+    `**${OUTCOME_TITLE[outcome] ?? outcome}**: ${input.service} ${input.version} — ${cell(status.reason ?? '')}`,
     '',
-    `- Deploy: \`${input.deployId}\`${links.ui ? ` ([history in the Temporal UI](${links.ui}))` : ''}`,
-    `- Requested by ${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}`,
+    `- Deploy: \`${input.deployId}\`${ui ? ` ([history in the Temporal UI](${ui}))` : ''}`,
+    `- Requested by ${input.requestedBy}${input.reason ? `: ${cell(input.reason)}` : ''}`,
     `- Started ${status.startedAt}, ended ${status.endedAt ?? '–'}, took ${formatDuration(totalMs)} ` +
       `(target: under 5m)`,
   );
@@ -180,12 +181,12 @@ export function renderSummary(
     push(
       '### Plan',
       '',
-      `- Source: ${status.plan.source}${status.plan.handoffPlanPath ? ` (${status.plan.handoffPlanPath})` : ''}`,
+      `- Source: ${status.plan.source}${status.plan.handoffPlanPath ? ` (${cell(status.plan.handoffPlanPath)})` : ''}`,
     );
-    push(`- Risk: **${status.plan.risk}** — ${status.plan.rationale}`);
-    for (const step of status.plan.steps) push(`- ${step.environment}: ${step.action}`);
-    push(`- Rollback plan: ${status.plan.rollbackPlan}`);
-    for (const q of status.plan.questions) push(`- Question: ${q}`);
+    push(`- Risk: **${status.plan.risk}** — ${cell(status.plan.rationale)}`);
+    for (const step of status.plan.steps) push(`- ${step.environment}: ${cell(step.action)}`);
+    push(`- Rollback plan: ${cell(status.plan.rollbackPlan)}`);
+    for (const q of status.plan.questions) push(`- Question: ${cell(q)}`);
     push('');
   }
 
@@ -202,7 +203,7 @@ export function renderSummary(
   if (approvals.length === 0) push('- none recorded');
   for (const a of approvals) {
     push(
-      `- ${a.environment}: **${a.decision}** by ${a.by} at ${a.at} via ${a.via}${a.comment ? ` — "${a.comment}"` : ''}`,
+      `- ${a.environment}: **${a.decision}** by ${a.by} at ${a.at} via ${a.via}${a.comment ? ` — "${cell(a.comment)}"` : ''}`,
     );
   }
   push('');
@@ -211,7 +212,7 @@ export function renderSummary(
     push('### Operator Actions', '');
     for (const c of status.controls) {
       push(
-        `- **${c.action}** by ${c.by} at ${c.at} during ${c.phase} via ${c.via}${c.reason ? ` — "${c.reason}"` : ''}`,
+        `- **${c.action}** by ${c.by} at ${c.at} during ${c.phase} via ${c.via}${c.reason ? ` — "${cell(c.reason)}"` : ''}`,
       );
     }
     push('');
@@ -220,9 +221,9 @@ export function renderSummary(
   if (status.rollback) {
     const r = status.rollback;
     const took = r.endedAt ? `, took ${formatDuration(ms(r.endedAt) - ms(r.startedAt))}` : '';
-    push('### Rollback', '', `- ${r.environment}, started ${r.startedAt}${took}: ${r.reason}`);
+    push('### Rollback', '', `- ${r.environment}, started ${r.startedAt}${took}: ${cell(r.reason)}`);
     for (const step of r.steps)
-      push(`- ${step.ok ? 'done' : '**FAILED**'}: ${step.step} at ${step.at} — ${step.detail}`);
+      push(`- ${step.ok ? 'done' : '**FAILED**'}: ${step.step} at ${step.at} — ${cell(step.detail)}`);
     push('');
   }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { analysisConfigSchema, canaryStepsSchema } from '../analysis-config';
 import { deployIdSchema, nameSchema, versionSchema } from '../validation';
+import { httpUrlSchema } from '../markdown';
 
 /** A feature name becomes a folder under .agency/handoff: it must stay inside it. */
 export const featureSchema = z
@@ -73,7 +74,7 @@ export const deployInputSchema = z
     /** Absolute path of the working directory the handoff files are written under. */
     workdir: z.string().startsWith('/'),
     environments: z.array(environmentPlanSchema).min(1),
-    uiUrl: z.string().url().optional(),
+    uiUrl: httpUrlSchema.optional(),
   })
   .strict();
 export type DeployInput = z.infer<typeof deployInputSchema>;

@@ -1,6 +1,7 @@
 import type { AnalysisSample } from '../../shared/analysis';
 import type { DeployStatus } from '../../shared/deploy';
 import { formatValue } from '../../shared/format';
+import { inlineMarkdown } from '../../shared/markdown';
 
 /** The markdown the Temporal UI shows as the workflow's current details. */
 export function describeStatus(status: DeployStatus): string {
@@ -17,19 +18,21 @@ export function describeStatus(status: DeployStatus): string {
   }
   if (status.paused) {
     const p = status.paused;
-    lines.push(`paused by ${p.by}: ${p.reason}; rolls back at ${p.deadline} unless resumed, promoted or aborted`);
+    lines.push(
+      `paused by ${p.by}: ${inlineMarkdown(p.reason)}; rolls back at ${p.deadline} unless resumed, promoted or aborted`,
+    );
   }
   if (status.approval)
     lines.push(`waiting for ${status.approval.approvers.join(' or ')} until ${status.approval.deadline}`);
   if (status.lastSample) lines.push(describeSample(status.lastSample));
-  if (status.reason) lines.push(status.reason);
+  if (status.reason) lines.push(inlineMarkdown(status.reason));
   return lines.join('\n\n');
 }
 
 /** The last sample as a markdown table: each metric, its value, its limits, its verdict. */
 function describeSample(sample: AnalysisSample): string {
   const head = `last sample (${sample.environment} at ${sample.weight} %): **${sample.verdict}** over ${sample.canary.requests} requests`;
-  if (sample.checks.length === 0) return `${head}: ${sample.reason}`;
+  if (sample.checks.length === 0) return `${head}: ${inlineMarkdown(sample.reason)}`;
   const rows = sample.checks.map((c) => {
     const limits =
       c.kind === 'comparison'
