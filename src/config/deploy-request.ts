@@ -50,7 +50,8 @@ export function buildDeployInput(
     throw new RequestError(`${flag}: ${issue?.message ?? 'invalid'}`);
   }
   const request = parsed.data;
-  const service = config.services[request.service];
+  // Own properties only: a service named like an Object property (constructor) is not a service.
+  const service = Object.hasOwn(config.services, request.service) ? config.services[request.service] : undefined;
   if (!service) {
     throw new RequestError(
       `--service: unknown service "${request.service}"; opsflow.yaml defines ${Object.keys(config.services).join(', ')}`,
@@ -64,7 +65,7 @@ export function buildDeployInput(
     );
   }
   const environments: EnvironmentPlan[] = config.pipeline.map((name) => {
-    const env = config.environments[name];
+    const env = Object.hasOwn(config.environments, name) ? config.environments[name] : undefined;
     if (!env) throw new ConfigError(`pipeline names "${name}", which is not under environments`);
     return {
       name,

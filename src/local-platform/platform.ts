@@ -68,7 +68,7 @@ export class LocalPlatform {
   /** The track of `service` in `environment`; 404 naming the known ones otherwise. */
   track(environment: string, service: string): ReleaseTrack {
     const { config } = this.options;
-    if (!config.environments[environment]) {
+    if (!Object.hasOwn(config.environments, environment)) {
       const known = Object.keys(config.environments).join(', ');
       throw notFound('unknown_environment', `unknown environment "${environment}": known environments are ${known}`);
     }
@@ -133,7 +133,7 @@ export class LocalPlatform {
     const saved = new Map<string, PersistedTrack>(this.store.load().map((t) => [trackId(t.environment, t.service), t]));
     for (const id of saved.keys()) {
       const [environment = '', service = ''] = id.split('/');
-      if (!config.environments[environment] || !this.services.has(service)) {
+      if (!Object.hasOwn(config.environments, environment) || !this.services.has(service)) {
         logger.warn(
           { track: id },
           'saved state names an environment or service no longer in the config; forgetting it',

@@ -5,12 +5,19 @@ export const versionSchema = z
   .string()
   .regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 1.2.0');
 
+/** Names every plain object answers to (constructor, toString, ...): a lookup by such a name finds Object's. */
+const OBJECT_PROPERTIES = new Set(Object.getOwnPropertyNames(Object.prototype).map((n) => n.toLowerCase()));
+
 /** Names used in ids and paths: services, environments, projects, people. */
 export const nameSchema = z
   .string()
   .regex(
     /^[a-z0-9][a-z0-9._-]{0,62}$/i,
     'must be letters, digits, ".", "_" or "-" (at most 63), starting with a letter or digit',
+  )
+  .refine(
+    (name) => !OBJECT_PROPERTIES.has(name.toLowerCase()),
+    'is reserved (a JavaScript property name): choose another',
   );
 
 /**

@@ -123,6 +123,22 @@ describe('local platform control API access', () => {
     assert.equal((await raw(platform.url, 'GET', '/healthz', { host: `rebound.example:${port}` })).status, 403);
   });
 
+  it('answers 404 for an environment or service named like an Object property, without crashing', async () => {
+    for (const [environment, service] of [
+      ['constructor', 'hello'],
+      ['toString', 'hello'],
+      ['staging', 'constructor'],
+      ['__proto__', 'hello'],
+    ]) {
+      await assert.rejects(
+        client.startCanary({ environment: environment!, service: service!, deployId: 'x', version: '1.1.0' }),
+        (err: PlatformError) => err.status === 404,
+        `${environment}/${service}`,
+      );
+    }
+    assert.equal((await client.health()).ok, true);
+  });
+
   it('serves /healthz and /metrics to GET without a token; the client with the token does the rest', async () => {
     assert.equal((await raw(platform.url, 'GET', '/healthz', { host })).status, 200);
     assert.equal(
