@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from '../shared/duration';
+import { durationBetween } from '../shared/analysis-config';
 
 /** Which LLM provider plans and narrates: the offline planner needs no network and is the default. */
 export const llmProviderSchema = z.enum(['offline', 'openai', 'anthropic']);
@@ -24,7 +24,7 @@ export const llmConfigSchema = z
     /** A file holding the key (mode 600), for hosts that mount secrets as files. */
     apiKeyFile: z.string().min(1).optional(),
     /** One request's time limit. */
-    timeout: durationSchema.default(30_000),
+    timeout: durationBetween(1_000, 600_000).default(30_000),
     /** Attempts per LLM activity call before the offline result is used; 429, 5xx and timeouts are retried. */
     maxAttempts: z.number().int().min(1).max(5).default(3),
     maxOutputTokens: z.number().int().min(64).max(32_000).default(1_500),

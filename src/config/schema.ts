@@ -4,10 +4,11 @@ import {
   analysisConfigSchema,
   canaryStepsSchema,
   DEFAULT_CANARY_STEPS,
+  boundedDuration,
+  durationBetween,
   promqlTemplateSchema,
 } from '../shared/analysis-config';
 import { ENVIRONMENT_DEFAULTS } from '../shared/deploy/input';
-import { durationSchema } from '../shared/duration';
 import { nameSchema } from '../shared/validation';
 import { httpUrlSchema } from '../shared/markdown';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
@@ -15,13 +16,15 @@ import { commandTargetConfigSchema } from '../activities/targets/command/config'
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 
+const bounded = boundedDuration;
+
 const approvalSchema = z
   .object({
     required: z.boolean().default(false),
     approvers: z.array(nameSchema).default([]),
     /** May the person who requested a deploy approve it? */
     allowSelfApproval: z.boolean().default(false),
-    timeout: durationSchema.default(ENVIRONMENT_DEFAULTS.approvalTimeoutMs),
+    timeout: bounded('timeout').default(ENVIRONMENT_DEFAULTS.approvalTimeoutMs),
   })
   .strict()
   .refine((a) => !a.required || a.approvers.length > 0, {
@@ -48,16 +51,16 @@ export const environmentConfigSchema = z
       .default({ steps: DEFAULT_CANARY_STEPS }),
     /** How long a direct deploy is watched before it counts as verified. */
     verify: z
-      .object({ duration: durationSchema.default(ENVIRONMENT_DEFAULTS.verifyMs) })
+      .object({ duration: bounded('verify').default(ENVIRONMENT_DEFAULTS.verifyMs) })
       .strict()
       .default({ duration: ENVIRONMENT_DEFAULTS.verifyMs }),
     analysis: analysisConfigSchema.default(analysisConfigSchema.parse({})),
     blueGreen: z
       .object({
         /** Analysis after the switch; a failure switches back to blue at once. */
-        verify: durationSchema.default(ENVIRONMENT_DEFAULTS.blueGreen.verifyMs),
+        verify: bounded('verify').default(ENVIRONMENT_DEFAULTS.blueGreen.verifyMs),
         /** How long blue stays warm after a verified switch, so a switch back is instant; analysis goes on. */
-        keepBlue: durationSchema.default(ENVIRONMENT_DEFAULTS.blueGreen.keepBlueMs),
+        keepBlue: bounded('verify').default(ENVIRONMENT_DEFAULTS.blueGreen.keepBlueMs),
       })
       .strict()
       .default({
@@ -65,7 +68,7 @@ export const environmentConfigSchema = z
         keepBlue: ENVIRONMENT_DEFAULTS.blueGreen.keepBlueMs,
       }),
     /** A paused deploy (by a person, or on inconclusive data) rolls back when nobody decides within this. */
-    pauseTimeout: durationSchema.default(ENVIRONMENT_DEFAULTS.pauseTimeoutMs),
+    pauseTimeout: bounded('timeout').default(ENVIRONMENT_DEFAULTS.pauseTimeoutMs),
   })
   .strict();
 
@@ -167,8 +170,8 @@ export const prometheusConfigSchema = z
     url: z.string().url(),
     queries: prometheusQueriesSchema.default(DEFAULT_PROMETHEUS_QUERIES),
     /** The shortest range a query asks for: rate() needs at least two scrapes inside it. */
-    minWindow: durationSchema.default(2_000),
-    timeout: durationSchema.default(5_000),
+    minWindow: durationBetween(1_000, 3_600_000).default(2_000),
+    timeout: durationBetween(100, 300_000).default(5_000),
   })
   .strict();
 export type PrometheusConfig = z.infer<typeof prometheusConfigSchema>;

@@ -1,12 +1,41 @@
 import { z } from 'zod';
-import { durationSchema } from './duration';
+import { durationSchema, formatDuration } from './duration';
 import { nameSchema } from './validation';
+
+/** A duration (string or milliseconds) between `minMs` and `maxMs`, refused with one line naming the bound. */
+export function durationBetween(minMs: number, maxMs: number) {
+  return durationSchema
+    .refine((ms) => ms >= minMs, `must be at least ${formatDuration(minMs)}`)
+    .refine((ms) => ms <= maxMs, `must be at most ${formatDuration(maxMs)}`);
+}
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Bounds of every duration setting: an interval of 0 would be 1 ms timers; a bake of a year is a typo. */
+export const DURATION_BOUNDS = {
+  interval: [SECOND, HOUR],
+  latency: [0, 10 * MINUTE],
+  bake: [0, 7 * DAY],
+  verify: [0, 7 * DAY],
+  timeout: [MINUTE, 30 * DAY],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/** A duration setting of the kind `name`, within its {@link DURATION_BOUNDS}. */
+export function boundedDuration(name: keyof typeof DURATION_BOUNDS) {
+  const [minMs, maxMs] = DURATION_BOUNDS[name];
+  return durationBetween(minMs, maxMs);
+}
+
+const bounded = boundedDuration;
 
 const thresholdSchema = (unit: 'ratio' | 'duration') =>
   z
     .object({
-      warn: unit === 'ratio' ? z.number().min(0).max(1) : durationSchema,
-      critical: unit === 'ratio' ? z.number().min(0).max(1) : durationSchema,
+      warn: unit === 'ratio' ? z.number().min(0).max(1) : bounded('latency'),
+      critical: unit === 'ratio' ? z.number().min(0).max(1) : bounded('latency'),
     })
     .strict()
     .refine((t) => t.warn <= t.critical, { message: 'warn must not be above critical' });
@@ -54,7 +83,7 @@ const compareSchema = z
     /** The canary's p95 may be this many times stable's ... */
     latencyRatio: z.number().min(1).default(1.5),
     /** ... or this much slower, whichever allows more (so a 3 ms → 6 ms change on a fast service is no failure). */
-    latencyIncrease: durationSchema.default(100),
+    latencyIncrease: bounded('latency').default(100),
   })
   .strict();
 
@@ -64,7 +93,7 @@ export const analysisConfigSchema = z
     /** Where samples come from: the local platform's recorded figures, or Prometheus (metrics.prometheus). */
     provider: z.enum(['local', 'prometheus', 'nginx-log']).default('local'),
     /** Time between two samples during a bake. */
-    interval: durationSchema.default(30_000),
+    interval: bounded('interval').default(30_000),
     /** Fewer requests than this in a sample make it inconclusive, never a success. */
     minRequests: z.number().int().min(1).default(50),
     /** Consecutive failing or unmeasurable samples before rolling back (a critical sample rolls back at once). */
@@ -85,7 +114,7 @@ export const analysisConfigSchema = z
     path: ['custom'],
   });
 
-const canaryStepSchema = z.object({ weight: z.number().int().min(1).max(100), bake: durationSchema }).strict();
+const canaryStepSchema = z.object({ weight: z.number().int().min(1).max(100), bake: bounded('bake') }).strict();
 
 /** Canary steps: 10 → 25 → 50 → 100 % over 30 minutes unless configured. */
 export const DEFAULT_CANARY_STEPS = [
