@@ -68,9 +68,11 @@ export class StateStore {
 
   /** Replaces the file atomically. Synchronous on purpose: state is small and this keeps writes in change order. */
   save(tracks: PersistedTrack[]): void {
-    mkdirSync(path.dirname(this.file), { recursive: true });
+    mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
     const temporary = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(temporary, `${JSON.stringify({ format: 1, savedAt: Date.now(), tracks }, null, 2)}\n`);
+    writeFileSync(temporary, `${JSON.stringify({ format: 1, savedAt: Date.now(), tracks }, null, 2)}\n`, {
+      mode: 0o600,
+    });
     renameSync(temporary, this.file);
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger as Pino } from 'pino';
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
@@ -9,8 +9,12 @@ export const LOG_DIR = path.join('.opsflow', 'logs');
 /** A pino logger writing JSON lines to `.opsflow/logs/<name>.log` (one line per event, machine-readable). */
 export function createFileLogger(name: string, options: { dir?: string; level?: string } = {}): Pino {
   const dir = options.dir ?? LOG_DIR;
-  mkdirSync(dir, { recursive: true });
-  const destination = pino.destination({ dest: path.join(dir, `${name}.log`), sync: false, mkdir: true });
+  // Logs hold deploy inputs and LLM errors: readable by the worker's user alone (0600 in a 0700 folder).
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${name}.log`);
+  closeSync(openSync(file, 'a', 0o600));
+  chmodSync(file, 0o600);
+  const destination = pino.destination({ dest: file, sync: false, mkdir: true, mode: 0o600 });
   return pino({ name, level: options.level ?? process.env['OPSFLOW_LOG_LEVEL'] ?? 'info' }, destination);
 }
 

@@ -41,9 +41,9 @@ function fileNamePart(value: string, kind: 'service' | 'version'): string {
 /** Writes through a temporary file and a rename, so a reader never sees half a document. */
 export function writeDoc(workdir: string, relative: string, text: string): void {
   const file = resolveDoc(workdir, relative);
-  mkdirSync(path.dirname(file), { recursive: true });
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, text);
+  writeFileSync(temp, text, { mode: 0o600 });
   renameSync(temp, file);
 }
 

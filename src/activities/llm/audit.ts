@@ -45,9 +45,10 @@ export function writeAudit(sink: AuditSink, record: AuditRecord): LlmAuditRef {
   const hash = hashCall(record.request, record.response ?? record.error);
   const relative = path.posix.join('.opsflow', 'llm', safe(sink.label), `${safe(record.purpose)}-${hash}.json`);
   const file = path.join(checkWorkdir(sink.workdir), relative);
-  mkdirSync(path.dirname(file), { recursive: true });
+  // Prompts and answers may quote plans and incidents: 0600 in 0700 folders.
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, `${JSON.stringify({ hash, ...record }, null, 2)}\n`);
+  writeFileSync(temp, `${JSON.stringify({ hash, ...record }, null, 2)}\n`, { mode: 0o600 });
   renameSync(temp, file);
   return { purpose: record.purpose, model: record.model, hash, file: relative };
 }

@@ -39,7 +39,7 @@ export function snapshotHandoff({ workdir, dir }: SnapshotRequest): { existing: 
 /** Writes through a temporary file and a rename, so a reader never sees half a report. */
 function writeAtomically(file: string, text: string): void {
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, text);
+  writeFileSync(temp, text, { mode: 0o600 });
   renameSync(temp, file);
 }
 
@@ -124,7 +124,7 @@ function countBy(values: string[]): Record<string, number> {
 /** Writes summary.md, files-changed.json and report.json; idempotent for the same request. */
 export function writeHandoffReport(request: ReportRequest, links: { ui?: string } = {}, llm?: LlmReport): ReportResult {
   const folder = resolveHandoffDir(request.workdir, request.dir);
-  mkdirSync(folder, { recursive: true });
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
   const paths = HANDOFF_FILES.map((f) => path.posix.join(request.dir, f));
   const files: FilesChanged = {
     created: paths.filter((p) => !request.existing.includes(p)),
