@@ -385,6 +385,8 @@ describe('ops agent', () => {
       );
       assert.equal(existsSync(path.join(h.workdir, '.github')), false);
       assert.equal(existsSync(path.join(root, '.github')), false);
+      // The deploy's id is the next test's too: it must not outlive this test's worker.
+      await env.client.workflow.getHandle(deployId).terminate('end of test');
     });
   });
 
