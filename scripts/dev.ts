@@ -1,9 +1,11 @@
 // `npm start`: the whole local stack (Temporal dev server with UI, local platform, opsflow worker) in one
 // terminal, supervised, the platform and worker compiled (built first when stale). Ctrl-C stops it in order;
 // histories persist in .opsflow/temporal.db.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load';
+import { createKeyPair } from '../src/keys/keys';
 import type { OpsflowConfig } from '../src/config/schema';
 import { startDevServer } from '../src/tooling/dev-server';
 import { describePortOwner, isPortFree } from '../src/tooling/ports';
@@ -197,6 +199,28 @@ async function startWorker(supervisor: Supervisor, options: DevOptions, temporal
   console.log('opsflow: worker started');
 }
 
+/**
+ * The demo's signing keys: each person of the policy whose public key file is under .opsflow/keys and missing gets a
+ * fresh key pair there, and says so. Keys elsewhere are never made here: they are people's own.
+ */
+function ensureDemoKeys(configFile: string): void {
+  const { config, path: configPath } = loadConfig(configFile);
+  const keysDir = path.resolve(REPO_ROOT, '.opsflow', 'keys');
+  const made: string[] = [];
+  for (const [person, entry] of Object.entries(config.policy?.people ?? {})) {
+    if (!entry.keyFile) continue;
+    const file = path.resolve(path.dirname(configPath), entry.keyFile);
+    if (path.dirname(file) !== keysDir || existsSync(file)) continue;
+    createKeyPair(keysDir, person);
+    made.push(person);
+  }
+  if (made.length) {
+    console.log(
+      `opsflow: created demo signing keys for ${made.join(', ')} in ${relative(keysDir)} (the CLI signs with them)`,
+    );
+  }
+}
+
 /** Fails before anything starts when a port is taken, naming what holds it when that is easy to tell. */
 async function checkPorts(options: DevOptions, platform: PlatformConfig): Promise<void> {
   const wanted = [
@@ -263,6 +287,7 @@ async function main(): Promise<number> {
     // A broken config or a taken port fails here, in one line, before anything starts.
     const platform = loadConfig(options.config).config.platform.local;
     await checkPorts(options, platform);
+    ensureDemoKeys(options.config);
     await build();
     const address = await startTemporal(supervisor, options);
     await startPlatform(supervisor, options, platform);

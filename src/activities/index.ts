@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { handoffDir, type Plan } from '../shared/deploy';
+import { handoffDir, type DeployPolicy, type Plan } from '../shared/deploy';
 import { ErrorType, type ErrorTypeName } from '../shared/errors';
 import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
 import type { MetricsRegistry } from './metrics/registry';
@@ -35,6 +35,8 @@ export interface ActivityDeps {
   metrics: MetricsRegistry;
   /** The model that plans and narrates; absent or without a client: the offline planner. */
   llm?: LlmRuntime;
+  /** The worker's approval policy (src/config/policy.ts): who may approve and control, with their public keys. */
+  policy: DeployPolicy;
 }
 
 /**
@@ -76,7 +78,7 @@ function withDeadline<T extends object>(options: T | undefined): (T & { deadline
 const HISTORY_MS = 30 * 86_400_000;
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ targets, metrics, llm }: ActivityDeps) {
+export function createActivities({ targets, metrics, llm, policy }: ActivityDeps) {
   const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
@@ -151,6 +153,11 @@ export function createActivities({ targets, metrics, llm }: ActivityDeps) {
         ]),
       );
       return { canary, stable };
+    },
+
+    /** The worker's approval policy: the deploy asks for it when it starts, so it is in history and replays. */
+    async workerPolicy(): Promise<DeployPolicy> {
+      return policy;
     },
 
     async snapshotHandoff(request: SnapshotRequest): Promise<{ existing: string[] }> {

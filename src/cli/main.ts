@@ -5,6 +5,7 @@ import { registerAgentCommands } from './commands/agent';
 import { registerDeployCommands } from './commands/deploy';
 import { registerLlmCommands } from './commands/llm';
 import { registerPlanCommand } from './commands/plan';
+import { registerKeysCommands } from './commands/keys';
 import { registerTargetsCommands } from './commands/targets';
 
 /** Builds the `opsflow` command; exported so tests can run it in-process. */
@@ -33,6 +34,7 @@ Start here:
   registerPlanCommand(program);
   registerLlmCommands(program);
   registerTargetsCommands(program);
+  registerKeysCommands(program);
   return program;
 }
 

@@ -3,11 +3,9 @@ import path from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { configSchema, type OpsflowConfig } from './schema';
 import { describeIssue } from '../shared/validation';
+import { ConfigError } from './errors';
 
-/** A problem a person fixes in their configuration; the message is one line. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 export const DEFAULT_CONFIG_FILE = 'opsflow.yaml';
 

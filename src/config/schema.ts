@@ -15,6 +15,7 @@ import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { commandTargetConfigSchema } from '../activities/targets/command/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
+import { policyConfigSchema } from './policy';
 
 const bounded = boundedDuration;
 
@@ -205,6 +206,8 @@ export const configSchema = z
     agent: agentConfigSchema.default(DEFAULT_AGENT_CONFIG),
     /** The LLM that plans and narrates; offline (no network) unless configured. Never a key. */
     llm: llmConfigSchema.default(DEFAULT_LLM_CONFIG),
+    /** The worker's approval policy: people and their public keys, protected environments, N of M, controls. */
+    policy: policyConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -22,6 +22,8 @@ export const ErrorType = {
   DeployFailed: 'DeployFailed',
   /** The stable version is unhealthy after a rollback. */
   StableUnhealthy: 'StableUnhealthy',
+  /** The request would loosen the worker's approval policy. */
+  PolicyRefused: 'PolicyRefused',
   /** No configured LLM could answer: the caller falls back to the offline result. */
   LlmUnavailable: 'LlmUnavailable',
 } as const;

@@ -5,6 +5,7 @@ import { metricsFromConfig } from '../activities/metrics/registry';
 import { setWorkdirRoot } from '../activities/report/workdir';
 import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
+import { resolvePolicy } from '../config/policy';
 import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
 import { temporalTarget } from '../temporal/connection';
 import { createOpsflowWorker, ensureSearchAttributes } from './worker';
@@ -25,7 +26,9 @@ async function main(): Promise<void> {
   // The worker, not the request, decides where it writes: reports, agent docs and LLM audit files.
   setWorkdirRoot(options.workdirRoot ?? process.env['OPSFLOW_WORKDIR_ROOT'] ?? process.cwd());
 
-  const { config } = loadConfig(options.config);
+  const { config, path: configPath } = loadConfig(options.config);
+  // Trust is the worker's: its own policy, with the keys it reads, never what a request says.
+  const policy = resolvePolicy(config, configPath);
   const pino = createFileLogger('worker');
   Runtime.install({
     logger: new PinoTemporalLogger(pino),
@@ -59,9 +62,13 @@ async function main(): Promise<void> {
       connection,
       namespace: target.namespace,
       taskQueue,
-      deps: { targets, metrics, llm },
+      deps: { targets, metrics, llm, policy },
     });
     pino.info({ address: target.address, namespace: target.namespace, taskQueue }, 'worker running');
+    pino.info(
+      { trustTypedNames: policy.trustTypedNames, people: Object.keys(policy.people), source: policy.source },
+      'approval policy',
+    );
     console.log(`opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}`);
     await worker.run();
     pino.info('worker stopped');

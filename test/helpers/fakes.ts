@@ -19,6 +19,7 @@ import {
 } from '../../src/activities/targets/contract';
 import { TargetRegistry } from '../../src/activities/targets/registry';
 import type { MetricsWindow } from '../../src/shared/analysis';
+import type { DeployPolicy } from '../../src/shared/deploy';
 
 /** Behaviour of one version as the fake metrics report it. */
 export interface VersionProfile {
@@ -200,6 +201,22 @@ export function fakeDeps(
   target: DeployTarget,
   metrics: MetricsProvider,
   service = 'hello',
-): Pick<ActivityDeps, 'targets' | 'metrics'> {
-  return { targets: new TargetRegistry({ [service]: target }), metrics: new MetricsRegistry({ local: metrics }) };
+  policy: DeployPolicy = TYPED_NAMES_POLICY,
+): Pick<ActivityDeps, 'targets' | 'metrics' | 'policy'> {
+  return {
+    targets: new TargetRegistry({ [service]: target }),
+    metrics: new MetricsRegistry({ local: metrics }),
+    policy,
+  };
 }
+
+/**
+ * The policy of tests that are not about trust: typed names count, and each environment's approval is what the
+ * request asks for. Tests of signed decisions pass a policy with keys instead.
+ */
+export const TYPED_NAMES_POLICY: DeployPolicy = {
+  trustTypedNames: true,
+  people: {},
+  environments: {},
+  source: 'test: typed names',
+};

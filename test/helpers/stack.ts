@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { createKeyPair } from '../../src/keys/keys';
 import { LocalPlatformClient } from '../../src/local-platform/client';
 import { startDevServer, type DevServer } from '../../src/tooling/dev-server';
 import { freePort } from '../../src/tooling/ports';
@@ -119,10 +120,13 @@ export class Stack {
     this.server = await startDevServer({ ui: options.ui ?? false, dbFile: this.dbFile });
     const platformPort = options.platformPort ?? (await freePort());
     this.platformPort = platformPort;
-    const config = stackConfig(platformPort, options.pipeline);
-    writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(options.configure?.(config) ?? config));
+    const base = stackConfig(platformPort, options.pipeline);
+    const config = withSigningPolicy(options.configure?.(base) ?? base, this.workdir);
+    writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(config));
     this.env = {
       ...process.env,
+      // The CLI signs decisions with the keys the stack made for the config's approvers.
+      OPSFLOW_KEYS_DIR: path.join(this.workdir, '.opsflow', 'keys'),
       TEMPORAL_ADDRESS: this.server.address,
       TEMPORAL_NAMESPACE: 'default',
       OPSFLOW_LOG_LEVEL: 'debug',
@@ -225,4 +229,24 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out after ${timeoutMs} ms (${String(last ?? '')})\n${context?.() ?? ''}`);
+}
+
+/**
+ * The worker's policy for a test config without one: every approver of every environment gets a key pair in
+ * <workdir>/.opsflow/keys, and the policy lists their public keys, so the CLI's decisions are signed as they are for
+ * users.
+ */
+function withSigningPolicy<T extends { environments?: Record<string, { approval?: { approvers?: string[] } }> }>(
+  config: T,
+  workdir: string,
+): T & { policy?: unknown } {
+  if ('policy' in config) return config;
+  const approvers = new Set(Object.values(config.environments ?? {}).flatMap((e) => e.approval?.approvers ?? []));
+  const keysDir = path.join(workdir, '.opsflow', 'keys');
+  const people: Record<string, { keyFile: string }> = {};
+  for (const person of approvers) {
+    createKeyPair(keysDir, person);
+    people[person] = { keyFile: `.opsflow/keys/${person}.pub` };
+  }
+  return { ...config, policy: { people } };
 }

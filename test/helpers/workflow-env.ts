@@ -8,6 +8,7 @@ import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourc
 import { createActivities } from '../../src/activities';
 import {
   handoffDir,
+  type DeployPolicy,
   type DeployInput,
   type DeployResult,
   type DeployStatus,
@@ -27,6 +28,8 @@ export interface Scenario {
   requestedBy?: string;
   version?: string;
   releases?: string[];
+  /** The worker's approval policy; typed names count unless a test gives one with keys. */
+  policy?: DeployPolicy;
   /** The orchestrator's plan.md in the deploy's handoff folder (handoff mode). */
   planMd?: string;
   /** Adjusts the fake target before the deploy starts (e.g. to make an operation fail). */
@@ -103,7 +106,7 @@ export class DeployTestEnv {
       connection: this.env.nativeConnection,
       taskQueue,
       workflowBundle: this.bundle,
-      activities: createActivities(fakeDeps(target, metrics)),
+      activities: createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)),
     });
     return worker.runUntil(async () => {
       const handle = await this.env.client.workflow.start<typeof deploy>('deploy', {

@@ -64,12 +64,24 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     const staging = (await stack.platformClient.state()).environments.find((t) => t.environment === 'staging');
     assert.equal(staging?.stable.version, '1.1.0', 'staging was deployed and verified before the approval');
 
+    // A typed name proves nothing: without a key the CLI cannot sign, and says how to get one.
+    const keyless = await stack.cli('deploy', 'approve', workflowId, '--by', 'mallory');
+    assert.equal(keyless.code, 1);
+    assert.match(keyless.stderr, /^opsflow: no key for mallory in .*: run "opsflow keys init --name mallory"/);
+    // A key of her own is not enough either: the worker's policy does not list it.
+    const made = await stack.cli(
+      'keys',
+      'init',
+      '--name',
+      'mallory',
+      '--dir',
+      path.join(stack.workdir, '.opsflow/keys'),
+    );
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /mallory: \{ key: 'ssh-ed25519 /);
     const refused = await stack.cli('deploy', 'approve', workflowId, '--by', 'mallory');
     assert.equal(refused.code, 1);
-    assert.match(
-      refused.stderr,
-      /^opsflow: refused: mallory is not an approver for production; approvers: alice, bob\n$/,
-    );
+    assert.equal(refused.stderr, "opsflow: refused: mallory has no public key in the worker's policy\n");
 
     const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice', '--comment', 'looks good');
     assert.equal(approved.code, 0, approved.stderr);
@@ -236,9 +248,13 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
     const shown = await stack.cli('deploy', 'status', workflowId);
     assert.match(shown.stdout, /PAUSED \(manual\) by dave since .*: checking a dashboard/);
 
+    // Pause and abort are open to anyone; resume needs a signature the policy accepts, and dave's key is not in it.
+    const keyless = await stack.cli('deploy', 'resume', workflowId, '--by', 'dave');
+    assert.match(keyless.stderr, /^opsflow: no key for dave in /);
+    await stack.cli('keys', 'init', '--name', 'dave', '--dir', path.join(stack.workdir, '.opsflow/keys'));
     const resume = await stack.cli('deploy', 'resume', workflowId, '--by', 'dave');
     assert.equal(resume.code, 1);
-    assert.equal(resume.stderr, 'opsflow: refused: dave may not resume production; approvers: alice, bob\n');
+    assert.equal(resume.stderr, "opsflow: refused: dave has no public key in the worker's policy\n");
 
     const aborted = await stack.cli('deploy', 'abort', workflowId, '--by', 'dave', '--reason', 'not today');
     assert.equal(aborted.code, 0, aborted.stderr);

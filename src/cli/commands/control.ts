@@ -37,6 +37,7 @@ export function registerControlCommands(deployCmd: Command): void {
       .description(help.description)
       .requiredOption('--by <name>', help.by)
       .option('--reason <text>', 'why (recorded in the history, the timeline and the report)')
+      .option('--key <file>', 'the signing key (default: <name>.key in the keys folders, as for approve)')
       .option('--signal', 'send a Signal instead of an Update (no answer; for tools that cannot send Updates)')
       .option('--json', 'print the recorded action as JSON')
       .action(async (workflowId: string, opts: ControlOptions) => {

@@ -25,6 +25,7 @@ import { EXIT } from './exit-codes';
 /** The options of `opsflow deploy approve` and `reject`. */
 export interface ApprovalOptions {
   by: string;
+  key?: string;
   comment?: string;
   reason?: string;
   signal?: boolean;
@@ -36,19 +37,30 @@ export async function decideApproval(kind: 'approve' | 'reject', workflowId: str
   await withClient(async (client) => {
     const handle = deployHandle(client, workflowId);
     try {
+      // Where the worker asks for signatures, the decision is signed with the person's key: --by alone proves nothing.
+      const { signFor } = await import('../sign.js');
+      const signed = await signFor(handle, kind, opts.by, {
+        ...(opts.key ? { key: opts.key } : {}),
+        ...(opts.comment ? { comment: opts.comment } : {}),
+      });
+      const proof = signed ? { signed } : {};
       if (opts.signal) {
         if (kind === 'approve')
-          await handle.signal(approveSignal, { by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}) });
-        else await handle.signal(rejectSignal, { by: opts.by, reason: opts.reason ?? '' });
+          await handle.signal(approveSignal, {
+            by: opts.by,
+            ...(opts.comment ? { comment: opts.comment } : {}),
+            ...proof,
+          });
+        else await handle.signal(rejectSignal, { by: opts.by, reason: opts.reason ?? '', ...proof });
         print(`${kind} signal sent to ${workflowId}; "opsflow deploy status ${workflowId}" shows whether it was taken`);
         return;
       }
       const record: ApprovalRecord =
         kind === 'approve'
           ? await handle.executeUpdate(approveUpdate, {
-              args: [{ by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}) }],
+              args: [{ by: opts.by, ...(opts.comment ? { comment: opts.comment } : {}), ...proof }],
             })
-          : await handle.executeUpdate(rejectUpdate, { args: [{ by: opts.by, reason: opts.reason ?? '' }] });
+          : await handle.executeUpdate(rejectUpdate, { args: [{ by: opts.by, reason: opts.reason ?? '', ...proof }] });
       if (opts.json) printJson(record);
       else print(`${record.decision} ${record.environment} of ${workflowId} by ${record.by} at ${record.at}`);
     } catch (err) {
@@ -115,6 +127,7 @@ const CONTROLS = {
 /** The options of `opsflow deploy pause|resume|promote|abort`. */
 export interface ControlOptions {
   by: string;
+  key?: string;
   reason?: string;
   signal?: boolean;
   json?: boolean;
@@ -122,10 +135,16 @@ export interface ControlOptions {
 
 /** Sends an operator control to a deploy; `done` is the verb its confirmation starts with ("paused"). */
 export async function control(action: ControlAction, done: string, workflowId: string, opts: ControlOptions) {
-  const args: ControlArgs = { by: opts.by, ...(opts.reason ? { reason: opts.reason } : {}) };
   await withClient(async (client) => {
     const handle = deployHandle(client, workflowId);
     try {
+      const { signFor } = await import('../sign.js');
+      const signed = await signFor(handle, action, opts.by, opts.key ? { key: opts.key } : {});
+      const args: ControlArgs = {
+        by: opts.by,
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        ...(signed ? { signed } : {}),
+      };
       if (opts.signal) {
         await handle.signal(CONTROLS[action].signal, args);
         print(

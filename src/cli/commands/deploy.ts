@@ -58,6 +58,10 @@ Example:
     )
     .requiredOption('--by <name>', 'who approves (must be a listed approver, not the requester)')
     .option('--comment <text>', 'recorded with the approval')
+    .option(
+      '--key <file>',
+      'the signing key (default: <name>.key in $OPSFLOW_KEYS_DIR or ~/.config/opsflow/keys, then .opsflow/keys)',
+    )
     .option('--signal', 'send a Signal instead of an Update (no answer; for tools that cannot send Updates)')
     .option('--json', 'print the approval record as JSON')
     .action(approvalAction('approve'));
@@ -67,6 +71,7 @@ Example:
     .description('reject the environment a deploy is waiting for; the deploy ends as cancelled')
     .requiredOption('--by <name>', 'who rejects (a listed approver or the requester)')
     .requiredOption('--reason <text>', 'why (recorded and reported)')
+    .option('--key <file>', 'the signing key (default: <name>.key in the keys folders, as for approve)')
     .option('--signal', 'send a Signal instead of an Update')
     .option('--json', 'print the rejection record as JSON')
     .action(approvalAction('reject'));

@@ -2,3 +2,4 @@
 export * from './input';
 export * from './status';
 export * from './facts';
+export * from './policy';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { analysisConfigSchema, canaryStepsSchema } from '../analysis-config';
+import { signedStatementSchema } from '../signing';
 import { deployIdSchema, nameSchema, versionSchema } from '../validation';
 import { httpUrlSchema } from '../markdown';
 
@@ -113,13 +114,24 @@ export const planSchema = z
   .strict();
 export type Plan = z.infer<typeof planSchema>;
 
-export const approveArgsSchema = z.object({ by: nameSchema, comment: z.string().max(1000).optional() }).strict();
+/** A decision's arguments: who (typed, or proven by `signed` where the worker's policy asks for signatures). */
+export const approveArgsSchema = z
+  .object({ by: nameSchema, comment: z.string().max(1000).optional(), signed: signedStatementSchema.optional() })
+  .strict();
 export type ApproveArgs = z.infer<typeof approveArgsSchema>;
 
-export const rejectArgsSchema = z.object({ by: nameSchema, reason: z.string().min(1, 'say why').max(1000) }).strict();
+export const rejectArgsSchema = z
+  .object({
+    by: nameSchema,
+    reason: z.string().min(1, 'say why').max(1000),
+    signed: signedStatementSchema.optional(),
+  })
+  .strict();
 export type RejectArgs = z.infer<typeof rejectArgsSchema>;
 
 /** An operator action on a running deploy (pause, resume, promote, abort): who, and why. */
-export const controlArgsSchema = z.object({ by: nameSchema, reason: z.string().max(1000).optional() }).strict();
+export const controlArgsSchema = z
+  .object({ by: nameSchema, reason: z.string().max(1000).optional(), signed: signedStatementSchema.optional() })
+  .strict();
 export type ControlArgs = z.infer<typeof controlArgsSchema>;
 export type ControlAction = 'pause' | 'resume' | 'promote' | 'abort';

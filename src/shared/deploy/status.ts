@@ -31,6 +31,26 @@ export interface ApprovalRecord extends Decision {
   environment: string;
   decision: 'approved' | 'rejected';
   via: 'update' | 'signal';
+  /** Set when the decision was proven by a signature: the nonce of the signed statement. */
+  signedNonce?: string;
+}
+
+/** What a waiting environment needs, and what a person signs to approve it. */
+export interface PendingApproval {
+  environment: string;
+  approvers: string[];
+  deadline: string;
+  /** Distinct approvals needed, and groups of which one member must approve. */
+  required?: number;
+  requireGroups?: string[];
+  /** Who approved so far. */
+  approvedBy?: string[];
+  /** What a signed statement must bind to: the first run id and the hash of the rollout being approved. */
+  runId?: string;
+  planHash?: string;
+  namespace?: string;
+  /** Whether approving needs a signed statement. */
+  signed?: boolean;
 }
 
 export interface TimelineEntry {
@@ -68,8 +88,12 @@ export interface DeployStatus {
   controls: ControlRecord[];
   /** The rollback's steps, when there was one, each with what it did or why it failed. */
   rollback?: RollbackStatus;
-  approval?: { environment: string; approvers: string[]; deadline: string };
+  approval?: PendingApproval;
   approvals: ApprovalRecord[];
+  /** What a signed decision binds to: the namespace, the first run id and each environment's plan hash. */
+  signing?: { namespace: string; runId: string; planHashes: Record<string, string> };
+  /** How decisions are proven: signed against the worker's policy, typed names (demo mode), or legacy (before policy). */
+  trust?: { mode: 'signed' | 'typed-names'; source: string };
   samples: AnalysisSample[];
   lastSample?: AnalysisSample;
   plan?: Plan;

@@ -1,4 +1,4 @@
-import { condition, setHandler } from '@temporalio/workflow';
+import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   approveArgsSchema,
   rejectArgsSchema,
@@ -12,77 +12,139 @@ import { formatDuration } from '../../shared/duration';
 import type { StageResult } from './stage';
 import { guardedSignal } from './signals';
 import { now, type DeployState } from './state';
+import { environmentPolicy, identify, planHash, requireApprover } from './trust';
+
+/** Who decided, as the validator proved it; the handler proves it again (validators do not run on replay or Signals). */
+interface Decider {
+  person: string;
+  nonce?: string;
+}
 
 /** Registers approve and reject, as Updates with validators and as Signals for the UI and `temporal workflow signal`. */
 export function registerApprovalHandlers(state: DeployState): void {
   const { input } = state;
-  const validateApprove = (args: ApproveArgs): void => {
-    const { by } = approveArgsSchema.parse(args);
+  const validateApprove = (args: ApproveArgs): Decider => {
+    const parsed = approveArgsSchema.parse(args);
     const env = waitingEnvironment(state);
-    if (!env.approval.approvers.includes(by)) {
-      throw new Error(`${by} is not an approver for ${env.name}; approvers: ${env.approval.approvers.join(', ')}`);
+    const { person, groups, nonce } = identify(state, env, 'approve', parsed.by, parsed.signed);
+    requireApprover(state, env, person, groups);
+    const rules = environmentPolicy(state, env);
+    const allowSelf = rules?.allowSelfApproval ?? env.approval.allowSelfApproval;
+    if (person === input.requestedBy && !allowSelf) {
+      throw new Error(`${person} requested this deploy and cannot approve it too (approval.allowSelfApproval is off)`);
     }
-    if (by === input.requestedBy && !env.approval.allowSelfApproval) {
-      throw new Error(`${by} requested this deploy and cannot approve it too (approval.allowSelfApproval is off)`);
+    if (approvedBy(state, env.name).includes(person)) {
+      throw new Error(
+        `${person} already approved ${env.name}: ${rules?.required ?? 1} approvals must come from different people`,
+      );
     }
+    return { person, ...(nonce ? { nonce } : {}) };
   };
-  const validateReject = (args: RejectArgs): void => {
-    const { by } = rejectArgsSchema.parse(args);
+  const validateReject = (args: RejectArgs): Decider => {
+    const parsed = rejectArgsSchema.parse(args);
     const env = waitingEnvironment(state);
-    if (!env.approval.approvers.includes(by) && by !== input.requestedBy) {
-      throw new Error(`${by} is neither an approver for ${env.name} nor the requester`);
-    }
+    const { person, groups, nonce } = identify(state, env, 'reject', parsed.by, parsed.signed);
+    if (person !== input.requestedBy) requireApprover(state, env, person, groups);
+    return { person, ...(nonce ? { nonce } : {}) };
   };
   const record = (
     decision: 'approved' | 'rejected',
-    by: string,
+    decider: Decider,
     comment: string | undefined,
     via: 'update' | 'signal',
   ): ApprovalRecord => {
     const entry: ApprovalRecord = {
       environment: state.status.environment ?? '',
       decision,
-      by,
+      by: decider.person,
       at: now(),
       via,
       ...(comment ? { comment } : {}),
+      ...(decider.nonce ? { signedNonce: decider.nonce } : {}),
     };
+    if (decider.nonce) state.usedNonces.add(decider.nonce);
     state.pendingDecision = entry;
     state.status.approvals.push(entry);
-    state.note(`${decision} by ${by}${comment ? `: "${comment}"` : ''} (${via})`);
+    if (decision === 'approved' && state.status.approval) {
+      state.status.approval.approvedBy = approvedBy(state, entry.environment);
+    }
+    const proof = decider.nonce ? ', signed' : state.policy?.trustTypedNames ? ', typed name' : '';
+    state.note(`${decision} by ${decider.person}${comment ? `: "${comment}"` : ''} (${via}${proof})`);
     return entry;
   };
 
-  setHandler(approveUpdate, (args) => record('approved', args.by, args.comment, 'update'), {
-    validator: validateApprove,
+  setHandler(approveUpdate, (args) => record('approved', validateApprove(args), args.comment, 'update'), {
+    validator: (args) => void validateApprove(args),
   });
-  setHandler(rejectUpdate, (args) => record('rejected', args.by, args.reason, 'update'), { validator: validateReject });
+  setHandler(rejectUpdate, (args) => record('rejected', validateReject(args), args.reason, 'update'), {
+    validator: (args) => void validateReject(args),
+  });
   setHandler(
     approveSignal,
-    guardedSignal(state, 'approve', validateApprove, (a) => record('approved', a.by, a.comment, 'signal')),
+    guardedSignal(state, 'approve', validateApprove, (a) =>
+      record('approved', validateApprove(a), a.comment, 'signal'),
+    ),
   );
   setHandler(
     rejectSignal,
-    guardedSignal(state, 'reject', validateReject, (a) => record('rejected', a.by, a.reason, 'signal')),
+    guardedSignal(state, 'reject', validateReject, (a) => record('rejected', validateReject(a), a.reason, 'signal')),
   );
 }
 
-/** Waits for a person, or the timeout; the boolean is handled both ways. */
+/** The distinct people who approved an environment so far. */
+function approvedBy(state: DeployState, environment: string): string[] {
+  const people = state.status.approvals
+    .filter((a) => a.environment === environment && a.decision === 'approved')
+    .map((a) => a.by);
+  return [...new Set(people)];
+}
+
+/** Enough distinct approvals, from every required group. */
+function approvalComplete(state: DeployState, env: EnvironmentPlan): boolean {
+  const rules = environmentPolicy(state, env);
+  const people = approvedBy(state, env.name);
+  if (people.length < (rules?.required ?? 1)) return false;
+  const groupsOf = (person: string) =>
+    state.policy && Object.hasOwn(state.policy.people, person) ? (state.policy.people[person]?.groups ?? []) : [];
+  return (rules?.requireGroups ?? []).every((group) => people.some((p) => groupsOf(p).includes(group)));
+}
+
+/** Waits for people, or the timeout; the boolean is handled both ways. */
 export async function awaitApproval(state: DeployState, env: EnvironmentPlan): Promise<StageResult> {
-  const { approvers, timeoutMs } = env.approval;
+  const rules = environmentPolicy(state, env);
+  const approvers = rules?.approvers ?? env.approval.approvers;
+  const timeoutMs = rules?.timeoutMs ?? env.approval.timeoutMs;
   const requestedAt = now();
   const deadline = new Date(Date.now() + timeoutMs).toISOString();
   const result = state.result(env.name);
   result.approval = { requestedAt };
-  state.status.approval = { environment: env.name, approvers, deadline };
+  state.status.approval = {
+    environment: env.name,
+    approvers,
+    deadline,
+    ...(rules
+      ? {
+          required: rules.required,
+          requireGroups: rules.requireGroups,
+          approvedBy: [],
+          runId: workflowInfo().firstExecutionRunId,
+          namespace: workflowInfo().namespace,
+          planHash: planHash(env),
+          signed: !state.policy?.trustTypedNames && rules.signed.includes('approve'),
+        }
+      : {}),
+  };
   state.pendingDecision = undefined;
+  const needed = rules && rules.required > 1 ? `${rules.required} of ` : '';
   state.enter(
     'AWAITING_APPROVAL',
-    `waiting for approval of ${env.name} by ${approvers.join(' or ')} until ${deadline}`,
+    `waiting for approval of ${env.name} by ${needed}${approvers.join(' or ')} until ${deadline}`,
   );
-  const decided = await condition(() => state.pendingDecision !== undefined, timeoutMs, {
-    summary: `approval of ${env.name} by ${approvers.join(' or ')}`,
-  });
+  const decided = await condition(
+    () => state.pendingDecision?.decision === 'rejected' || approvalComplete(state, env),
+    timeoutMs,
+    { summary: `approval of ${env.name} by ${needed}${approvers.join(' or ')}` },
+  );
   state.status.approval = undefined;
   // Set by a handler while we waited; TypeScript cannot see that.
   const decision = state.pendingDecision as ApprovalRecord | undefined;

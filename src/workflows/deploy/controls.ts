@@ -7,6 +7,7 @@ import {
   type EnvironmentPlan,
   type PauseState,
   type Phase,
+  mayControl,
 } from '../../shared/deploy';
 import {
   abortSignal,
@@ -22,6 +23,7 @@ import { formatDuration } from '../../shared/duration';
 import { guardedSignal } from './signals';
 import { PromoteNow, StageAborted } from './stage';
 import { now, type DeployState } from './state';
+import { environmentPolicy, identify } from './trust';
 
 /** Phases in which the deploy is analysing a release that takes traffic: pause and promote make sense there. */
 const ANALYSING: readonly Phase[] = ['VERIFYING', 'CANARY', 'BLUE_GREEN'];
@@ -38,7 +40,12 @@ const MESSAGES = [
 /** Registers pause, resume, promote and abort: Updates whose validators refuse what makes no sense now, and Signals. */
 export function registerControlHandlers(state: DeployState): void {
   for (const [action, update, signal] of MESSAGES) {
-    setHandler(update, (args) => control(state, action, args, 'update'), {
+    // The handler checks again: validators do not run on replay.
+    const checked = (args: ControlArgs) => {
+      validateControl(state, action, args);
+      return control(state, action, args, 'update');
+    };
+    setHandler(update, checked, {
       validator: (args) => validateControl(state, action, args),
     });
     setHandler(
@@ -75,12 +82,23 @@ function validateControl(state: DeployState, action: ControlAction, args: Contro
     const pending = requested.abort ?? requested.promote;
     throw new Error(`${id} is already being ${pending?.action === 'abort' ? 'aborted' : 'promoted'} by ${pending?.by}`);
   }
-  // Going forward needs the same authority as the approval; stopping is open to anyone.
   const env = state.current();
-  if ((action === 'promote' || action === 'resume') && env?.approval.approvers.length) {
-    if (!env.approval.approvers.includes(by)) {
-      throw new Error(`${by} may not ${action} ${env.name}; approvers: ${env.approval.approvers.join(', ')}`);
+  if (!env) return;
+  const rules = environmentPolicy(state, env);
+  if (!rules) {
+    // Before the worker's policy: going forward needs the same authority as the approval; stopping is open to anyone.
+    if ((action === 'promote' || action === 'resume') && env.approval.approvers.length) {
+      if (!env.approval.approvers.includes(by)) {
+        throw new Error(`${by} may not ${action} ${env.name}; approvers: ${env.approval.approvers.join(', ')}`);
+      }
     }
+    return;
+  }
+  const { person, groups } = identify(state, env, action, by, args.signed);
+  if (!mayControl(rules, action, person, groups)) {
+    const who = rules.controls[action];
+    const allowed = who === 'approvers' ? `approvers: ${rules.approvers.join(', ')}` : `allowed: ${String(who)}`;
+    throw new Error(`${person} may not ${action} ${env.name}; ${allowed}`);
   }
 }
 
@@ -98,6 +116,7 @@ function control(
     phase: state.status.phase,
     ...(args.reason ? { reason: args.reason } : {}),
   };
+  if (args.signed) state.usedNonces.add(args.signed.statement.nonce);
   state.status.controls.push(entry);
   const env = state.current();
   if (action === 'pause' && env) pause(state, env, 'manual', args.by, args.reason ?? 'no reason given');

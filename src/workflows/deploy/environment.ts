@@ -8,6 +8,7 @@ import { rollBack } from './rollback';
 import { PromoteNow, StageAborted, type StageResult } from './stage';
 import { now, type DeployState } from './state';
 import { STRATEGIES } from './strategies';
+import { needsApproval } from './trust';
 
 /**
  * One environment of the pipeline: its approval where required, the new version started beside the stable one, the
@@ -19,7 +20,7 @@ export async function deployEnvironment(state: DeployState, env: EnvironmentPlan
   const result = state.result(env.name);
   result.startedAt = now();
   result.outcome = 'unchanged';
-  if (env.approval.required) {
+  if (needsApproval(state, env)) {
     const approval = await awaitApproval(state, env);
     if (!approval.ok) {
       state.finish(env.name, 'unchanged', approval.cause);

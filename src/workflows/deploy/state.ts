@@ -5,6 +5,7 @@ import {
   type ApprovalRecord,
   type ControlRecord,
   type DeployInput,
+  type DeployPolicy,
   type DeployStatus,
   type EnvironmentPlan,
   type EnvironmentResult,
@@ -24,6 +25,10 @@ export class DeployState {
   rollout: EnvironmentPlan[];
   /** The approval decision the waiting stage has yet to read. */
   pendingDecision: ApprovalRecord | undefined;
+  /** The worker's policy, once asked for (absent in deploys recorded before it existed). */
+  policy: DeployPolicy | undefined;
+  /** Nonces of the signed statements already counted: each counts once. */
+  readonly usedNonces = new Set<string>();
   /** Operator requests the running stage has yet to act on. */
   readonly requested: { abort?: ControlRecord; promote?: ControlRecord } = {};
 

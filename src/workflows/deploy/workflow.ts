@@ -19,6 +19,7 @@ import { registerControlHandlers } from './controls';
 import { deployEnvironment } from './environment';
 import { notifyParent, writeReport } from './report';
 import { DeployState } from './state';
+import { loadPolicy, publishSigningTarget } from './trust';
 
 const FINAL_PHASE: Record<Outcome, Phase> = {
   promoted: 'PROMOTED',
@@ -54,6 +55,7 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
   let cause: StopCause | undefined;
   let cancelled: unknown;
   try {
+    await loadPolicy(state);
     await plan(state);
     outcome = 'promoted';
     for (const env of state.rollout) {
@@ -121,6 +123,7 @@ async function plan(state: DeployState): Promise<void> {
   for (const adjustment of plan.adjustments ?? []) state.note(`plan tightened to the safety bounds: ${adjustment}`);
   const planned = plannedEnvironments(plan, input.environments);
   state.startRollout(planned ?? input.environments, plan.currentVersions);
+  publishSigningTarget(state);
   if (planned) state.note(`rollout from the plan: ${planned.map(describeRollout).join('; ')}`);
 }
 

@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { DeployPolicy, EnvironmentPolicy } from '../shared/deploy/policy';
+import { whoSchema } from '../shared/deploy/policy';
+import { durationSchema } from '../shared/duration';
+import { parseOpenSshPublicKey, SIGNED_ACTIONS } from '../shared/signing';
+import { nameSchema } from '../shared/validation';
+import { ConfigError } from './errors';
+import type { OpsflowConfig } from './schema';
+
+/** A person of the policy: an OpenSSH ed25519 public key, inline or in a file, and the groups they belong to. */
+const personConfigSchema = z
+  .object({
+    key: z.string().min(1).optional(),
+    /** A file holding the public key (e.g. ~/.ssh/id_ed25519.pub), relative to opsflow.yaml. */
+    keyFile: z.string().min(1).optional(),
+    groups: z.array(nameSchema).default([]),
+  })
+  .strict()
+  .refine((p) => (p.key === undefined) !== (p.keyFile === undefined), { message: 'give either key or keyFile' })
+  .refine((p) => p.key === undefined || isPublicKey(p.key), { message: 'key must be "ssh-ed25519 AAAA..."' });
+
+const environmentPolicyConfigSchema = z
+  .object({
+    protected: z.boolean().default(true),
+    /** People, or `group:<name>`. */
+    approvers: z.array(z.string().regex(/^(group:)?[a-z0-9][a-z0-9._-]{0,62}$/i, 'a name or group:<name>')).min(1),
+    required: z.number().int().min(1).max(20).default(1),
+    requireGroups: z.array(nameSchema).default([]),
+    allowSelfApproval: z.boolean().default(false),
+    timeout: durationSchema.default(86_400_000),
+    controls: z
+      .object({
+        pause: whoSchema.default('anyone'),
+        resume: whoSchema.default('approvers'),
+        promote: whoSchema.default('approvers'),
+        abort: whoSchema.default('anyone'),
+      })
+      .strict()
+      .default({ pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' }),
+    signed: z.array(z.enum(SIGNED_ACTIONS)).default(['approve', 'reject', 'resume', 'promote']),
+  })
+  .strict();
+
+/**
+ * The `policy` block of the worker's opsflow.yaml: who may approve each environment and take each operator action,
+ * with their public keys. The worker enforces it; a deploy request can tighten it, never loosen it.
+ */
+export const policyConfigSchema = z
+  .object({
+    /** Typed names count as identities, with no signature: for throwaway demos only. Off by default. */
+    trustTypedNames: z.boolean().default(false),
+    people: z.record(nameSchema, personConfigSchema).default({}),
+    environments: z.record(nameSchema, environmentPolicyConfigSchema).default({}),
+  })
+  .strict();
+export type PolicyConfig = z.infer<typeof policyConfigSchema>;
+
+function isPublicKey(line: string): boolean {
+  try {
+    parseOpenSshPublicKey(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The worker's policy, resolved from its config: key files read (relative to the config's folder), environments the
+ * policy does not list taken from the config's own `environments.<name>.approval` (the worker's copy, not the
+ * request's). Throws a ConfigError naming the person whose key cannot be read.
+ */
+export function resolvePolicy(config: OpsflowConfig, configPath: string): DeployPolicy {
+  const block: PolicyConfig = config.policy ?? policyConfigSchema.parse({});
+  const dir = path.dirname(configPath);
+  const people: DeployPolicy['people'] = {};
+  for (const [name, person] of Object.entries(block.people)) {
+    let publicKey = person.key;
+    if (person.keyFile) {
+      const file = path.resolve(dir, person.keyFile);
+      try {
+        publicKey = readFileSync(file, 'utf8').trim();
+      } catch {
+        throw new ConfigError(
+          `policy.people.${name}.keyFile: cannot read ${file}; create it with "opsflow keys init --name ${name}"`,
+        );
+      }
+      if (!isPublicKey(publicKey))
+        throw new ConfigError(`policy.people.${name}.keyFile: ${file} is not an ssh-ed25519 public key`);
+    }
+    people[name] = { publicKey: publicKey ?? '', groups: person.groups };
+  }
+  const environments: Record<string, EnvironmentPolicy> = {};
+  for (const [name, env] of Object.entries(config.environments)) {
+    const listed = Object.hasOwn(block.environments, name) ? block.environments[name] : undefined;
+    environments[name] = listed
+      ? {
+          protected: listed.protected,
+          approvers: listed.approvers,
+          required: listed.required,
+          requireGroups: listed.requireGroups,
+          allowSelfApproval: listed.allowSelfApproval,
+          timeoutMs: listed.timeout,
+          controls: listed.controls,
+          signed: listed.signed,
+        }
+      : {
+          protected: env.approval.required,
+          approvers: env.approval.approvers,
+          required: 1,
+          requireGroups: [],
+          allowSelfApproval: env.approval.allowSelfApproval,
+          timeoutMs: env.approval.timeout,
+          controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
+          signed: ['approve', 'reject', 'resume', 'promote'],
+        };
+  }
+  return { trustTypedNames: block.trustTypedNames, people, environments, source: configPath };
+}

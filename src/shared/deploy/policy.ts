@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { SIGNED_ACTIONS, type SignedAction } from '../signing';
+import { nameSchema } from '../validation';
+import type { ControlAction, EnvironmentPlan } from './input';
+
+/** Who may take an operator action: anyone, the environment's approvers, or the people named. */
+export const whoSchema = z.union([z.literal('anyone'), z.literal('approvers'), z.array(nameSchema)]);
+export type Who = z.infer<typeof whoSchema>;
+
+/** One environment's rules, as the worker enforces them. */
+export const environmentPolicySchema = z
+  .object({
+    /** A protected environment changes only with approvals; a property of the environment, never of its name. */
+    protected: z.boolean(),
+    /** People (or `group:<name>`) who may approve. */
+    approvers: z.array(z.string().min(1).max(80)),
+    /** Distinct approvals needed (N of M). */
+    required: z.number().int().min(1).max(20),
+    /** Groups of which at least one member must be among the approvals. */
+    requireGroups: z.array(nameSchema),
+    allowSelfApproval: z.boolean(),
+    timeoutMs: z.number().int().positive(),
+    controls: z.object({ pause: whoSchema, resume: whoSchema, promote: whoSchema, abort: whoSchema }).strict(),
+    /** Actions that count only with a signed statement. */
+    signed: z.array(z.enum(SIGNED_ACTIONS)),
+  })
+  .strict();
+export type EnvironmentPolicy = z.infer<typeof environmentPolicySchema>;
+
+/** A person the policy knows: their public key and groups. */
+export const personSchema = z.object({ publicKey: z.string().min(1), groups: z.array(nameSchema) }).strict();
+
+/**
+ * The worker's approval policy, as the deploy workflow receives it from the worker when it starts: in history, so it
+ * replays and anyone can re-verify the decisions later. A request can tighten it, never loosen it.
+ */
+export const deployPolicySchema = z
+  .object({
+    /** Typed names count as identities: for throwaway demos only; every status and report says so. */
+    trustTypedNames: z.boolean(),
+    people: z.record(nameSchema, personSchema),
+    environments: z.record(nameSchema, environmentPolicySchema),
+    /** Where the worker read it, for people. */
+    source: z.string(),
+  })
+  .strict();
+export type DeployPolicy = z.infer<typeof deployPolicySchema>;
+
+/** What a deploy's request asks of an environment's approval (from the requester's opsflow.yaml). */
+type RequestedApproval = EnvironmentPlan['approval'];
+
+/**
+ * The rules that apply: the worker's policy, tightened by what the request asks for. A request that would loosen the
+ * policy is refused: the result names the field.
+ */
+export function effectivePolicy(
+  requested: RequestedApproval,
+  policy: EnvironmentPolicy | undefined,
+  environment: string,
+): { ok: true; policy: EnvironmentPolicy } | { ok: false; reason: string } {
+  const base: EnvironmentPolicy = policy ?? {
+    protected: false,
+    approvers: [],
+    required: 1,
+    requireGroups: [],
+    allowSelfApproval: false,
+    timeoutMs: requested.timeoutMs,
+    controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
+    signed: ['approve', 'reject', 'resume', 'promote'],
+  };
+  const refuse = (field: string, asked: unknown, allowed: unknown) => ({
+    ok: false as const,
+    reason: `the request would loosen the worker's policy for ${environment}: ${field} ${JSON.stringify(asked)} (policy: ${JSON.stringify(allowed)})`,
+  });
+  if (requested.allowSelfApproval && !base.allowSelfApproval) {
+    return refuse('approval.allowSelfApproval', true, false);
+  }
+  const strangers = requested.approvers.filter((a) => base.approvers.length > 0 && !base.approvers.includes(a));
+  if (base.protected && strangers.length > 0) return refuse('approval.approvers', strangers, base.approvers);
+  return {
+    ok: true,
+    policy: {
+      ...base,
+      protected: base.protected || requested.required,
+      approvers: narrowApprovers(base.approvers, requested.approvers),
+      timeoutMs: Math.min(base.timeoutMs, requested.timeoutMs),
+    },
+  };
+}
+
+/** A request may name fewer approvers than the policy lists, never others; without a policy list, the request's. */
+function narrowApprovers(policy: string[], requested: string[]): string[] {
+  if (policy.length === 0) return requested;
+  if (requested.length === 0) return policy;
+  const narrowed = policy.filter((a) => requested.includes(a));
+  return narrowed.length > 0 ? narrowed : policy;
+}
+
+/** Whether `person` may take `action` under an environment's policy. */
+export function mayControl(
+  policy: EnvironmentPolicy,
+  action: ControlAction,
+  person: string,
+  groups: readonly string[],
+): boolean {
+  const who = policy.controls[action];
+  if (who === 'anyone') return true;
+  if (who === 'approvers') return isApprover(policy, person, groups);
+  return who.includes(person);
+}
+
+/** Whether `person` (with their groups) is among an environment's approvers. */
+export function isApprover(policy: EnvironmentPolicy, person: string, groups: readonly string[]): boolean {
+  return policy.approvers.some((a) => a === person || (a.startsWith('group:') && groups.includes(a.slice(6))));
+}
+
+/** Whether an action needs a signed statement here. */
+export function needsSignature(policy: DeployPolicy, env: EnvironmentPolicy, action: SignedAction): boolean {
+  return !policy.trustTypedNames && env.signed.includes(action);
+}

@@ -1,0 +1,116 @@
+import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  effectivePolicy,
+  isApprover,
+  needsSignature,
+  type EnvironmentPlan,
+  type EnvironmentPolicy,
+} from '../../shared/deploy';
+import { ErrorType } from '../../shared/errors';
+import { hashOf, refuseStatement, type SignedAction, type SignedStatement } from '../../shared/signing';
+import { local, LOCAL_OPTIONS } from './proxies';
+import type { DeployState } from './state';
+
+/** Deploys recorded before the worker's policy existed trust the request's approval settings and typed names. */
+const WORKER_POLICY_PATCH = 'worker-policy';
+
+/**
+ * Asks the worker for its policy (so it is in history, and replays), and refuses a request that would loosen it.
+ * Histories from before the policy replay without the call.
+ */
+export async function loadPolicy(state: DeployState): Promise<void> {
+  if (!patched(WORKER_POLICY_PATCH)) return;
+  const policy = await local.workerPolicy.executeWithOptions(
+    { ...LOCAL_OPTIONS, summary: "the worker's approval policy" },
+    [],
+  );
+  state.policy = policy;
+  state.status.trust = { mode: policy.trustTypedNames ? 'typed-names' : 'signed', source: policy.source };
+  for (const env of state.input.environments) {
+    const effective = effectivePolicy(env.approval, policy.environments[env.name], env.name);
+    if (!effective.ok) throw ApplicationFailure.nonRetryable(effective.reason, ErrorType.PolicyRefused);
+  }
+  if (policy.trustTypedNames) {
+    state.note(`approvals trust typed names (demo mode, ${policy.source}): nobody's identity is proven`);
+  }
+}
+
+/** The rules of an environment: the worker's policy tightened by the request; undefined before the policy existed. */
+export function environmentPolicy(state: DeployState, env: EnvironmentPlan): EnvironmentPolicy | undefined {
+  if (!state.policy) return undefined;
+  const effective = effectivePolicy(env.approval, state.policy.environments[env.name], env.name);
+  // Checked when the deploy started; a refusal here means the plan changed the approval, which it may not.
+  if (!effective.ok) throw new Error(effective.reason);
+  return effective.policy;
+}
+
+/** Whether an environment waits for approval: protected by the policy, or asked for by the request. */
+export function needsApproval(state: DeployState, env: EnvironmentPlan): boolean {
+  return environmentPolicy(state, env)?.protected ?? env.approval.required;
+}
+
+/** The hash a signed statement binds to: the rollout of the environment being decided on. */
+export function planHash(env: EnvironmentPlan): string {
+  return hashOf(env);
+}
+
+/**
+ * Who is deciding: the person a valid signed statement names, where the policy asks for signatures; otherwise the
+ * typed name. Throws the one-line reason a decision does not count.
+ */
+export function identify(
+  state: DeployState,
+  env: EnvironmentPlan,
+  action: SignedAction,
+  by: string,
+  signed: SignedStatement | undefined,
+): { person: string; groups: string[]; nonce?: string } {
+  const policy = state.policy;
+  const rules = environmentPolicy(state, env);
+  if (!policy || !rules) return { person: by, groups: [] };
+  const groupsOf = (person: string) =>
+    Object.hasOwn(policy.people, person) ? (policy.people[person]?.groups ?? []) : [];
+  if (!needsSignature(policy, rules, action)) return { person: by, groups: groupsOf(by) };
+  if (!signed) {
+    throw new Error(`${action} in ${env.name} needs a signed statement: run "opsflow deploy ${action}" with your key`);
+  }
+  const info = workflowInfo();
+  const refusal = refuseStatement(
+    signed,
+    {
+      namespace: info.namespace,
+      workflowId: info.workflowId,
+      runId: info.firstExecutionRunId,
+      environment: env.name,
+      action,
+      planHash: planHash(env),
+      nowMs: Date.now(),
+    },
+    (person) => (Object.hasOwn(policy.people, person) ? policy.people[person]?.publicKey : undefined),
+  );
+  if (refusal) throw new Error(refusal);
+  const person = signed.statement.person;
+  if (by !== person) throw new Error(`--by ${by} does not match the signer ${person}`);
+  if (state.usedNonces.has(signed.statement.nonce))
+    throw new Error('this signed statement was already used: sign again');
+  return { person, groups: groupsOf(person), nonce: signed.statement.nonce };
+}
+
+/** Refuses a person who is not among an environment's approvers. */
+export function requireApprover(state: DeployState, env: EnvironmentPlan, person: string, groups: string[]): void {
+  const rules = environmentPolicy(state, env);
+  const approvers = rules?.approvers ?? env.approval.approvers;
+  const ok = rules ? isApprover(rules, person, groups) : approvers.includes(person);
+  if (!ok) throw new Error(`${person} is not an approver for ${env.name}; approvers: ${approvers.join(', ')}`);
+}
+
+/** What a person signs a decision against, for the status query (the CLI reads it to sign). */
+export function publishSigningTarget(state: DeployState): void {
+  if (!state.policy) return;
+  const info = workflowInfo();
+  state.status.signing = {
+    namespace: info.namespace,
+    runId: info.firstExecutionRunId,
+    planHashes: Object.fromEntries(state.rollout.map((env) => [env.name, planHash(env)])),
+  };
+}

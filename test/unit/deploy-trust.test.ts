@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { createKeyPair, loadPrivateKey, signDecision } from '../../src/keys/keys';
+import type { DeployPolicy, DeployStatus, EnvironmentPolicy } from '../../src/shared/deploy';
+import { approveSignal, approveUpdate, promoteUpdate, statusQuery } from '../../src/shared/deploy/messages';
+import { applicationFailure, ErrorType } from '../../src/shared/errors';
+import type { SignedAction, SignedStatement } from '../../src/shared/signing';
+import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+const t = new DeployTestEnv();
+const keysDir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-keys-'));
+const people = ['alice', 'bob', 'carol', 'mallory'] as const;
+type Person = (typeof people)[number];
+const lines = {} as Record<Person, string>;
+before(async () => {
+  await t.setup();
+  for (const person of people) lines[person] = createKeyPair(keysDir, person).line;
+});
+after(async () => {
+  await t.teardown();
+  rmSync(keysDir, { recursive: true, force: true });
+});
+
+const rules = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy => ({
+  protected: true,
+  approvers: ['alice', 'bob'],
+  required: 1,
+  requireGroups: [],
+  allowSelfApproval: false,
+  timeoutMs: 3_600_000,
+  controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
+  signed: ['approve', 'reject', 'resume', 'promote'],
+  ...over,
+});
+
+/** The worker's policy: alice (sre) and bob approve production; mallory has a key but approves nothing. */
+function policy(production: Partial<EnvironmentPolicy> = {}, staging?: Partial<EnvironmentPolicy>): DeployPolicy {
+  return {
+    trustTypedNames: false,
+    people: {
+      alice: { publicKey: lines.alice, groups: ['sre'] },
+      bob: { publicKey: lines.bob, groups: [] },
+      carol: { publicKey: lines.carol, groups: [] },
+      mallory: { publicKey: lines.mallory, groups: [] },
+    },
+    environments: {
+      production: rules(production),
+      staging: staging ? rules(staging) : rules({ protected: false, approvers: [] }),
+    },
+    source: 'test policy',
+  };
+}
+
+/** A statement `signer` signs for the waiting environment, with what a forgery changes. */
+async function statement(
+  handle: DeployHandle,
+  signer: Person,
+  action: SignedAction = 'approve',
+  forge: { person?: string; workflowId?: string; runId?: string; environment?: string; planHash?: string } = {},
+  times: { issuedAgoMs?: number; ttlMs?: number } = {},
+): Promise<SignedStatement> {
+  const status = await handle.query(statusQuery);
+  const signing = status.signing;
+  assert.ok(signing, 'the status says what to sign');
+  const environment = forge.environment ?? status.environment ?? 'production';
+  const nowMs = (await t.env.currentTimeMs()) - (times.issuedAgoMs ?? 0);
+  return signDecision(
+    loadPrivateKey(path.join(keysDir, `${signer}.key`)),
+    {
+      namespace: signing.namespace,
+      workflowId: forge.workflowId ?? handle.workflowId,
+      runId: forge.runId ?? signing.runId,
+      environment,
+      planHash: forge.planHash ?? signing.planHashes[environment] ?? '',
+    },
+    { action, person: forge.person ?? signer },
+    { nowMs, ...(times.ttlMs ? { ttlMs: times.ttlMs } : {}) },
+  );
+}
+
+/** Sends an approval that must be refused by the validator, with the given one-line reason. */
+async function refused(
+  handle: DeployHandle,
+  args: object,
+  reason: RegExp,
+  update: typeof approveUpdate | typeof promoteUpdate = approveUpdate,
+) {
+  await assert.rejects(
+    handle.executeUpdate(update as typeof approveUpdate, { args: [args as never] }),
+    (err: unknown) => {
+      assert.ok(err instanceof WorkflowUpdateFailedError, String(err));
+      const message = String((err.cause as Error | undefined)?.message);
+      assert.match(message, reason);
+      assert.ok(!message.includes('\n'), 'one line');
+      return true;
+    },
+  );
+}
+
+/** Events of the deploy's history that record an accepted Update. */
+async function acceptedUpdates(handle: DeployHandle): Promise<number> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? []).filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+}
+
+describe('approvals nobody can forge', () => {
+  it('refuses every forgery with one line and nothing in history; N of M distinct keys with a required group approve', async () => {
+    const run = await t.runDeploy({ policy: policy({ required: 2, requireGroups: ['sre'] }) }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      const before = await acceptedUpdates(handle);
+      await refused(handle, { by: 'alice' }, /approve in production needs a signed statement/);
+      const aliceByMallory = await statement(handle, 'mallory', 'approve', { person: 'alice' });
+      await refused(handle, { by: 'alice', signed: aliceByMallory }, /the signature is not alice's/);
+      const mallory = await statement(handle, 'mallory');
+      await refused(handle, { by: 'mallory', signed: mallory }, /mallory is not an approver for production/);
+      const otherDeploy = await statement(handle, 'alice', 'approve', { workflowId: 'deploy-hello-9.9.9-production' });
+      await refused(handle, { by: 'alice', signed: otherDeploy }, /another workflowId/);
+      const otherEnv = await statement(handle, 'alice', 'approve', { environment: 'staging' });
+      await refused(handle, { by: 'alice', signed: otherEnv }, /another environment/);
+      const otherRun = await statement(handle, 'alice', 'approve', { runId: 'an-earlier-run' });
+      await refused(handle, { by: 'alice', signed: otherRun }, /another runId/);
+      const tampered = await statement(handle, 'alice', 'approve', { planHash: 'f'.repeat(64) });
+      await refused(handle, { by: 'alice', signed: tampered }, /another planHash/);
+      const expired = await statement(handle, 'alice', 'approve', {}, { issuedAgoMs: 1_800_000, ttlMs: 600_000 });
+      await refused(handle, { by: 'alice', signed: expired }, /expired at .*: sign again/);
+      const forPromote = await statement(handle, 'alice', 'promote');
+      await refused(handle, { by: 'alice', signed: forPromote }, /another action/);
+      const valid = await statement(handle, 'alice');
+      await refused(handle, { by: 'bob', signed: valid }, /--by bob does not match the signer alice/);
+      const edited = { ...valid, statement: { ...valid.statement, comment: 'added later' } };
+      await refused(handle, { by: 'alice', signed: edited }, /the signature is not alice's/);
+      assert.equal(await acceptedUpdates(handle), before, 'no refused update reached history');
+
+      // An unsigned Signal cannot be refused before history: it is ignored, and the timeline says why.
+      await handle.signal(approveSignal, { by: 'alice' });
+      // One signed approval from the required group: 1 of 2.
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: valid }] });
+      await refused(handle, { by: 'alice', signed: valid }, /already used/);
+      const again = await statement(handle, 'alice');
+      await refused(
+        handle,
+        { by: 'alice', signed: again },
+        /alice already approved production: 2 approvals must come from different people/,
+      );
+      const waiting = await handle.query(statusQuery);
+      assert.equal(waiting.phase, 'AWAITING_APPROVAL', 'one approval of two does not approve');
+      assert.deepEqual(waiting.approval?.approvedBy, ['alice']);
+      const bob = await statement(handle, 'bob');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: bob }] });
+    });
+    assert.equal(run.result?.outcome, 'promoted');
+    const production = run.status.approvals.filter((a) => a.environment === 'production');
+    assert.deepEqual(
+      production.map((a) => [a.by, Boolean(a.signedNonce)]),
+      [
+        ['alice', true],
+        ['bob', true],
+      ],
+    );
+    assert.ok(
+      run.status.timeline.some((e) => /ignored approve signal: approve in production needs a signed/.test(e.message)),
+    );
+    assert.deepEqual(run.status.trust, { mode: 'signed', source: 'test policy' });
+  });
+
+  it('a required group is needed: two approvals without an sre do not approve', async () => {
+    const run = await t.runDeploy({ policy: policy({ required: 1, requireGroups: ['sre'] }) }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+      const status = await handle.query(statusQuery);
+      assert.equal(status.phase, 'AWAITING_APPROVAL', 'bob is not in sre');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: await statement(handle, 'alice') }] });
+    });
+    assert.equal(run.result?.outcome, 'promoted');
+  });
+
+  it('self-approval is refused by key: the requester cannot approve their own deploy', async () => {
+    await t.runDeploy({ policy: policy(), requestedBy: 'alice' }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      const own = await statement(handle, 'alice');
+      await refused(handle, { by: 'alice', signed: own }, /alice requested this deploy and cannot approve it too/);
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+    });
+  });
+
+  it("protection is the environment's, not its name's: a staging the policy protects waits for approval", async () => {
+    let seen: DeployStatus | undefined;
+    await t.runDeploy({ policy: policy({}, { approvers: ['bob'] }) }, async (handle) => {
+      seen = await t.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+      await t.waitFor(handle, 'AWAITING_APPROVAL', (s) => s.environment === 'production');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: await statement(handle, 'alice') }] });
+    });
+    assert.equal(seen?.environment, 'staging');
+  });
+
+  it('a request that would loosen the policy is refused before anything runs', async () => {
+    const run = await t.runDeploy(
+      {
+        policy: policy(),
+        config: { production: { approval: { required: true, approvers: ['alice', 'bob'], allowSelfApproval: true } } },
+      },
+      async () => {},
+    );
+    const failure = applicationFailure(run.error);
+    assert.equal(failure?.type, ErrorType.DeployFailed);
+    assert.match(
+      run.status.reason ?? '',
+      /would loosen the worker's policy for production: approval.allowSelfApproval/,
+    );
+    assert.equal(run.target.calls.length, 0, 'nothing was deployed');
+  });
+
+  it("promote needs an approver's signature too", async () => {
+    await t.runDeploy({ policy: policy() }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: await statement(handle, 'alice') }] });
+      await t.waitFor(handle, 'CANARY');
+      await refused(handle, { by: 'alice' }, /promote in production needs a signed statement/, promoteUpdate);
+      const byMallory = await statement(handle, 'mallory', 'promote');
+      await refused(
+        handle,
+        { by: 'mallory', signed: byMallory },
+        /mallory may not promote production; approvers: alice, bob/,
+        promoteUpdate,
+      );
+      const signed = await statement(handle, 'alice', 'promote');
+      await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice', signed }] });
+    });
+  });
+});
