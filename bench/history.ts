@@ -33,8 +33,8 @@ async function footprint(client: Client, workflowId: string): Promise<Footprint>
 
 const AGENT_DAY_DEPLOYS = 20;
 
-/** About three samples per step, like the example's 6 s bake at a 2 s interval, compressed in time. */
-const SEVERAL_SAMPLES: ProductionSettings = { steps: fourSteps(300), interval: 100 };
+/** About three samples per step, like the example's 6 s bake at a 2 s interval, at the shortest legal interval. */
+const SEVERAL_SAMPLES: ProductionSettings = { steps: fourSteps(3_000), interval: 1_000 };
 
 /**
  * History footprint of a 4-step canary deploy with one approval: measured with one sample per step (zero bake) and

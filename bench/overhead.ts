@@ -14,11 +14,11 @@ import {
 } from './harness';
 import type { BareDeployInput } from './workflows/bare-deploy';
 
-/** The smallest legal canary: bake and interval 0 are allowed by the duration schema; a 0 ms timer runs as 1 ms. */
-export const ZERO_BAKE = { steps: fourSteps(0), interval: 0 } as const;
+/** The smallest legal canary: bake 0 and the shortest interval the schema allows (1 s: no 1 ms timers). */
+export const ZERO_BAKE = { steps: fourSteps(0), interval: 1_000 } as const;
 
 /** The bare workflow doing the same: 4 steps, timers of the same length, the same approval timeout. */
-export const BARE_INPUT: BareDeployInput = { steps: 4, intervalMs: 0, approvalTimeoutMs: 3_600_000 };
+export const BARE_INPUT: BareDeployInput = { steps: 4, intervalMs: 1_000, approvalTimeoutMs: 3_600_000 };
 
 const WARMUP = 3;
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Untrusted text (comments, reasons, LLM text, plan.md excerpts) as inline markdown: control characters stripped,
- * newlines collapsed to spaces, and every character markdown or HTML gives a meaning escaped, so a comment cannot
+ * newlines collapsed to spaces, and every character markdown or HTML gives a meaning there escaped, so a comment cannot
  * forge a bold "approved by" line, a link, a heading, a table cell or a `<script>`.
  */
 export function inlineMarkdown(text: string): string {
@@ -11,7 +11,9 @@ export function inlineMarkdown(text: string): string {
       // eslint-disable-next-line no-control-regex -- stripping control characters is the point
       .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '')
       .replace(/\s*[\r\n\t]+\s*/g, ' ')
-      .replace(/[\\`*_[\]()#<>|!~]/g, (c) => `\\${c}`)
+      // Parentheses and "!" mean nothing without the brackets, which are escaped; "#" only where a line starts.
+      .replace(/[\\`*_[\]<>|~]/g, (c) => `\\${c}`)
+      .replace(/^(\s*)#/, '$1\\#')
   );
 }
 

@@ -61,7 +61,9 @@ describe('untrusted text in markdown', () => {
   it('escapes markdown and HTML, strips control characters and collapses newlines', () => {
     assert.equal(inlineMarkdown('**approved** by alice'), '\\*\\*approved\\*\\* by alice');
     assert.equal(inlineMarkdown('<script>x</script>'), '\\<script\\>x\\</script\\>');
-    assert.equal(inlineMarkdown('a\n\n# b | [c](d) `e` _f_'), 'a \\# b \\| \\[c\\]\\(d\\) \\`e\\` \\_f\\_');
+    assert.equal(inlineMarkdown('a\n\n# b | [c](d) `e` _f_'), 'a # b \\| \\[c\\](d) \\`e\\` \\_f\\_');
+    assert.equal(inlineMarkdown('# heading?'), '\\# heading?');
+    assert.equal(inlineMarkdown('failed (503)!'), 'failed (503)!');
     assert.equal(inlineMarkdown('red \u001b[31mtext\u0007'), 'red \\[31mtext');
     assert.equal(safeLink('javascript:alert(1)'), undefined);
     assert.equal(safeLink('http://localhost:8233/x'), 'http://localhost:8233/x');
