@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { PlatformEvent } from '../../src/local-platform/api';
 import type { DeployResult, DeployStatus } from '../../src/shared/deploy';
-import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
+import { statusQuery } from '../../src/shared/deploy/messages';
 import { Stack, waitFor } from '../helpers/stack';
 
 /**
@@ -62,9 +62,9 @@ async function startApproved(version: string): Promise<string> {
   assert.equal(started.code, 0, started.stderr);
   const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
   await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
-  await withClient((client) =>
-    deployHandle(client, workflowId).executeUpdate(approveUpdate, { args: [{ by: 'alice', comment: 'go' }] }),
-  );
+  // Through the CLI, which signs the approval with alice's key as the worker's policy asks.
+  const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice', '--comment', 'go');
+  assert.equal(approved.code, 0, approved.stderr);
   return workflowId;
 }
 
