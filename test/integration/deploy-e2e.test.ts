@@ -102,6 +102,11 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
       final.approvals.map((a) => [a.by, a.comment]),
       [['alice', 'looks good']],
     );
+    // Anyone can re-check the finished deploy from its history: the approval is alice's signature.
+    const verified = await stack.cli('deploy', 'verify', workflowId);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, /approve production by alice \(update, signed\): verified/);
+    assert.match(verified.stdout, /every decision verifies/);
     // The handoff files exist, parse and list exactly the files written.
     const dir = path.join(stack.workdir, '.agency/handoff/deploy-hello-1.1.0/devops-automator');
     const files = JSON.parse(readFileSync(path.join(dir, 'files-changed.json'), 'utf8'));

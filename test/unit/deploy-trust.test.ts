@@ -5,7 +5,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createKeyPair, loadPrivateKey, signDecision } from '../../src/keys/keys';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { createKeyPair, loadPrivateKey, signDecision, signStatement } from '../../src/keys/keys';
+import { verifyHistory } from '../../src/keys/verify';
 import type { DeployPolicy, DeployStatus, EnvironmentPolicy } from '../../src/shared/deploy';
 import { approveSignal, approveUpdate, promoteUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { applicationFailure, ErrorType } from '../../src/shared/errors';
@@ -235,4 +237,35 @@ describe('approvals nobody can forge', () => {
       await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice', signed }] });
     });
   });
+
+  it('deploy verify re-checks every decision from the history alone; a tampered approval fails', async () => {
+    const run = await t.runDeploy({ policy: policy() }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+    });
+    assert.equal(run.result?.outcome, 'promoted');
+    const history = await run.handle.fetchHistory();
+    const events = history.events ?? [];
+    const checked = verifyHistory(run.handle.workflowId, 'default', events);
+    assert.equal(checked.policySource, 'test policy');
+    assert.deepEqual(
+      checked.decisions.map((d) => [d.action, d.environment, d.person, d.signed, d.problem]),
+      [['approve', 'production', 'bob', true, undefined]],
+    );
+    // Someone with write access to the history swaps the signature for another's: verification says so.
+    const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    const input = accepted?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+    const payload = input?.args?.payloads?.[0];
+    assert.ok(payload && input?.args?.payloads);
+    const args = defaultPayloadConverter.fromPayload(payload as never) as { signed: SignedStatement };
+    const mallorys = await signDecisionLike(args.signed);
+    input.args.payloads[0] = defaultPayloadConverter.toPayload({ ...args, signed: mallorys }) as never;
+    const tampered = verifyHistory(run.handle.workflowId, 'default', events);
+    assert.match(tampered.decisions[0]?.problem ?? '', /the signature is not bob's/);
+  });
 });
+
+/** The same statement, signed by mallory's key instead of its signer's. */
+async function signDecisionLike(signed: SignedStatement): Promise<SignedStatement> {
+  return signStatement(loadPrivateKey(path.join(keysDir, 'mallory.key')), signed.statement);
+}

@@ -77,6 +77,17 @@ Example:
     .action(approvalAction('reject'));
 
   deployCmd
+    .command('verify <workflowId>')
+    .description(
+      "re-verify every approval and control of a deploy from its history, against the worker's policy then in force",
+    )
+    .option('--json', 'print the decisions and what was found as JSON')
+    .action(async (workflowId: string, opts: { json?: boolean }) => {
+      const { verifyDeploy } = await import('./verify-actions.js');
+      process.exitCode = await verifyDeploy(workflowId, opts);
+    });
+
+  deployCmd
     .command('status <workflowId>')
     .description('phase, step, weight, last analysis sample, approvals and timeline')
     .option('--json', 'print the whole status as JSON')

@@ -1,0 +1,118 @@
+import type { temporal } from '@temporalio/proto';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { deployPolicySchema, type DeployInput, type DeployPolicy, type Plan } from '../shared/deploy';
+import { hashOf, refuseStatement, signedStatementSchema, SIGNED_ACTIONS, type SignedAction } from '../shared/signing';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** One decision found in a deploy's history, and whether its signature holds against the policy then in force. */
+export interface CheckedDecision {
+  eventId: string;
+  at: string;
+  action: string;
+  environment: string;
+  person: string;
+  via: 'update' | 'signal';
+  signed: boolean;
+  /** Why it does not hold; absent when it does. */
+  problem?: string;
+}
+
+/** What `opsflow deploy verify` finds: the policy in force and every decision. */
+export interface Verification {
+  policySource: string | null;
+  trustTypedNames: boolean;
+  decisions: CheckedDecision[];
+}
+
+const decode = (payload: temporal.api.common.v1.IPayload | null | undefined): unknown =>
+  payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined;
+
+/**
+ * Re-verifies every decision recorded in a deploy's history, offline: the policy is the one the worker answered when the
+ * deploy started (its activity result is in the history), each signed statement is checked against that policy's
+ * keys and against this deploy, run, environment, action and plan, at the time the decision was recorded. Nothing is
+ * trusted from the worker that ran it.
+ */
+export function verifyHistory(workflowId: string, namespace: string, events: HistoryEvent[]): Verification {
+  const started = events.find(
+    (e) => e.workflowExecutionStartedEventAttributes,
+  )?.workflowExecutionStartedEventAttributes;
+  const runId = started?.firstExecutionRunId ?? '';
+  const input = decode(started?.input?.payloads?.[0]) as DeployInput | undefined;
+  const results = new Map<string, unknown>();
+  const scheduled = new Map<string, string>();
+  for (const e of events) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s?.activityType?.name) scheduled.set(String(e.eventId), s.activityType.name);
+    const c = e.activityTaskCompletedEventAttributes;
+    if (c) {
+      const name = scheduled.get(String(c.scheduledEventId));
+      if (name && !results.has(name)) results.set(name, decode(c.result?.payloads?.[0]));
+    }
+  }
+  const parsedPolicy = deployPolicySchema.safeParse(results.get('workerPolicy'));
+  const policy: DeployPolicy | undefined = parsedPolicy.success ? parsedPolicy.data : undefined;
+  const plan = results.get('plan') as Plan | undefined;
+  const rollout = plan?.environments?.length ? plan.environments : (input?.environments ?? []);
+  const hashes = new Map(rollout.map((env) => [env.name, hashOf(env)]));
+
+  const decisions: CheckedDecision[] = [];
+  for (const e of events) {
+    const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
+    const signal = e.workflowExecutionSignaledEventAttributes;
+    const name = update?.name ?? signal?.signalName;
+    if (!name || !(SIGNED_ACTIONS as readonly string[]).includes(name)) continue;
+    const args = decode((update?.args ?? signal?.input)?.payloads?.[0]) as
+      { by?: string; signed?: unknown } | undefined;
+    const at = eventTime(e);
+    const checked = signedStatementSchema.safeParse(args?.signed);
+    const base = {
+      eventId: String(e.eventId),
+      at,
+      action: name,
+      via: update ? ('update' as const) : ('signal' as const),
+    };
+    if (!checked.success) {
+      decisions.push({
+        ...base,
+        environment: '?',
+        person: args?.by ?? '?',
+        signed: false,
+        ...(policy && !policy.trustTypedNames ? { problem: 'not signed' } : {}),
+      });
+      continue;
+    }
+    const statement = checked.data.statement;
+    const problem = policy
+      ? refuseStatement(
+          checked.data,
+          {
+            namespace,
+            workflowId,
+            runId,
+            environment: statement.environment,
+            action: name as SignedAction,
+            planHash: hashes.get(statement.environment) ?? '',
+            nowMs: Date.parse(at),
+          },
+          (person) => (Object.hasOwn(policy.people, person) ? policy.people[person]?.publicKey : undefined),
+        )
+      : 'no worker policy in this history to verify against';
+    decisions.push({
+      ...base,
+      environment: statement.environment,
+      person: statement.person,
+      signed: true,
+      ...(problem ? { problem } : {}),
+    });
+  }
+  return { policySource: policy?.source ?? null, trustTypedNames: policy?.trustTypedNames ?? false, decisions };
+}
+
+function eventTime(e: HistoryEvent): string {
+  const t = e.eventTime;
+  if (!t) return new Date(0).toISOString();
+  const ms = Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
+  return new Date(ms).toISOString();
+}
