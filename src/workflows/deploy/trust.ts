@@ -39,8 +39,9 @@ export async function loadPolicy(state: DeployState): Promise<void> {
 export function environmentPolicy(state: DeployState, env: EnvironmentPlan): EnvironmentPolicy | undefined {
   if (!state.policy) return undefined;
   const effective = effectivePolicy(env.approval, state.policy.environments[env.name], env.name);
-  // Checked when the deploy started; a refusal here means the plan changed the approval, which it may not.
-  if (!effective.ok) throw new Error(effective.reason);
+  // Checked when the deploy started; a refusal here means the plan changed the approval, which it may not: the deploy
+  // fails (a plain Error would retry the workflow task forever).
+  if (!effective.ok) throw ApplicationFailure.nonRetryable(effective.reason, ErrorType.PolicyRefused);
   return effective.policy;
 }
 
