@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
+import { DEFAULT_SIGNED_ACTIONS } from '../shared/deploy/policy';
 import { defaultKeysDir, keyFiles, loadPrivateKey, signDecision } from '../keys/keys';
 import type { SignedStatement, SignedAction } from '../shared/signing';
 import { readStatus } from './client';
@@ -25,9 +26,6 @@ export function findKeyFile(person: string, explicit?: string): string {
   );
 }
 
-/** Actions the worker's policy signs by default: without a key they are refused, so the CLI says so first. */
-const SIGNED_BY_DEFAULT: readonly SignedAction[] = ['approve', 'reject', 'resume', 'promote'];
-
 /**
  * A signed statement for a decision on a deploy, when its worker asks for signatures: bound to the deploy, its first
  * run, the environment it is in and the plan being decided on, valid ten minutes. Undefined for a deploy whose worker
@@ -47,7 +45,8 @@ export async function signFor(
   try {
     file = findKeyFile(person, options.key);
   } catch (err) {
-    if (!options.key && !SIGNED_BY_DEFAULT.includes(action)) return undefined;
+    // Pause and abort need no signature by default: sent unsigned; the rest would be refused, so say how now.
+    if (!options.key && !DEFAULT_SIGNED_ACTIONS.includes(action)) return undefined;
     throw err;
   }
   let key;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { DeployPolicy, EnvironmentPolicy } from '../shared/deploy/policy';
-import { whoSchema } from '../shared/deploy/policy';
+import { DEFAULT_CONTROLS, DEFAULT_SIGNED_ACTIONS, whoSchema } from '../shared/deploy/policy';
 import { durationSchema } from '../shared/duration';
 import { parseOpenSshPublicKey, SIGNED_ACTIONS } from '../shared/signing';
 import { nameSchema } from '../shared/validation';
@@ -38,8 +38,8 @@ const environmentPolicyConfigSchema = z
         abort: whoSchema.default('anyone'),
       })
       .strict()
-      .default({ pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' }),
-    signed: z.array(z.enum(SIGNED_ACTIONS)).default(['approve', 'reject', 'resume', 'promote']),
+      .default({ ...DEFAULT_CONTROLS }),
+    signed: z.array(z.enum(SIGNED_ACTIONS)).default([...DEFAULT_SIGNED_ACTIONS]),
   })
   .strict();
 
@@ -112,8 +112,8 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
           requireGroups: [],
           allowSelfApproval: env.approval.allowSelfApproval,
           timeoutMs: env.approval.timeout,
-          controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-          signed: ['approve', 'reject', 'resume', 'promote'],
+          controls: { ...DEFAULT_CONTROLS },
+          signed: [...DEFAULT_SIGNED_ACTIONS],
         };
   }
   return { trustTypedNames: block.trustTypedNames, people, environments, source: configPath };

@@ -1,6 +1,6 @@
 import type { temporal } from '@temporalio/proto';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { deployPolicySchema, type DeployInput, type DeployPolicy, type Plan } from '../shared/deploy';
+import { deployPolicySchema, personOf, type DeployInput, type DeployPolicy, type Plan } from '../shared/deploy';
 import { hashOf, refuseStatement, signedStatementSchema, SIGNED_ACTIONS, type SignedAction } from '../shared/signing';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -96,7 +96,7 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
             planHash: hashes.get(statement.environment) ?? '',
             nowMs: Date.parse(at),
           },
-          (person) => (Object.hasOwn(policy.people, person) ? policy.people[person]?.publicKey : undefined),
+          (person) => personOf(policy, person)?.publicKey,
         )
       : 'no worker policy in this history to verify against';
     decisions.push({

@@ -7,6 +7,17 @@ import type { ControlAction, EnvironmentPlan } from './input';
 export const whoSchema = z.union([z.literal('anyone'), z.literal('approvers'), z.array(nameSchema)]);
 export type Who = z.infer<typeof whoSchema>;
 
+/** Who may take each operator action unless the policy says otherwise: stopping is anyone's, going on an approver's. */
+export const DEFAULT_CONTROLS = {
+  pause: 'anyone',
+  resume: 'approvers',
+  promote: 'approvers',
+  abort: 'anyone',
+} as const;
+
+/** The actions that need a signature unless the policy says otherwise: the ones that move a change forward or end it. */
+export const DEFAULT_SIGNED_ACTIONS: readonly SignedAction[] = ['approve', 'reject', 'resume', 'promote'];
+
 /** One environment's rules, as the worker enforces them. */
 export const environmentPolicySchema = z
   .object({
@@ -46,6 +57,11 @@ export const deployPolicySchema = z
   .strict();
 export type DeployPolicy = z.infer<typeof deployPolicySchema>;
 
+/** A person of the policy, looked up as an own property: a name such as "constructor" is nobody. */
+export function personOf(policy: DeployPolicy | undefined, name: string): DeployPolicy['people'][string] | undefined {
+  return policy && Object.hasOwn(policy.people, name) ? policy.people[name] : undefined;
+}
+
 /** What a deploy's request asks of an environment's approval (from the requester's opsflow.yaml). */
 type RequestedApproval = EnvironmentPlan['approval'];
 
@@ -65,8 +81,8 @@ export function effectivePolicy(
     requireGroups: [],
     allowSelfApproval: false,
     timeoutMs: requested.timeoutMs,
-    controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-    signed: ['approve', 'reject', 'resume', 'promote'],
+    controls: { ...DEFAULT_CONTROLS },
+    signed: [...DEFAULT_SIGNED_ACTIONS],
   };
   const refuse = (field: string, asked: unknown, allowed: unknown) => ({
     ok: false as const,

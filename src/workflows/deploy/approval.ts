@@ -1,10 +1,12 @@
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   approveArgsSchema,
+  personOf,
   rejectArgsSchema,
   type ApprovalRecord,
   type ApproveArgs,
   type EnvironmentPlan,
+  type EnvironmentPolicy,
   type RejectArgs,
 } from '../../shared/deploy';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../../shared/deploy/messages';
@@ -100,12 +102,10 @@ function approvedBy(state: DeployState, environment: string): string[] {
 }
 
 /** Enough distinct approvals, from every required group. */
-function approvalComplete(state: DeployState, env: EnvironmentPlan): boolean {
-  const rules = environmentPolicy(state, env);
+function approvalComplete(state: DeployState, env: EnvironmentPlan, rules: EnvironmentPolicy | undefined): boolean {
   const people = approvedBy(state, env.name);
   if (people.length < (rules?.required ?? 1)) return false;
-  const groupsOf = (person: string) =>
-    state.policy && Object.hasOwn(state.policy.people, person) ? (state.policy.people[person]?.groups ?? []) : [];
+  const groupsOf = (person: string) => personOf(state.policy, person)?.groups ?? [];
   return (rules?.requireGroups ?? []).every((group) => people.some((p) => groupsOf(p).includes(group)));
 }
 
@@ -141,7 +141,7 @@ export async function awaitApproval(state: DeployState, env: EnvironmentPlan): P
     `waiting for approval of ${env.name} by ${needed}${approvers.join(' or ')} until ${deadline}`,
   );
   const decided = await condition(
-    () => state.pendingDecision?.decision === 'rejected' || approvalComplete(state, env),
+    () => state.pendingDecision?.decision === 'rejected' || approvalComplete(state, env, rules),
     timeoutMs,
     { summary: `approval of ${env.name} by ${needed}${approvers.join(' or ')}` },
   );

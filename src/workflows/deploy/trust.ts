@@ -3,6 +3,7 @@ import {
   effectivePolicy,
   isApprover,
   needsSignature,
+  personOf,
   type EnvironmentPlan,
   type EnvironmentPolicy,
 } from '../../shared/deploy';
@@ -69,8 +70,7 @@ export function identify(
   const policy = state.policy;
   const rules = environmentPolicy(state, env);
   if (!policy || !rules) return { person: by, groups: [] };
-  const groupsOf = (person: string) =>
-    Object.hasOwn(policy.people, person) ? (policy.people[person]?.groups ?? []) : [];
+  const groupsOf = (person: string) => personOf(policy, person)?.groups ?? [];
   if (!needsSignature(policy, rules, action)) return { person: by, groups: groupsOf(by) };
   if (!signed) {
     throw new Error(`${action} in ${env.name} needs a signed statement: run "opsflow deploy ${action}" with your key`);
@@ -87,7 +87,7 @@ export function identify(
       planHash: planHash(env),
       nowMs: Date.now(),
     },
-    (person) => (Object.hasOwn(policy.people, person) ? policy.people[person]?.publicKey : undefined),
+    (person) => personOf(policy, person)?.publicKey,
   );
   if (refusal) throw new Error(refusal);
   const person = signed.statement.person;
