@@ -1,5 +1,6 @@
 import type { AnalysisConfig } from './analysis-config';
 import { formatValue } from './format';
+import type { LatencyHistogram } from './statistics';
 
 /** What the metrics provider measured for one version over one window. */
 export interface MetricsWindow {
@@ -11,6 +12,8 @@ export interface MetricsWindow {
   p99Ms: number | null;
   /** Values of the analysis's custom metrics by name; null when the provider had no data. */
   custom?: Record<string, number | null>;
+  /** Request latencies over the window as a small fixed-bucket histogram, when the provider measures them. */
+  latency?: LatencyHistogram;
 }
 
 /**
