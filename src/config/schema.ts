@@ -177,6 +177,14 @@ export const prometheusConfigSchema = z
   .strict();
 export type PrometheusConfig = z.infer<typeof prometheusConfigSchema>;
 
+/** The metrics settings each provider other than the local platform needs, checked when an environment names it. */
+const PROVIDER_SETTINGS: Partial<
+  Record<string, { setting: string; present(metrics: { prometheus?: unknown; nginxLog?: unknown }): boolean }>
+> = {
+  prometheus: { setting: 'metrics.prometheus.url', present: (m) => m.prometheus !== undefined },
+  'nginx-log': { setting: 'metrics.nginxLog.path', present: (m) => m.nginxLog !== undefined },
+};
+
 export const configSchema = z
   .object({
     project: nameSchema,
@@ -221,11 +229,12 @@ export const configSchema = z
       }
     });
     for (const [name, env] of Object.entries(config.environments)) {
-      if (env.analysis.provider === 'prometheus' && !config.metrics.prometheus) {
+      const missing = PROVIDER_SETTINGS[env.analysis.provider];
+      if (missing && !missing.present(config.metrics)) {
         ctx.addIssue({
           code: 'custom',
           path: ['environments', name, 'analysis', 'provider'],
-          message: 'provider is prometheus but metrics.prometheus.url is not set',
+          message: `provider is ${env.analysis.provider} but ${missing.setting} is not set`,
         });
       }
     }

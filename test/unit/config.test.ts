@@ -87,6 +87,11 @@ describe('opsflow.yaml', () => {
       /environments\.staging\.analysis\.provider: provider is prometheus but metrics\.prometheus\.url is not set/,
     ],
     [
+      'an nginx-log provider without metrics.nginxLog',
+      `${base}environments:\n  staging: {}\n  production: { approval: { required: true, approvers: [a] }, analysis: { provider: nginx-log } }\n`,
+      /environments\.production\.analysis\.provider: provider is nginx-log but metrics\.nginxLog\.path is not set/,
+    ],
+    [
       'a PromQL template with a misspelt placeholder',
       `${base}metrics:\n  prometheus:\n    url: http://127.0.0.1:9090\n    queries: { requests: 'sum(x{svc="{{servce}}"})', errors: e, latencyP95Ms: p, latencyP99Ms: q }\nenvironments:\n  staging: {}\n  production: { approval: { required: true, approvers: [a] } }\n`,
       /metrics\.prometheus\.queries\.requests: unknown placeholder \{\{servce\}\}: use \{\{service\}\}/,
