@@ -3,6 +3,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { DeployStatus } from '../shared/deploy';
 import { statusQuery } from '../shared/deploy/messages';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { dataConverterFromEnv } from '../temporal/codec';
 import { clientConnectionOptions, temporalTarget, type TemporalTarget } from '../temporal/connection';
 import type { deploy } from '../workflows/deploy';
 import { CliError } from './output';
@@ -20,6 +21,13 @@ const CONNECT_TIMEOUT = '5s';
 export async function connect(
   target: TemporalTarget = temporalTarget(),
 ): Promise<{ client: Client; connection: Connection }> {
+  // Before connecting: wrong codec key settings are the person's to fix, in one line, whatever Temporal answers.
+  let dataConverter;
+  try {
+    dataConverter = dataConverterFromEnv();
+  } catch (err) {
+    throw new CliError((err as Error).message, { cause: err });
+  }
   let connection: Connection;
   try {
     connection = await Connection.connect({ ...clientConnectionOptions(target), connectTimeout: CONNECT_TIMEOUT });
@@ -33,7 +41,10 @@ export async function connect(
       { cause: err },
     );
   }
-  return { client: new Client({ connection, namespace: target.namespace }), connection };
+  return {
+    client: new Client({ connection, namespace: target.namespace, ...(dataConverter ? { dataConverter } : {}) }),
+    connection,
+  };
 }
 
 /** Runs `fn` with a connected client and closes the connection afterwards, whatever `fn` does. */

@@ -2,6 +2,7 @@
 // action imports what it needs when it runs (see src/cli/commands/).
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './commands/agent';
+import { registerCodecServerCommand } from './commands/codec-server';
 import { registerDeployCommands } from './commands/deploy';
 import { registerLlmCommands } from './commands/llm';
 import { registerPlanCommand } from './commands/plan';
@@ -35,6 +36,7 @@ Start here:
   registerLlmCommands(program);
   registerTargetsCommands(program);
   registerKeysCommands(program);
+  registerCodecServerCommand(program);
   return program;
 }
 

@@ -7,6 +7,7 @@ import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
 import { resolvePolicy } from '../config/policy';
 import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
+import { dataConverterFromEnv } from '../temporal/codec';
 import { temporalTarget } from '../temporal/connection';
 import { createOpsflowWorker, ensureSearchAttributes } from './worker';
 
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
   });
 
   const target = temporalTarget();
+  // Payload encryption when a codec key is configured (docs/encryption.md); the key ids are logged, never the keys.
+  const dataConverter = dataConverterFromEnv();
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   // One deploy target per service (services.<name>.target) and the metrics providers the config has settings for.
   const targets = targetsFromConfig(config);
@@ -63,13 +66,20 @@ async function main(): Promise<void> {
       namespace: target.namespace,
       taskQueue,
       deps: { targets, metrics, llm, policy },
+      ...(dataConverter ? { dataConverter } : {}),
     });
-    pino.info({ address: target.address, namespace: target.namespace, taskQueue }, 'worker running');
+    pino.info(
+      { address: target.address, namespace: target.namespace, taskQueue, payloadEncryption: Boolean(dataConverter) },
+      'worker running',
+    );
     pino.info(
       { trustTypedNames: policy.trustTypedNames, people: Object.keys(policy.people), source: policy.source },
       'approval policy',
     );
-    console.log(`opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}`);
+    console.log(
+      `opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}` +
+        (dataConverter ? ', payloads encrypted' : ''),
+    );
     await worker.run();
     pino.info('worker stopped');
   } finally {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
@@ -14,6 +15,8 @@ export interface OpsflowWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** The payload codec (dataConverterFromEnv); the agent's client uses it too. Absent: Temporal's default. */
+  dataConverter?: DataConverter;
   /** The ops agent's dependencies; by default read deploy statuses through this worker's connection. */
   agentDeps?: AgentActivityDeps;
   /** Extra Worker options (tests: a prebuilt bundle, a shutdown grace time). */
@@ -39,10 +42,12 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...workflowCode(options),
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     activities: {
       ...createActivities(options.deps),
       ...createAgentActivities(
-        options.agentDeps ?? clientAgentDeps(options.connection, options.namespace, options.deps.llm),
+        options.agentDeps ??
+          clientAgentDeps(options.connection, options.namespace, options.deps.llm, options.dataConverter),
       ),
     },
     shutdownGraceTime: '10 seconds',

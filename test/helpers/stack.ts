@@ -87,6 +87,8 @@ export interface StackOptions {
   platformPort?: number;
   /** Changes the generated opsflow.yaml before anything reads it. */
   configure?: (config: ReturnType<typeof stackConfig>) => object;
+  /** Extra environment for the worker, the platform and the CLI (e.g. the payload codec's key file). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** The whole opsflow stack on loopback: dev server, local platform, worker; and the CLI run in its workdir. */
@@ -130,6 +132,7 @@ export class Stack {
       TEMPORAL_ADDRESS: this.server.address,
       TEMPORAL_NAMESPACE: 'default',
       OPSFLOW_LOG_LEVEL: 'debug',
+      ...options.env,
     };
     this.platform = start(
       process.execPath,

@@ -1,4 +1,5 @@
 import { Client, type ConnectionLike } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { RunningDeploy, SelfReview } from '../../shared/agent';
 import { resultFromFailure, type DeployResult, type DeployStatus } from '../../shared/deploy';
 import { statusQuery } from '../../shared/deploy/messages';
@@ -45,10 +46,16 @@ export async function closedDeployOutcome(client: Client, deploy: RunningDeploy)
 /**
  * The agent's dependencies on a worker: the final status of a deploy read with the deploy's status query
  * (Temporal answers it for a closed workflow by replaying it on a worker of its task queue), and the
- * configured LLM for the review's narrative when narratives are on.
+ * configured LLM for the review's narrative when narratives are on. The worker's data converter, when it has one, so
+ * encrypted statuses and results decode.
  */
-export function clientAgentDeps(connection: ConnectionLike, namespace: string, llm?: LlmRuntime): AgentActivityDeps {
-  const client = new Client({ connection, namespace });
+export function clientAgentDeps(
+  connection: ConnectionLike,
+  namespace: string,
+  llm?: LlmRuntime,
+  dataConverter?: DataConverter,
+): AgentActivityDeps {
+  const client = new Client({ connection, namespace, ...(dataConverter ? { dataConverter } : {}) });
   return {
     async deployStatus(deployId: string): Promise<DeployStatus | null> {
       return client.workflow.getHandle(deployId).query(statusQuery);

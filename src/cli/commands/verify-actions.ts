@@ -1,5 +1,6 @@
 // What `opsflow deploy verify` does, loaded when it runs.
 import { verifyHistory } from '../../keys/verify';
+import { decodeHistoryPayloads } from '../../temporal/codec';
 import { deployHandle, withClient } from '../client';
 import { print, printJson } from '../output';
 
@@ -10,7 +11,11 @@ import { print, printJson } from '../output';
 export async function verifyDeploy(workflowId: string, opts: { json?: boolean }): Promise<number> {
   return withClient(async (client) => {
     const handle = deployHandle(client, workflowId);
-    const history = await handle.fetchHistory();
+    // Raw events: encrypted payloads are decoded with the CLI's codec (a no-op when it has none).
+    const history = await decodeHistoryPayloads(
+      await handle.fetchHistory(),
+      client.options.loadedDataConverter.payloadCodecs,
+    );
     const result = verifyHistory(workflowId, client.options.namespace, history.events ?? []);
     const failed = result.decisions.filter((d) => d.problem);
     if (opts.json) {
