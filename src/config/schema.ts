@@ -13,6 +13,7 @@ import { nameSchema } from '../shared/validation';
 import { httpUrlSchema } from '../shared/markdown';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { commandTargetConfigSchema } from '../activities/targets/command/config';
+import { kubernetesTargetConfigSchema } from '../activities/targets/kubernetes/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 import { policyConfigSchema } from './policy';
@@ -77,7 +78,7 @@ export const environmentConfigSchema = z
  * Where a service runs, a discriminated union on `kind`: one member per target kind, each defined in its own folder
  * under src/activities/targets/. A kind whose config lists `versions` knows its releases from the config.
  */
-const TARGET_KINDS = [localTargetConfigSchema, commandTargetConfigSchema] as const;
+const TARGET_KINDS = [localTargetConfigSchema, commandTargetConfigSchema, kubernetesTargetConfigSchema] as const;
 
 export const targetConfigSchema = z.discriminatedUnion('kind', TARGET_KINDS, {
   error: (issue) => {

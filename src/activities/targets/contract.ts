@@ -37,6 +37,8 @@ export interface WeightResult {
   weight: number;
   /** Epoch ms at which this weight took effect (unchanged when the same weight is set again), when the target knows. */
   changedAt?: number;
+  /** True when the target splits by replica counts (no traffic router): the share is near `weight`, not exact. */
+  approximate?: boolean;
 }
 
 export interface PromoteResult {
@@ -55,6 +57,8 @@ export interface RollbackResult {
 export interface TargetStatus {
   stable: { version: string; deployId: string | null } | null;
   canary: { version: string; weight: number; deployId: string } | null;
+  /** True when the target splits by replica counts (no traffic router): the canary's share is near its weight. */
+  approximate?: boolean;
 }
 
 /**

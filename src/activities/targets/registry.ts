@@ -6,6 +6,7 @@ import type { OpsflowConfig, TargetConfig, TargetKind } from '../../config/schem
 import { localPlatformClient } from '../../local-platform/client';
 import { InvalidTargetRequest, type DeployTarget } from './contract';
 import { CommandTarget } from './command/target';
+import { KubernetesTarget } from './kubernetes/target';
 import { LocalTarget } from './local/target';
 
 /** What a kind's factory gets besides its own `target:` block. */
@@ -26,6 +27,7 @@ const KINDS: { [K in TargetKind]: Factory<K> } = {
   local: (_target, { config, timeoutMs }) => new LocalTarget(localPlatformClient(config.platform.local, { timeoutMs })),
   command: (target, { config, timeoutMs }) =>
     new CommandTarget(target, { environments: Object.keys(config.environments), timeoutMs }),
+  kubernetes: (target, { config, timeoutMs }) => KubernetesTarget.fromConfig(target, config, timeoutMs),
 };
 
 /** The deploy target of each service; the worker builds it from the config, tests from fakes. */
