@@ -103,6 +103,22 @@ export const rollbackResultSchema = z.discriminatedUnion('rolledBack', [
   trackSchema.extend({ rolledBack: z.literal(false), reason: z.string() }),
 ]);
 
+/**
+ * A latency histogram (per-bucket counts, inclusive upper bounds) as JSON carries it: the overflow bucket's bound,
+ * Infinity, is null on the wire and Infinity again once parsed.
+ */
+export const latencyHistogramSchema = z
+  .object({
+    boundsMs: z.array(
+      z
+        .number()
+        .nullable()
+        .transform((bound) => bound ?? Infinity),
+    ),
+    counts: z.array(z.number().nonnegative()),
+  })
+  .refine((h) => h.boundsMs.length === h.counts.length, 'boundsMs and counts must have the same length');
+
 /** GET .../stats: one version over the last `windowMs`; no requests means errorRate 0 and null latencies. */
 export const windowStatsSchema = z.object({
   environment: nameSchema,
@@ -117,6 +133,8 @@ export const windowStatsSchema = z.object({
   p50Ms: z.number().nullable(),
   p95Ms: z.number().nullable(),
   p99Ms: z.number().nullable(),
+  /** The window's latencies in fixed buckets; absent from a platform older than the histograms. */
+  latency: latencyHistogramSchema.optional(),
 });
 
 /** What happened: releases started, weights set, promotions, rollbacks, a saved canary that did not come back. */

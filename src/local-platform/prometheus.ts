@@ -3,10 +3,14 @@
  * benchmark). Names follow what a Flagger or Argo Rollouts analysis query would use for a real mesh.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { LATENCY_BUCKETS_MS } from '../shared/statistics';
 import type { SeriesKey } from './stats';
 
-/** Latency buckets in seconds: fine where thresholds sit (2 s warn, 5 s critical), up to 10 s. */
-const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10];
+/**
+ * Latency buckets in seconds: fine where thresholds sit (2 s warn, 5 s critical), up to 10 s. The same buckets as the
+ * stats endpoint's histograms, so the local and prometheus providers report the same distribution.
+ */
+const DURATION_BUCKETS = LATENCY_BUCKETS_MS.filter(Number.isFinite).map((ms) => ms / 1_000);
 
 /** The router's request counters, latency histogram and canary weight gauge, exposed at GET /metrics. */
 export class PlatformMetrics {

@@ -4,6 +4,8 @@
  * (at most a few thousand requests per second) exact percentiles cost little.
  */
 
+import { histogramOf, LATENCY_BUCKETS_MS, type LatencyHistogram } from '../shared/statistics';
+
 /** How long buckets are kept; also the longest window a caller may ask for. */
 export const RETENTION_MS = 15 * 60_000;
 
@@ -26,6 +28,8 @@ export interface WindowSummary {
   p50Ms: number | null;
   p95Ms: number | null;
   p99Ms: number | null;
+  /** Latencies in the fixed {@link LATENCY_BUCKETS_MS} buckets, the same as the /metrics histogram. */
+  latency: LatencyHistogram;
 }
 
 /** A 5xx answer is an error; 4xx is the caller's fault and not the release's. */
@@ -75,6 +79,7 @@ export class StatsStore {
       p50Ms: nearestRank(latencies, 50),
       p95Ms: nearestRank(latencies, 95),
       p99Ms: nearestRank(latencies, 99),
+      latency: histogramOf(latencies, LATENCY_BUCKETS_MS),
     };
   }
 }

@@ -2,7 +2,10 @@ import type { LocalPlatformClient } from '../../local-platform/client';
 import type { MetricsWindow } from '../../shared/analysis';
 import type { MetricsProvider, MetricsQuery } from './contract';
 
-/** The `local` provider: the local platform's own per-version figures, as recorded by its router. */
+/**
+ * The `local` provider: the local platform's own per-version figures, as recorded by its router, with the latency
+ * histogram in the platform's 13 fixed buckets.
+ */
 export class LocalMetrics implements MetricsProvider {
   constructor(private readonly client: LocalPlatformClient) {}
 
@@ -15,6 +18,7 @@ export class LocalMetrics implements MetricsProvider {
       errors: stats.errors,
       p95Ms: stats.p95Ms,
       p99Ms: stats.p99Ms,
+      ...(stats.latency ? { latency: stats.latency } : {}),
     };
   }
 }

@@ -1,12 +1,14 @@
 /**
  * The `nginx-log` metrics provider: nginx's own access log, one JSON line per request, as examples/nginx writes it
  * (`log_format ... escape=json`, the version from a `map` of `$upstream_addr`). Every request that went through the
- * proxy is counted; nothing is sampled. Fine for one proxy and a log of a few MB; for more, use Prometheus.
+ * proxy is counted; nothing is sampled. Fine for one proxy and a log of a few MB; for more, use Prometheus. Latencies
+ * are nginx's $request_time, reported as percentiles and as a histogram in the fixed LATENCY_BUCKETS_MS buckets.
  */
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { MetricsWindow } from '../../shared/analysis';
+import { histogramOf } from '../../shared/statistics';
 import { MetricsQueryError, type MetricsProvider, type MetricsQuery } from './contract';
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
@@ -82,6 +84,7 @@ export class NginxLogMetrics implements MetricsProvider {
       errors,
       p95Ms: nearestRank(latencies, 95),
       p99Ms: nearestRank(latencies, 99),
+      latency: histogramOf(latencies),
     };
   }
 }

@@ -4,8 +4,9 @@
  */
 import { z } from 'zod';
 import type { MetricsWindow } from '../../shared/analysis';
+import type { LatencyHistogram } from '../../shared/statistics';
 import { describeIssue } from '../../shared/validation';
-import { type PrometheusConfig } from '../../config/schema';
+import { DEFAULT_PROMETHEUS_QUERIES, type PrometheusConfig } from '../../config/schema';
 import { MetricsQueryError, type MetricsProvider, type MetricsQuery } from './contract';
 
 /** The placeholders a template may use. */
@@ -98,6 +99,46 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
+/**
+ * Per-bucket latency counts of the local platform router's duration histogram over the window: one series per `le`
+ * (cumulative, in seconds). Its 13 buckets are what each sample carries in history.
+ */
+export const LATENCY_HISTOGRAM_QUERY =
+  'sum by (le) (increase(opsflow_request_duration_seconds_bucket{environment="{{environment}}",service="{{service}}",version="{{version}}"}[{{window}}]))';
+
+/**
+ * The histogram of a `sum by (le) (increase(..._bucket[...]))` answer: the cumulative counts per `le`, sorted, made
+ * monotonic (as histogram_quantile does: increase() extrapolates each series on its own) and differenced into counts
+ * per bucket, rounded to hundredths; bounds are `le` times `leToMs` (1 000 for seconds), `+Inf` is Infinity.
+ * undefined for no series (nothing recorded). Throws on an error answer, a result that is not a vector, or a series
+ * without a numeric `le` label (the query must aggregate `by (le)`).
+ */
+export function latencyHistogramFrom(response: QueryResponse, leToMs = 1_000): LatencyHistogram | undefined {
+  if (response.status === 'error') throw new Error(`${response.errorType}: ${response.error}`);
+  const { data } = response;
+  if (data.resultType !== 'vector') throw new Error(`returned a ${data.resultType}, not one series per le`);
+  if (data.result.length === 0) return undefined;
+  const buckets = data.result.map(({ metric, value }) => {
+    const le = metric.le === '+Inf' ? Infinity : Number(metric.le ?? Number.NaN);
+    if (Number.isNaN(le)) {
+      throw new Error(`returned a series without a numeric le label (${JSON.stringify(metric)}): aggregate by (le)`);
+    }
+    const cumulative = Number(value[1]);
+    return { le, cumulative: Number.isFinite(cumulative) ? Math.max(0, cumulative) : 0 };
+  });
+  buckets.sort((a, b) => a.le - b.le || 0);
+  const boundsMs: number[] = [];
+  const counts: number[] = [];
+  let below = 0;
+  for (const { le, cumulative } of buckets) {
+    const atOrBelow = Math.max(below, cumulative);
+    boundsMs.push(le === Infinity ? le : Math.round(le * leToMs * 1e6) / 1e6);
+    counts.push(round(atOrBelow - below));
+    below = atOrBelow;
+  }
+  return { boundsMs, counts };
+}
+
 /** Reads sample figures from Prometheus with the configured PromQL templates. */
 export class PrometheusMetrics implements MetricsProvider {
   private readonly endpoint: URL;
@@ -139,11 +180,12 @@ export class PrometheusMetrics implements MetricsProvider {
         throw new MetricsQueryError(`custom metric ${name}: ${(err as Error).message}`);
       }
     };
-    const [requests, errors, p95, p99, ...custom] = await Promise.all([
+    const [requests, errors, p95, p99, latency, ...custom] = await Promise.all([
       this.evaluate(renderQuery(queries.requests, values), time),
       this.evaluate(renderQuery(queries.errors, values), time),
       this.evaluate(renderQuery(queries.latencyP95Ms, values), time),
       this.evaluate(renderQuery(queries.latencyP99Ms, values), time),
+      this.readsRouterLatency ? this.histogram(renderQuery(LATENCY_HISTOGRAM_QUERY, values), time) : undefined,
       ...(query.custom ?? []).map((c) => this.evaluate(render(c.query, c.name), time, c.name)),
     ]);
     // No series means nothing was recorded: 0 requests, so the sample is inconclusive and never a success.
@@ -159,11 +201,50 @@ export class PrometheusMetrics implements MetricsProvider {
     if (query.custom?.length) {
       window.custom = Object.fromEntries(query.custom.map((c, i) => [c.name, custom[i] ?? null]));
     }
+    if (latency) window.latency = latency;
     return window;
+  }
+
+  /**
+   * Whether the latency queries are the defaults, which read the router's duration histogram: only then is it known
+   * which bucket series to read. Custom latency queries read another metric, so their samples carry no histogram.
+   */
+  private get readsRouterLatency(): boolean {
+    const { queries } = this.config;
+    return (
+      queries.latencyP95Ms === DEFAULT_PROMETHEUS_QUERIES.latencyP95Ms &&
+      queries.latencyP99Ms === DEFAULT_PROMETHEUS_QUERIES.latencyP99Ms
+    );
   }
 
   /** One instant query; errors name the URL and the query, and a query Prometheus refuses is not retried. */
   async evaluate(promql: string, time: number, name?: string): Promise<number | null> {
+    const fix = name ? `the analysis's custom metric ${name}` : 'metrics.prometheus.queries';
+    const { where, response } = await this.query(promql, time, name, fix);
+    try {
+      return instantValue(response);
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The latency histogram query; errors as {@link evaluate}'s. */
+  async histogram(promql: string, time: number): Promise<LatencyHistogram | undefined> {
+    const { where, response } = await this.query(promql, time, 'latency histogram', 'metrics.prometheus.queries');
+    try {
+      return latencyHistogramFrom(response);
+    } catch (err) {
+      throw new Error(`${where}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Sends one instant query and validates the answer; `fix` names the setting to change when Prometheus refuses it. */
+  private async query(
+    promql: string,
+    time: number,
+    name: string | undefined,
+    fix: string,
+  ): Promise<{ where: string; response: QueryResponse }> {
     const where = `Prometheus ${this.endpoint.href} query ${name ? `${name} ` : ''}${JSON.stringify(promql)}`;
     let response: Response;
     try {
@@ -198,14 +279,8 @@ export class PrometheusMetrics implements MetricsProvider {
     }
     if (parsed.data.status === 'error' && parsed.data.errorType === 'bad_data') {
       // A query Prometheus cannot parse will not parse on a retry: fix the template.
-      throw new MetricsQueryError(
-        `${where}: ${parsed.data.error}: fix ${name ? `the analysis's custom metric ${name}` : 'metrics.prometheus.queries'} in opsflow.yaml`,
-      );
+      throw new MetricsQueryError(`${where}: ${parsed.data.error}: fix ${fix} in opsflow.yaml`);
     }
-    try {
-      return instantValue(parsed.data);
-    } catch (err) {
-      throw new Error(`${where}: ${(err as Error).message}`);
-    }
+    return { where, response: parsed.data };
   }
 }
