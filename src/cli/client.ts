@@ -22,9 +22,10 @@ export async function connect(
   target: TemporalTarget = temporalTarget(),
 ): Promise<{ client: Client; connection: Connection }> {
   // Before connecting: wrong codec key settings are the person's to fix, in one line, whatever Temporal answers.
+  // Without keys, an encrypted history is explained rather than reported as an unknown encoding.
   let dataConverter;
   try {
-    dataConverter = dataConverterFromEnv();
+    dataConverter = dataConverterFromEnv(process.env, { explainEncrypted: true });
   } catch (err) {
     throw new CliError((err as Error).message, { cause: err });
   }
@@ -41,10 +42,7 @@ export async function connect(
       { cause: err },
     );
   }
-  return {
-    client: new Client({ connection, namespace: target.namespace, ...(dataConverter ? { dataConverter } : {}) }),
-    connection,
-  };
+  return { client: new Client({ connection, namespace: target.namespace, dataConverter }), connection };
 }
 
 /** Runs `fn` with a connected client and closes the connection afterwards, whatever `fn` does. */

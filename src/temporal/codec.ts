@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { codecKeysFromEnv, type CodecKeyring } from './codec-keys';
+import { CODEC_ENV, codecKeysFromEnv, type CodecKeyring } from './codec-keys';
 
 /** The encoding an encrypted payload carries, as in Temporal's encryption samples. */
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -97,6 +97,28 @@ export class EncryptionCodec implements PayloadCodec {
   }
 }
 
+/**
+ * What a client without keys decodes with: payloads pass through, and an encrypted one fails in one line that says
+ * which key it needs and how to configure it, instead of Temporal's "Unknown encoding: binary/encrypted".
+ */
+export class KeylessCodec implements PayloadCodec {
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads;
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    const encrypted = payloads.find(isEncrypted);
+    if (encrypted) {
+      const id = utf8(encrypted.metadata?.[KEY_ID_METADATA]) ?? '?';
+      throw new PayloadDecryptError(
+        `the history is encrypted (key "${id}") and no codec key is configured: set ${CODEC_ENV.keysFile} ` +
+          `(or ${CODEC_ENV.key}) as the worker has it`,
+      );
+    }
+    return payloads;
+  }
+}
+
 /** The codec the environment configures, or undefined when the codec is off (the default). */
 export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): EncryptionCodec | undefined {
   const keyring = codecKeysFromEnv(env);
@@ -104,13 +126,17 @@ export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): EncryptionCo
 }
 
 /**
- * The data converter the worker and every client use: undefined (Temporal's default) when no codec key is configured;
- * otherwise the encryption codec, and a failure converter that moves activity failure messages and stack traces into
- * an (encrypted) payload. Throws a one-line CodecKeyError when the key settings are wrong.
+ * The data converter the worker and every client use: undefined (Temporal's default) when no codec key is configured,
+ * or with `explainEncrypted` (the CLI) the {@link KeylessCodec}; otherwise the encryption codec, and a failure
+ * converter that moves activity failure messages and stack traces into an (encrypted) payload. Throws a one-line
+ * CodecKeyError when the key settings are wrong.
  */
-export function dataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter | undefined {
+export function dataConverterFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  options: { explainEncrypted?: boolean } = {},
+): DataConverter | undefined {
   const codec = codecFromEnv(env);
-  if (!codec) return undefined;
+  if (!codec) return options.explainEncrypted ? { payloadCodecs: [new KeylessCodec()] } : undefined;
   // A path, as the SDK wants it: the worker and clients require() it. The prebuilt workflow bundle keeps the default
   // failure converter, so failures raised by workflow code keep their messages in clear (docs/encryption.md).
   return { payloadCodecs: [codec], failureConverterPath: require.resolve('./failure-converter') };

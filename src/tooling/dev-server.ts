@@ -46,6 +46,8 @@ export interface DevServerOptions {
   uiPort?: number;
   /** Serve the Web UI (default false: headless). */
   ui?: boolean;
+  /** A codec server the Web UI decodes payloads with (`--ui-codec-endpoint`; only with ui). */
+  uiCodecEndpoint?: string;
   /** Appends the server's output here; kept in memory for error messages when absent. */
   logFile?: string;
   /** Extra `--dynamic-config-value KEY=JSON` settings. */
@@ -80,6 +82,7 @@ async function ensurePortFree(port: number, what: string): Promise<void> {
 function devServerArgs(port: number, uiPort: number | undefined, options: DevServerOptions): string[] {
   const args = ['server', 'start-dev', '--ip', HOST, '--port', String(port), '--log-level', 'warn'];
   args.push(...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort)]));
+  if (uiPort !== undefined && options.uiCodecEndpoint) args.push('--ui-codec-endpoint', options.uiCodecEndpoint);
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   for (const name of OPSFLOW_SEARCH_ATTRIBUTES) {
     args.push('--search-attribute', `${name}=${OPSFLOW_SEARCH_ATTRIBUTE_TYPES[name]}`);

@@ -89,6 +89,10 @@ export interface StackOptions {
   configure?: (config: ReturnType<typeof stackConfig>) => object;
   /** Extra environment for the worker, the platform and the CLI (e.g. the payload codec's key file). */
   env?: NodeJS.ProcessEnv;
+  /** The Web UI's port (with ui), when something (a codec server's allowed origin) must know it first. */
+  uiPort?: number;
+  /** The codec server the Web UI decodes with (with ui). */
+  uiCodecEndpoint?: string;
 }
 
 /** The whole opsflow stack on loopback: dev server, local platform, worker; and the CLI run in its workdir. */
@@ -119,7 +123,12 @@ export class Stack {
     this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-e2e-'));
     mkdirSync(path.join(this.workdir, '.opsflow'), { recursive: true });
     this.dbFile = path.join(this.workdir, '.opsflow', 'temporal.db');
-    this.server = await startDevServer({ ui: options.ui ?? false, dbFile: this.dbFile });
+    this.server = await startDevServer({
+      ui: options.ui ?? false,
+      dbFile: this.dbFile,
+      ...(options.uiPort !== undefined ? { uiPort: options.uiPort } : {}),
+      ...(options.uiCodecEndpoint !== undefined ? { uiCodecEndpoint: options.uiCodecEndpoint } : {}),
+    });
     const platformPort = options.platformPort ?? (await freePort());
     this.platformPort = platformPort;
     const base = stackConfig(platformPort, options.pipeline);

@@ -14,6 +14,7 @@ import {
   decodeHistoryPayloads,
   EncryptionCodec,
   ENCRYPTED_ENCODING,
+  KeylessCodec,
   KEY_ID_METADATA,
   PayloadDecryptError,
   dataConverterFromEnv,
@@ -121,6 +122,19 @@ describe('EncryptionCodec', () => {
     assert.deepEqual(await codec.decode([empty]), [empty]);
   });
 
+  it('without keys, passes plain payloads through and explains an encrypted one in one line', async () => {
+    const keyless = new KeylessCodec();
+    const payload = plain();
+    assert.deepEqual(await keyless.decode([payload]), [payload]);
+    assert.deepEqual(await keyless.encode([payload]), [payload]);
+    const encrypted = await new EncryptionCodec(ring(k1)).encode([plain()]);
+    await assert.rejects(keyless.decode(encrypted), {
+      message:
+        'the history is encrypted (key "k1") and no codec key is configured: set OPSFLOW_CODEC_KEYS_FILE ' +
+        '(or OPSFLOW_CODEC_KEY) as the worker has it',
+    });
+  });
+
   it('decodes the encrypted payloads anywhere in a history, in place', async () => {
     const codec = new EncryptionCodec(ring(k1));
     const [a, b] = await codec.encode([plain(), defaultPayloadConverter.toPayload('a summary')]);
@@ -180,6 +194,8 @@ describe('codec keys', () => {
   it('is off without settings, and reads a single key from the environment with a fingerprint id by default', () => {
     assert.equal(codecKeysFromEnv({}), undefined);
     assert.equal(dataConverterFromEnv({}), undefined);
+    const keyless = dataConverterFromEnv({}, { explainEncrypted: true })!.payloadCodecs![0]!;
+    assert.ok(keyless instanceof KeylessCodec);
     const fromEnv = codecKeysFromEnv({ OPSFLOW_CODEC_KEY: b64 })!;
     assert.match(fromEnv.current.id, /^k-[0-9a-f]{12}$/);
     assert.deepEqual(fromEnv.current.key, key.key);
