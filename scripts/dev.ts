@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/load';
 import { createKeyPair } from '../src/keys/keys';
 import type { OpsflowConfig } from '../src/config/schema';
+import { codecKeysFromEnv, type CodecKeyring } from '../src/temporal/codec-keys';
 import { startDevServer } from '../src/tooling/dev-server';
-import { describePortOwner, isPortFree } from '../src/tooling/ports';
+import { describePortOwner, isPortFree, waitForPort } from '../src/tooling/ports';
 import { spawnLogged, stopProcess, type LoggedProcess } from '../src/tooling/processes';
 import { REPO_ROOT } from '../src/tooling/temporal-bin';
 import { build } from './build';
@@ -19,6 +20,8 @@ const LOG_DIR = path.join(STATE_DIR, 'logs');
 interface DevOptions {
   port: number;
   uiPort: number;
+  /** The codec server's port, used only when a payload codec key is configured. */
+  codecPort: number;
   /** Absolute path of the opsflow configuration. */
   config: string;
 }
@@ -77,6 +80,7 @@ function parseOptions(argv: string[]): DevOptions {
     options: {
       port: { type: 'string', default: '7233' },
       'ui-port': { type: 'string', default: '8233' },
+      'codec-port': { type: 'string', default: '8888' },
       config: { type: 'string', short: 'c', default: 'opsflow.yaml' },
     },
   });
@@ -88,6 +92,7 @@ function parseOptions(argv: string[]): DevOptions {
   return {
     port: port('port', values.port),
     uiPort: port('ui-port', values['ui-port']),
+    codecPort: port('codec-port', values['codec-port']),
     config: path.resolve(values.config),
   };
 }
@@ -128,10 +133,25 @@ function startNodePart(
   return child;
 }
 
-async function startTemporal(supervisor: Supervisor, options: DevOptions): Promise<string> {
+/**
+ * With a payload codec key configured: `opsflow codec-server` for the UI's origin, so the UI shows the encrypted
+ * histories decoded (its endpoint is given to the dev server when it starts). Answers the endpoint.
+ */
+async function startCodecServer(supervisor: Supervisor, options: DevOptions): Promise<string> {
+  const origins = [`http://localhost:${options.uiPort}`, `http://127.0.0.1:${options.uiPort}`];
+  const args = ['dist/cli/main.js', 'codec-server', '--port', String(options.codecPort), '--quiet'];
+  startNodePart(supervisor, 'codec server', [...args, ...origins.flatMap((o) => ['--origin', o])], 5_000);
+  await waitForPort('127.0.0.1', options.codecPort, 15_000, supervisor.shutdown.signal);
+  const endpoint = `http://127.0.0.1:${options.codecPort}`;
+  console.log(`opsflow: codec server ready on ${endpoint} (the UI decodes through it)`);
+  return endpoint;
+}
+
+async function startTemporal(supervisor: Supervisor, options: DevOptions, uiCodecEndpoint?: string): Promise<string> {
   const logFile = path.join(LOG_DIR, 'temporal.log');
   const server = await startDevServer({
     ui: true,
+    ...(uiCodecEndpoint ? { uiCodecEndpoint } : {}),
     port: options.port,
     uiPort: options.uiPort,
     dbFile: path.join(STATE_DIR, 'temporal.db'),
@@ -222,11 +242,12 @@ function ensureDemoKeys(configFile: string): void {
 }
 
 /** Fails before anything starts when a port is taken, naming what holds it when that is easy to tell. */
-async function checkPorts(options: DevOptions, platform: PlatformConfig): Promise<void> {
+async function checkPorts(options: DevOptions, platform: PlatformConfig, codec: boolean): Promise<void> {
   const wanted = [
     { port: options.port, what: 'Temporal gRPC', hint: 'pass --port' },
     { port: options.uiPort, what: 'Temporal UI', hint: 'pass --ui-port' },
     { port: platform.port, what: 'local platform', hint: 'change platform.local.port in the config' },
+    ...(codec ? [{ port: options.codecPort, what: 'codec server', hint: 'pass --codec-port' }] : []),
   ];
   for (const { port, what, hint } of wanted) {
     if (await isPortFree(port)) continue;
@@ -235,11 +256,17 @@ async function checkPorts(options: DevOptions, platform: PlatformConfig): Promis
   }
 }
 
-function printNextSteps(options: DevOptions): void {
+function printNextSteps(options: DevOptions, codecKeys: CodecKeyring | undefined): void {
   const prefix = options.port === 7233 ? '' : `TEMPORAL_ADDRESS=127.0.0.1:${options.port} `;
   const lines = [
     '',
     `Temporal UI: http://localhost:${options.uiPort}`,
+    ...(codecKeys
+      ? [
+          `Payloads:    encrypted with key "${codecKeys.current.id}" (${codecKeys.source}); the UI decodes through ` +
+            `http://127.0.0.1:${options.codecPort}, the CLI needs the same setting`,
+        ]
+      : []),
     `Logs:        ${relative(LOG_DIR)}/{temporal,platform,worker}.log`,
     '',
     'Next, in another terminal:',
@@ -286,13 +313,16 @@ async function main(): Promise<number> {
     const options = parseOptions(process.argv.slice(2));
     // A broken config or a taken port fails here, in one line, before anything starts.
     const platform = loadConfig(options.config).config.platform.local;
-    await checkPorts(options, platform);
+    // Payload encryption only when a codec key is configured (docs/encryption.md); wrong settings fail here.
+    const codecKeys = codecKeysFromEnv();
+    await checkPorts(options, platform, codecKeys !== undefined);
     ensureDemoKeys(options.config);
     await build();
-    const address = await startTemporal(supervisor, options);
+    const uiCodecEndpoint = codecKeys ? await startCodecServer(supervisor, options) : undefined;
+    const address = await startTemporal(supervisor, options, uiCodecEndpoint);
     await startPlatform(supervisor, options, platform);
     await startWorker(supervisor, options, address);
-    printNextSteps(options);
+    printNextSteps(options, codecKeys);
     await untilAborted(supervisor.shutdown.signal);
   } catch (error) {
     if (!supervisor.shutdown.signal.aborted) supervisor.fail(error instanceof Error ? error.message : String(error));
