@@ -29,7 +29,7 @@ Keys: the same settings as the worker's and the CLI's, from the environment:
   OPSFLOW_CODEC_KEY         or one base64 key (32 bytes), with OPSFLOW_CODEC_KEY_ID (default: a fingerprint)
 
 Point the Temporal UI at it (its origin must be allowed with --origin):
-  - in the UI: the settings icon at the top right, "Codec Server", endpoint http://127.0.0.1:8888 (this browser only)
+  - in the UI: the "Configure Codec Server" button in its top bar, endpoint http://127.0.0.1:8888 (this browser)
   - for everyone: the dev server's flag, temporal server start-dev --ui-codec-endpoint http://127.0.0.1:8888,
     or the UI server's codec.endpoint setting (TEMPORAL_CODEC_ENDPOINT in its container)
 Point the Temporal CLI at it:
