@@ -2,6 +2,7 @@ import type { AgentStatus, DerivedFigures } from '../shared/agent';
 // From review.ts, not the index: the index brings the agent's zod schemas, which `deploy status` has no use for.
 import { minutes, percent } from '../shared/agent/review';
 import type { AnalysisSample } from '../shared/analysis';
+import type { StepVerdict } from '../shared/analysis/judge';
 import { millis, percent as pct } from '../shared/format';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';
 
@@ -24,6 +25,18 @@ export function formatSample(s: AnalysisSample): string {
   return (
     `${time(s.at)}   sample ${s.environment} @${s.weight}%: ${s.verdict.toUpperCase()} ` +
     `req=${s.canary.requests} err=${pct(s.errorRate)}${stable} p95=${p95} — ${s.reason}`
+  );
+}
+
+/** A step's verdict on its whole window as a line: "step @10%: PASS score 100, 2250/750 requests, 15 samples". */
+export function formatStepVerdict(v: StepVerdict): string {
+  const score = v.score === null ? 'no score yet' : `score ${v.score}`;
+  const rule = v.rule ? ` (${v.rule})` : '';
+  const accepted = v.acceptedBy ? `, accepted by ${v.acceptedBy}` : '';
+  return (
+    `step ${v.environment} @${v.weight}%: ${v.verdict.toUpperCase()}${rule} ${score}, ` +
+    `${v.canaryRequests}/${v.minRequests} requests, ${v.samples} samples${v.unmeasured ? ` (+${v.unmeasured} unmeasured)` : ''}` +
+    `${accepted} — ${v.reason}`
   );
 }
 
@@ -60,6 +73,16 @@ export function formatStatus(status: DeployStatus): string {
     );
   }
   if (status.lastSample) lines.push(`  last sample: ${formatSample(status.lastSample).trim()}`);
+  if (status.analysis) {
+    const { counts, step, environment } = status.analysis;
+    const limits = status.rollout?.find((e) => e.name === environment)?.analysis;
+    lines.push(
+      `  whole window: ${formatStepVerdict(step)}`,
+      `  failures in ${environment}: ${counts.failures}${limits ? `/${limits.failureLimit}` : ''} in the run, ` +
+        `${counts.consecutiveFailures}${limits ? `/${limits.consecutiveFailureLimit}` : ''} in a row` +
+        (counts.unmeasured ? ` (${counts.unmeasured} unmeasured)` : ''),
+    );
+  }
   for (const a of status.approvals) {
     lines.push(`  ${a.decision} ${a.environment} by ${a.by} at ${a.at}${a.comment ? `: "${a.comment}"` : ''}`);
   }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, YAMLParseError } from 'yaml';
 import { configSchema, type OpsflowConfig } from './schema';
+import { legacyFailureLimitNote } from '../shared/analysis-config';
 import { describeIssue } from '../shared/validation';
 import { ConfigError } from './errors';
 
@@ -9,8 +10,16 @@ export { ConfigError };
 
 export const DEFAULT_CONFIG_FILE = 'opsflow.yaml';
 
-/** Reads and validates opsflow.yaml (or `file`), resolved against `cwd`. */
-export function loadConfig(file: string | undefined, cwd = process.cwd()): { config: OpsflowConfig; path: string } {
+/**
+ * Reads and validates opsflow.yaml (or `file`), resolved against `cwd`. `notes` are lines for people about how the
+ * config was read (an old setting kept in its old meaning); each is also passed to `onNote`, which writes it to stderr
+ * unless told otherwise.
+ */
+export function loadConfig(
+  file: string | undefined,
+  cwd = process.cwd(),
+  onNote: (note: string) => void = (note) => process.stderr.write(`opsflow: note: ${note}\n`),
+): { config: OpsflowConfig; path: string; notes: string[] } {
   const configPath = path.resolve(cwd, file ?? DEFAULT_CONFIG_FILE);
   if (!existsSync(configPath)) {
     throw new ConfigError(
@@ -26,5 +35,17 @@ export function loadConfig(file: string | undefined, cwd = process.cwd()): { con
   }
   const result = configSchema.safeParse(raw);
   if (!result.success) throw new ConfigError(`${configPath}: ${describeIssue(result.error)}`);
-  return { config: result.data, path: configPath };
+  const notes = configNotes(raw);
+  for (const note of notes) onNote(note);
+  return { config: result.data, path: configPath, notes };
+}
+
+/** What a person should know about how a valid config was read: one line per setting kept in an old meaning. */
+function configNotes(raw: unknown): string[] {
+  const environments = (raw as { environments?: unknown } | null)?.environments;
+  if (typeof environments !== 'object' || environments === null) return [];
+  return Object.entries(environments).flatMap(([name, env]) => {
+    const note = legacyFailureLimitNote((env as { analysis?: unknown } | null)?.analysis, `environments.${name}`);
+    return note ? [note] : [];
+  });
 }

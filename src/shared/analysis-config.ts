@@ -87,8 +87,19 @@ const compareSchema = z
   })
   .strict();
 
-/** Health analysis settings; the defaults are the spec's thresholds. */
-export const analysisConfigSchema = z
+/** Defaults of the failure budgets; see {@link analysisConfigSchema} for why these numbers. */
+export const FAILURE_BUDGET_DEFAULTS = { failureLimit: 5, consecutiveFailureLimit: 3 } as const;
+
+/** A step's score thresholds (0 to 100): at or above `pass` the step passes, below `marginal` it fails. */
+const scoreSchema = z
+  .object({
+    pass: z.number().min(0).max(100).default(75),
+    marginal: z.number().min(0).max(100).default(50),
+  })
+  .strict()
+  .refine((s) => s.marginal <= s.pass, { message: 'marginal must not be above pass' });
+
+const analysisObjectSchema = z
   .object({
     /** Where samples come from: the local platform's recorded figures, or Prometheus (metrics.prometheus). */
     provider: z.enum(['local', 'prometheus', 'nginx-log']).default('local'),
@@ -96,10 +107,27 @@ export const analysisConfigSchema = z
     interval: bounded('interval').default(30_000),
     /** Fewer requests than this in a sample make it inconclusive, never a success. */
     minRequests: z.number().int().min(1).default(50),
-    /** Consecutive failing or unmeasurable samples before rolling back (a critical sample rolls back at once). */
-    failureLimit: z.number().int().min(1).default(3),
-    /** Consecutive inconclusive samples after which the canary pauses for a person. */
+    /**
+     * Failing or unmeasurable samples of the whole run in this environment before rolling back, however they are
+     * spread (Argo Rollouts' failureLimit). Set alone, in a config written before consecutiveFailureLimit existed, it
+     * keeps its old meaning: see {@link legacyFailureLimitNote}.
+     */
+    failureLimit: z.number().int().min(1).optional(),
+    /** Failing or unmeasurable samples in a row before rolling back; an inconclusive sample neither breaks nor adds. */
+    consecutiveFailureLimit: z.number().int().min(1).optional(),
+    /** Consecutive samples without the data to judge (other than too few requests) after which the canary pauses. */
     inconclusiveLimit: z.number().int().min(1).default(10),
+    /**
+     * Requests the canary must have served in a step before the step can end. Unset: minRequests for every sample
+     * the bake holds (bake / interval), so a step ends only with as much traffic as judging each sample would need.
+     */
+    minStepRequests: z.number().int().min(1).optional(),
+    /** A step waits for minStepRequests up to this many times its bake, then it is inconclusive. */
+    maxBakeFactor: z.number().min(1).max(10).default(3),
+    /** What an inconclusive step (max bake reached without the requests to judge) does: wait for a person, or roll back. */
+    onInconclusive: z.enum(['pause', 'rollback']).default('pause'),
+    /** The step's score from its cumulative window: below marginal rolls back, between marginal and pass pauses. */
+    score: scoreSchema.default({ pass: 75, marginal: 50 }),
     errorRate: thresholdSchema('ratio').default({ warn: 0.01, critical: 0.05 }),
     latencyP95: thresholdSchema('duration').default({ warn: 2_000, critical: 5_000 }),
     /** Optional: p99 latency thresholds. */
@@ -108,11 +136,48 @@ export const analysisConfigSchema = z
     custom: z.array(customMetricSchema).default([]),
     compare: compareSchema.default(compareSchema.parse({})),
   })
-  .strict()
+  .strict();
+
+/**
+ * Health analysis settings; the defaults are the spec's thresholds. Failure budgets: 5 failing or unmeasurable
+ * samples in a run, 3 in a row. Over the default 60-sample ramp, 5 stops a release failing one sample in three (or
+ * one in two, or in bursts) by its 15th sample, inside the first step, while a healthy release (whose samples fail
+ * only by chance, under 1 % each at the per-sample 99 % confidence) almost never collects 5; 3 in a row is today's
+ * default, kept.
+ */
+export const analysisConfigSchema = analysisObjectSchema
+  .transform(({ failureLimit, consecutiveFailureLimit, ...rest }) => {
+    // failureLimit alone was written for its old meaning (in a row): it becomes the consecutive limit.
+    const consecutive = consecutiveFailureLimit ?? failureLimit ?? FAILURE_BUDGET_DEFAULTS.consecutiveFailureLimit;
+    // A run-wide budget below the consecutive limit would make the latter moot: the default never is.
+    const budget =
+      consecutiveFailureLimit !== undefined && failureLimit !== undefined
+        ? failureLimit
+        : Math.max(FAILURE_BUDGET_DEFAULTS.failureLimit, consecutive);
+    return { ...rest, failureLimit: budget, consecutiveFailureLimit: consecutive };
+  })
   .refine((a) => a.custom.length === 0 || a.provider === 'prometheus', {
     message: 'custom metrics are PromQL: set provider: prometheus',
     path: ['custom'],
   });
+
+/**
+ * The one-line note for a config that sets `failureLimit` without `consecutiveFailureLimit`: written when
+ * failureLimit meant "in a row", it keeps that meaning. `where` names the setting (e.g. "environments.production");
+ * undefined when the config is not of that kind.
+ */
+export function legacyFailureLimitNote(raw: unknown, where: string): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const analysis = raw as Record<string, unknown>;
+  if (!Object.hasOwn(analysis, 'failureLimit') || Object.hasOwn(analysis, 'consecutiveFailureLimit')) return undefined;
+  const parsed = analysisConfigSchema.safeParse(raw);
+  if (!parsed.success) return undefined;
+  const { consecutiveFailureLimit, failureLimit } = parsed.data;
+  return (
+    `${where}.analysis: failureLimit ${consecutiveFailureLimit} read as consecutiveFailureLimit (its meaning before ` +
+    `the run-wide budget); failureLimit, failing samples of the whole run, takes ${failureLimit}. Set both to silence this.`
+  );
+}
 
 const canaryStepSchema = z.object({ weight: z.number().int().min(1).max(100), bake: bounded('bake') }).strict();
 

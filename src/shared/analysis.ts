@@ -23,6 +23,15 @@ export interface MetricsWindow {
  */
 export type Verdict = 'healthy' | 'inconclusive' | 'warning' | 'failing' | 'critical';
 
+/**
+ * The rule of the analysis that decided a stop or a pause: `critical` (a sample beyond a critical threshold),
+ * `consecutive` (failing or unmeasurable samples in a row), `budget` (failing or unmeasurable samples in the run),
+ * and, on a step's cumulative window, `cumulative-threshold`, `comparison` (worse than stable), `score` (below
+ * pass) and `max-bake` (too little traffic to judge by the step's max bake).
+ */
+export type DecisionRule =
+  'budget' | 'consecutive' | 'cumulative-threshold' | 'comparison' | 'score' | 'critical' | 'max-bake';
+
 /** One metric of one sample: against its thresholds, or against the stable version over the same window. */
 export interface MetricCheck {
   metric: string;
@@ -38,6 +47,27 @@ export interface MetricCheck {
   verdict: Verdict | 'skipped';
   /** Why a comparison was skipped, or the statistics behind it. */
   note?: string;
+  /** Why a comparison was skipped, as a fact. */
+  skipped?: 'disabled' | 'no-stable-traffic' | 'too-few-stable-requests';
+  /**
+   * How the verdict was reached: the two-proportion z-test (error rates), Mann–Whitney U on latency histograms, the
+   * p95 rule (no histograms), or a Wilson lower bound (a threshold crossed with confidence).
+   */
+  test?: 'two-proportion' | 'mann-whitney' | 'p95-rule' | 'wilson';
+  /** One-sided p-value of "the canary is worse than stable"; the comparison can fail only when it is below `alpha`. */
+  pValue?: number;
+  alpha?: number;
+  /** 1 − pValue: how sure the evidence is that the canary is worse. */
+  confidence?: number;
+  /**
+   * How much worse: the error-rate difference (canary − stable) for the two-proportion test; for Mann–Whitney the
+   * probability that a canary request is slower than a stable one (0.5: no difference).
+   */
+  effectSize?: number;
+  /** 95 % interval of the error-rate difference (Newcombe). */
+  ci95?: [number, number];
+  /** A threshold judged with confidence: the lower confidence bound of the canary's value. */
+  lowerBound?: number;
 }
 
 /** A sample as kept in the workflow: what was measured, against what, and what it means. */
@@ -55,6 +85,8 @@ export interface AnalysisSample {
   checks: MetricCheck[];
   verdict: Verdict;
   reason: string;
+  /** Milliseconds since its step began (workflow time); absent in samples recorded before steps were judged whole. */
+  elapsedMs?: number;
 }
 
 const ORDER: Record<Verdict, number> = { healthy: 0, inconclusive: 1, warning: 2, failing: 3, critical: 4 };
@@ -208,6 +240,18 @@ const LABELS: Record<string, string> = {
   'latencyP95 vs stable': 'p95 vs stable',
 };
 
+/** The statistics of a check for people: "p 0.001, +3.0 pts" or "p 0.02, P(slower) 0.61". */
+function describeStatistics(c: MetricCheck): string {
+  if (c.pValue === undefined) return '';
+  const p = c.pValue < 0.001 ? 'p < 0.001' : `p ${c.pValue.toFixed(3)}`;
+  if (c.effectSize === undefined) return `, ${p}`;
+  const effect =
+    c.test === 'mann-whitney'
+      ? `P(slower) ${c.effectSize.toFixed(2)}`
+      : `${c.effectSize >= 0 ? '+' : ''}${(c.effectSize * 100).toFixed(2)} pts`;
+  return `, ${p}, ${effect}`;
+}
+
 function describeCheck(check: MetricCheck): string {
   const c = { ...check, metric: LABELS[check.metric] ?? check.metric };
   if (c.value === null) return `${check.metric} missing`;
@@ -216,7 +260,7 @@ function describeCheck(check: MetricCheck): string {
     if (c.verdict === 'skipped') return `${c.metric} skipped: ${c.note ?? ''}`;
     const baseline = c.baseline === null || c.baseline === undefined ? '?' : show(c.baseline, c.unit);
     const limit = c.limit === undefined ? '' : `, limit ${show(c.limit, c.unit)}`;
-    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}`;
+    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}${describeStatistics(c)}`;
   }
   if (c.verdict === 'critical') return `${c.metric} ${value} > critical ${show(c.critical ?? 0, c.unit)}`;
   if (c.verdict === 'warning' || c.verdict === 'failing')
@@ -228,7 +272,7 @@ function describeCheck(check: MetricCheck): string {
  * What decided the verdict, so a reason stays one readable line (every check is kept in `checks`): all checks when
  * healthy; the checks at the sample's verdict otherwise, and for a warning the comparisons that cleared the canary.
  */
-function describeChecks(checks: MetricCheck[], verdict: Verdict, requests: number): string {
+export function describeChecks(checks: MetricCheck[], verdict: Verdict, requests: number): string {
   const shown =
     verdict === 'healthy'
       ? checks

@@ -47,12 +47,14 @@ describe('analyseWindow: the spec thresholds', () => {
   }
 });
 
-describe('decide: what the canary loop does next', () => {
+describe('decide: what the consecutive-only loop of deploys recorded before the failure budget does next', () => {
   const zero = { consecutiveFailures: 0, consecutiveInconclusive: 0 };
+  // Those deploys' failureLimit meant "in a row": their input now reads it as consecutiveFailureLimit.
+  const limits = { failureLimit: config.consecutiveFailureLimit, inconclusiveLimit: config.inconclusiveLimit };
   const run = (outcomes: SampleOutcome[]) => {
     let counts = zero;
     for (const [i, outcome] of outcomes.entries()) {
-      const d = decide(outcome, counts, config, `sample ${i}`);
+      const d = decide(outcome, counts, limits, `sample ${i}`);
       if (d.action !== 'continue') return d;
       counts = d;
     }

@@ -1,4 +1,5 @@
 import type { AnalysisSample } from '../../shared/analysis';
+import type { StepVerdict } from '../../shared/analysis/judge';
 import { inlineMarkdown, safeLink } from '../../shared/markdown';
 import {
   restoreMs,
@@ -11,7 +12,7 @@ import {
   type FilesChanged,
 } from '../../shared/deploy';
 import { formatDuration } from '../../shared/duration';
-import { millis, percent } from '../../shared/format';
+import { formatValue, millis, percent } from '../../shared/format';
 import { llmSummaryLines, type LlmReport } from '../llm/report';
 
 const OUTCOME_TITLE: Record<string, string> = {
@@ -60,6 +61,40 @@ function sampleTable(samples: AnalysisSample[]): string[] {
     );
   }
   return rows;
+}
+
+/** A step's verdict on its whole window, beside its samples: the score, the rule that decided, the statistics. */
+function stepVerdictLines(v: StepVerdict): string[] {
+  const score = v.score === null ? 'no score' : `score ${v.score}`;
+  const head =
+    `**Whole step: ${v.verdict}**${v.rule ? ` (rule: ${v.rule})` : ''}, ${score} over ${v.canaryRequests} canary ` +
+    `requests (${v.minRequests} needed) and ${v.stableRequests} stable, ${v.samples} samples` +
+    (v.unmeasured ? `, ${v.unmeasured} unmeasured` : '') +
+    (v.acceptedBy ? `; accepted by ${cell(v.acceptedBy)}` : '');
+  if (v.checks.length === 0) return [head, '', cell(v.reason)];
+  const rows = v.checks.map((c) => {
+    const stable = c.kind === 'comparison' ? formatValue(c.baseline, c.unit) : '–';
+    const limit =
+      c.kind === 'comparison'
+        ? formatValue(c.limit, c.unit)
+        : `${formatValue(c.warn, c.unit)} / ${formatValue(c.critical, c.unit)}`;
+    const p = c.pValue === undefined ? '–' : c.pValue < 0.001 ? '< 0.001' : c.pValue.toFixed(3);
+    const effect =
+      c.effectSize === undefined
+        ? '–'
+        : c.test === 'mann-whitney'
+          ? `P(slower) ${c.effectSize.toFixed(2)}`
+          : `${(c.effectSize * 100).toFixed(2)} pts`;
+    const test = c.skipped ? `skipped: ${c.skipped}` : (c.test ?? '–');
+    return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${stable} | ${limit} | ${test} | ${p} | ${effect} | ${c.verdict} |`;
+  });
+  return [
+    head,
+    '',
+    '| metric | canary | stable | limit (warn / critical) | test | p | effect | verdict |',
+    '| --- | ---: | ---: | ---: | --- | ---: | ---: | --- |',
+    ...rows,
+  ];
 }
 
 /** The heading of one step's samples: what was being judged there. */
@@ -145,7 +180,8 @@ export function renderSummary(
     }
   }
   push(
-    '- **Rollback**: automated on a critical sample, on the failure limit, on an abort or an unanswered pause: ' +
+    '- **Rollback**: automated on a critical sample, on a failure budget, on a step whose whole window fails, on ' +
+      'an abort or an unanswered pause: ' +
       'canary traffic to 0 % first, then the new release stopped, then the stable version verified',
     '',
   );
@@ -164,14 +200,23 @@ export function renderSummary(
         `; under ${a.minRequests} requests a sample is inconclusive; metrics from ${a.provider}`,
     );
     push(
-      `  - Failing: ${a.failureLimit} in a row roll back; inconclusive: ${a.inconclusiveLimit} in a row pause for a ` +
-        `person (rolls back after ${formatDuration(env.pauseTimeoutMs)} without a decision)`,
+      `  - Failing or unmeasurable samples: ${a.failureLimit} in the run (failureLimit) or ` +
+        `${a.consecutiveFailureLimit} in a row (consecutiveFailureLimit) roll back; missing data: ` +
+        `${a.inconclusiveLimit} in a row pause for a person (rolls back after ${formatDuration(env.pauseTimeoutMs)} ` +
+        'without a decision)',
+      `  - Each step is judged on its whole window once its bake has passed and its canary has served ` +
+        `${a.minStepRequests ?? `${a.minRequests} requests per sample of its bake`}: thresholds and the comparison ` +
+        `must pass, then a score of ${a.score.pass} or more passes, ${a.score.marginal} or more pauses for a person, ` +
+        `less rolls back; without the requests by ${a.maxBakeFactor} × its bake the step is inconclusive and ` +
+        `${a.onInconclusive === 'pause' ? 'pauses for a person' : 'rolls back'}`,
     );
     if (a.compare.enabled) {
       push(
         `  - Against stable over the same window: failing when the error rate exceeds stable's by more than ` +
-          `${percent(a.compare.errorRateIncrease)} (one-sided z ≥ 1.645), or p95 exceeds ${a.compare.latencyRatio}× ` +
-          `stable's and stable's + ${formatDuration(a.compare.latencyIncrease)}`,
+          `${percent(a.compare.errorRateIncrease)} (two-proportion z-test, one-sided, p < 0.001 for a sample, ` +
+          `< 0.05 for a step's whole window), or latencies are slower (Mann–Whitney U on the histograms, where the ` +
+          `provider gives them) with a p95 over ${a.compare.latencyRatio}× stable's and stable's + ` +
+          `${formatDuration(a.compare.latencyIncrease)}`,
       );
     }
   }
@@ -246,6 +291,8 @@ export function renderSummary(
     for (const step of steps) {
       const rows = samples.filter((s) => s.step === step);
       push(`### ${stepTitle(env, step, rows[0]?.weight)}`, '', ...sampleTable(rows), '');
+      const verdict = status.stepVerdicts?.find((v) => v.environment === env.name && v.step === step);
+      if (verdict) push(...stepVerdictLines(verdict), '');
     }
   }
 

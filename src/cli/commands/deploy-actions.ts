@@ -18,7 +18,7 @@ import {
 import { FINAL_PHASES } from '../../shared/deploy/status';
 import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
 import { deployHandle, explainDeployMessage, hasSearchAttributes, readStatus, withClient } from '../client';
-import { formatSample, formatStatus, formatTimelineEntry } from '../format';
+import { formatSample, formatStatus, formatStepVerdict, formatTimelineEntry } from '../format';
 import { CliError, print, printJson } from '../output';
 import { EXIT } from './exit-codes';
 
@@ -85,6 +85,7 @@ export async function watchDeploy(workflowId: string, opts: { interval: string; 
     const handle = deployHandle(client, workflowId);
     let seenTimeline = 0;
     let seenSamples = 0;
+    let seenSteps = 0;
     for (;;) {
       const status = await readStatus(handle);
       // New timeline entries and samples, interleaved in the order they happened.
@@ -99,6 +100,18 @@ export async function watchDeploy(workflowId: string, opts: { interval: string; 
         } else if (opts.json) printJson({ type: 'sample', ...item.sample });
         else print(formatSample(item.sample));
       }
+      // Beside the samples, the step's verdict on its whole window: each decided step once, else the running one.
+      const decided = status.stepVerdicts ?? [];
+      for (const step of decided.slice(seenSteps)) {
+        if (opts.json) printJson({ type: 'step', ...step });
+        else print(`           ${formatStepVerdict(step)}`);
+      }
+      const running = status.analysis?.step;
+      if (running?.verdict === 'pending' && status.samples.length > seenSamples) {
+        if (opts.json) printJson({ type: 'step', ...running });
+        else print(`           ${formatStepVerdict(running)}`);
+      }
+      seenSteps = decided.length;
       seenTimeline = status.timeline.length;
       seenSamples = status.samples.length;
       if (FINAL_PHASES.includes(status.phase)) {

@@ -1,5 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { AnalysisSample } from '../analysis';
+import type { AnalysisSample, DecisionRule, MetricCheck } from '../analysis';
 import { ErrorType } from '../errors';
 import type {
   DecidingCheck,
@@ -18,16 +18,27 @@ export function emptySampleCounts(): SampleCounts {
 
 /** The checks of a sample that gave it its verdict (the worst ones), as the facts of a decision. */
 export function decidingChecks(sample: Pick<AnalysisSample, 'checks' | 'verdict'>): DecidingCheck[] {
-  return sample.checks
-    .filter((c) => c.verdict === sample.verdict)
-    .map((c) => ({
-      metric: c.metric,
-      kind: c.kind,
-      verdict: sample.verdict,
-      value: c.value,
-      limit:
-        c.kind === 'comparison' ? (c.limit ?? null) : ((sample.verdict === 'critical' ? c.critical : c.warn) ?? null),
-    }));
+  return asDecidingChecks(sample.checks.filter((c) => c.verdict === sample.verdict));
+}
+
+/** Checks as the facts of a decision: each with its own verdict, value, the limit it crossed, and its statistics. */
+export function asDecidingChecks(checks: readonly MetricCheck[]): DecidingCheck[] {
+  return checks.flatMap((c) => {
+    if (c.verdict === 'skipped') return [];
+    const limit =
+      c.kind === 'comparison' ? (c.limit ?? null) : ((c.verdict === 'critical' ? c.critical : c.warn) ?? null);
+    return [
+      {
+        metric: c.metric,
+        kind: c.kind,
+        verdict: c.verdict,
+        value: c.value,
+        limit,
+        ...(c.pValue !== undefined ? { pValue: c.pValue } : {}),
+        ...(c.effectSize !== undefined ? { effectSize: c.effectSize } : {}),
+      },
+    ];
+  });
 }
 
 const METRIC_KEYS: Record<string, string> = {
@@ -45,10 +56,12 @@ function metricKey(metric: string): string {
 
 /**
  * A short, stable key for a cause, so the agent can count repeats ("hello/error-rate" twice → a runbook note):
- * critical and failure-limit causes by the metric that decided them (`error-rate`, `latency`, `latency-p99`,
- * `error-rate-vs-stable`, `latency-vs-stable`, `metric-<custom>`), `unmeasured` when only unmeasurable samples
- * counted, `no-data` for an inconclusive pause that timed out, `paused`, `aborted`, `error`, `cancelled`,
- * `rejected`, `approval-timeout`; `other` for a result recorded before causes were facts.
+ * critical, failure-limit and step-judgement causes by the metric that decided them (`error-rate`, `latency`,
+ * `latency-p99`, `error-rate-vs-stable`, `latency-vs-stable`, `metric-<custom>`), `unmeasured` when only unmeasurable
+ * samples counted, `score` for a step whose score alone failed it, `no-data` for a step without the traffic to judge
+ * or an inconclusive pause that timed out, `marginal` for a marginal step's pause that timed out, `paused`,
+ * `aborted`, `error`, `cancelled`, `rejected`, `approval-timeout`; `other` for a result recorded before causes were
+ * facts.
  */
 export function causeKey(outcome: Outcome, cause: StopCause | undefined): string | null {
   if (outcome === 'promoted') return null;
@@ -60,8 +73,11 @@ export function causeKey(outcome: Outcome, cause: StopCause | undefined): string
     case 'failure-limit':
       if (cause.failing === 0) return 'unmeasured';
       return cause.checks[0] ? metricKey(cause.checks[0].metric) : 'failing';
+    case 'step-judgement':
+      if (cause.rule === 'max-bake') return 'no-data';
+      return cause.checks[0] ? metricKey(cause.checks[0].metric) : cause.rule === 'score' ? 'score' : 'failing';
     case 'pause-timeout':
-      return cause.pause === 'inconclusive' ? 'no-data' : 'paused';
+      return cause.pause === 'inconclusive' ? 'no-data' : cause.pause === 'marginal' ? 'marginal' : 'paused';
     case 'abort':
       return 'aborted';
     case 'error':
@@ -73,6 +89,14 @@ export function causeKey(outcome: Outcome, cause: StopCause | undefined): string
     case 'approval-timeout':
       return 'approval-timeout';
   }
+}
+
+/** The analysis rule behind a stop, for every cause the analysis decided; undefined for the others. */
+export function causeRule(cause: StopCause | undefined): DecisionRule | undefined {
+  if (cause?.kind === 'critical') return 'critical';
+  if (cause?.kind === 'failure-limit') return cause.rule ?? 'consecutive';
+  if (cause?.kind === 'step-judgement') return cause.rule;
+  return undefined;
 }
 
 /** From the first harm (or the decision to roll back) to the new version taking no traffic; null when not both. */

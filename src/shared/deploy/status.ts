@@ -1,4 +1,5 @@
-import type { AnalysisSample, MetricCheck, Verdict } from '../analysis';
+import type { AnalysisSample, DecisionRule, MetricCheck, Verdict } from '../analysis';
+import type { AnalysisProgress, StepVerdict, UnmeasuredSample } from '../analysis/judge';
 import type { ControlAction, EnvironmentPlan, Plan } from './input';
 
 export type Phase =
@@ -96,6 +97,12 @@ export interface DeployStatus {
   trust?: { mode: 'signed' | 'typed-names'; source: string };
   samples: AnalysisSample[];
   lastSample?: AnalysisSample;
+  /** Samples that could not be measured, where and why (absent in deploys recorded before steps were judged whole). */
+  unmeasured?: UnmeasuredSample[];
+  /** The environment being analysed: its failure counts and the running step's cumulative verdict and score. */
+  analysis?: AnalysisProgress;
+  /** Every step judged on its whole window, in order: its verdict, score and the rule that decided. */
+  stepVerdicts?: StepVerdict[];
   plan?: Plan;
   outcome?: Outcome;
   reason?: string;
@@ -114,7 +121,10 @@ export type BlueGreenStage = 'green-started' | 'switched' | 'blue-warm';
 
 export interface PauseState {
   environment: string;
-  cause: 'manual' | 'inconclusive';
+  /** manual: a person; inconclusive: too little data (or traffic) to judge; marginal: a step's score below pass. */
+  cause: 'manual' | 'inconclusive' | 'marginal';
+  /** The analysis rule that paused (`score`, `max-bake`); absent for a person's pause and missing data in a row. */
+  rule?: DecisionRule;
   by: string;
   reason: string;
   since: string;
@@ -187,6 +197,9 @@ export interface DecidingCheck {
   value: number | null;
   /** The threshold (critical or warn) or the comparison's limit that was crossed. */
   limit: number | null;
+  /** The comparison's one-sided p-value and effect size, when a test decided it. */
+  pValue?: number;
+  effectSize?: number;
 }
 
 /**
@@ -195,9 +208,33 @@ export interface DecidingCheck {
  */
 export type StopCause =
   /** A sample crossed a critical threshold: rolled back at once. */
-  | { kind: 'critical'; checks: DecidingCheck[] }
-  /** Failing or unmeasurable samples reached the failure limit; `checks` are the last failing sample's. */
-  | { kind: 'failure-limit'; failing: number; unmeasured: number; limit: number; checks: DecidingCheck[] }
+  | { kind: 'critical'; checks: DecidingCheck[]; rule?: 'critical' }
+  /**
+   * Failing or unmeasurable samples reached a limit: `consecutive` in a row, or the run's `budget` (absent: in a row,
+   * as every such stop was before the budget); `checks` are the last failing sample's.
+   */
+  | {
+      kind: 'failure-limit';
+      failing: number;
+      unmeasured: number;
+      limit: number;
+      checks: DecidingCheck[];
+      rule?: 'consecutive' | 'budget';
+    }
+  /**
+   * A step's cumulative window failed its judgement: a threshold over the whole window, the comparison with stable,
+   * a score below marginal; or the step reached its max bake without the requests to judge (onInconclusive rollback).
+   */
+  | {
+      kind: 'step-judgement';
+      rule: 'cumulative-threshold' | 'comparison' | 'score' | 'max-bake';
+      step: number;
+      weight: number;
+      score: number | null;
+      /** The canary's requests in the step. */
+      requests: number;
+      checks: DecidingCheck[];
+    }
   /** Paused (by a person, or on inconclusive data) and nobody decided within the pause timeout. */
   | { kind: 'pause-timeout'; pause: PauseState['cause']; by: string; timeoutMs: number }
   /** A person (or the ops agent on a critical alert) aborted it. */

@@ -1,11 +1,21 @@
-import { ActivityFailure, isCancellation } from '@temporalio/workflow';
+import { ActivityFailure, isCancellation, patched } from '@temporalio/workflow';
 import {
   analyseWindow,
   decide,
   type AnalysisCounts,
   type AnalysisSample,
+  type MetricsWindow,
   type SampleOutcome,
 } from '../../shared/analysis';
+import {
+  beginRun,
+  beginStep,
+  observe,
+  resumeRun,
+  type Measurement,
+  type RunState,
+  type StepVerdict,
+} from '../../shared/analysis/judge';
 import { decidingChecks, type DecidingCheck, type EnvironmentPlan } from '../../shared/deploy';
 import { failureMessage } from '../../shared/errors';
 import { percent } from '../../shared/format';
@@ -13,6 +23,12 @@ import { MEASURE_OPTIONS, metrics } from './proxies';
 import { bake, honourControls, pause } from './controls';
 import { StageAborted } from './stage';
 import { now, type DeployState } from './state';
+
+/**
+ * Deploys that reach their analysis with this patch judge each step on its whole window and count failures against
+ * the run's budget as well as in a row; deploys recorded before it replay the consecutive-only loop.
+ */
+export const FAILURE_BUDGET_PATCH = 'analysis-failure-budget';
 
 /** Where in the rollout a window of analysis runs. */
 export interface AnalysisStep {
@@ -25,7 +41,162 @@ export interface AnalysisStep {
   stable: string | null;
 }
 
-/** One judged sample as the loop sees it, or a measurement that could not be taken. */
+/**
+ * Samples the release every interval until the step is decided. Throws StageAborted on a critical sample, on too
+ * many failing or unmeasurable samples, on a step whose whole window fails, on an abort or an unanswered pause;
+ * PromoteNow when a person promotes. Pauses for a person on a marginal step, on missing data, and (by default) on a
+ * step without the traffic to judge by its max bake.
+ */
+export async function analyse(state: DeployState, at: AnalysisStep): Promise<void> {
+  if (!patched(FAILURE_BUDGET_PATCH)) return analyseConsecutive(state, at);
+  return judgeStep(state, at);
+}
+
+/**
+ * One step judged by the rules of src/shared/analysis/judge.ts, the same functions `judgeRun` replays: each sample
+ * against the failure budgets, the step on its cumulative window once its bake has passed and its canary has served
+ * minStepRequests, up to its max bake. The run's counts carry from step to step of an environment in the status.
+ */
+async function judgeStep(state: DeployState, at: AnalysisStep): Promise<void> {
+  const { env, step: index, weight, durationMs } = at;
+  const { analysis } = env;
+  const { status } = state;
+  const began = Date.now();
+  let run: RunState = status.analysis?.environment === env.name ? status.analysis : beginRun(env.name);
+  let step = beginStep(analysis, index, weight, durationMs);
+  let previous = '';
+  for (;;) {
+    // The previous sample's verdict rides on the next timer, so the UI's timeline shows every decision.
+    await bake(state, analysis.interval, `bake ${env.name} at ${weight} %${previous}`);
+    await honourControls(state, env);
+    const measured = await measureWindows(state, at);
+    const m: Measurement = {
+      environment: env.name,
+      step: index,
+      weight,
+      elapsedMs: Date.now() - began,
+      canary: measured.ok ? measured.canary : null,
+      stable: measured.ok ? measured.stable : null,
+      ...(measured.ok ? {} : { error: measured.reason }),
+    };
+    const seen = observe(env, run, step, m);
+    run = seen.run;
+    step = seen.step;
+    status.analysis = { ...run, step: seen.verdict };
+    if (seen.sample && m.canary) {
+      const { checks, errorRate, verdict, reason } = seen.sample;
+      state.recordSample({
+        at: now(),
+        environment: env.name,
+        step: index,
+        weight,
+        windowMs: analysis.interval,
+        canary: m.canary,
+        stable: m.stable,
+        checks,
+        errorRate,
+        verdict,
+        reason,
+        elapsedMs: m.elapsedMs,
+      });
+    } else {
+      const reason = m.error ?? 'could not be measured';
+      (status.unmeasured ??= []).push({
+        at: now(),
+        environment: env.name,
+        step: index,
+        weight,
+        elapsedMs: m.elapsedMs,
+        reason,
+      });
+      state.recordUnmeasured(env.name, weight);
+      state.note(`sample could not be measured: ${reason}`);
+    }
+    previous = ` (last sample ${seen.outcome}${m.canary ? `: ${headline(m.canary, seen.sample?.errorRate ?? null)}` : ''}; ${stepLine(seen.verdict)})`;
+
+    const { action } = seen;
+    if (action.action === 'continue') continue;
+    if (action.action === 'pass') {
+      finishStep(state, seen.verdict);
+      return;
+    }
+    if (action.action === 'rollback') {
+      finishStep(state, seen.verdict);
+      if (action.cause.kind === 'failure-limit') state.result(env.name).failingSince ??= now();
+      throw new StageAborted(action.cause, action.reason);
+    }
+    pause(state, env, action.cause, 'opsflow', action.reason);
+    if (status.paused && action.rule) status.paused.rule = action.rule;
+    if (!action.endsStep) {
+      await honourControls(state, env);
+      run = resumeRun(run);
+      continue;
+    }
+    const verdict = finishStep(state, seen.verdict);
+    await honourControls(state, env);
+    // Resumed: a person accepted the step as it stands.
+    const resumed = [...status.controls].reverse().find((c) => c.action === 'resume');
+    if (resumed) verdict.acceptedBy = resumed.by;
+    state.note(
+      `step at ${weight} % accepted by ${resumed?.by ?? 'a person'} after its ${seen.verdict.verdict} verdict`,
+    );
+    return;
+  }
+}
+
+/** Keeps a step's final verdict in the status; returns the kept copy. */
+function finishStep(state: DeployState, verdict: StepVerdict): StepVerdict {
+  const kept = { ...verdict };
+  (state.status.stepVerdicts ??= []).push(kept);
+  state.publish();
+  return kept;
+}
+
+function headline(canary: MetricsWindow, errorRate: number | null): string {
+  const p95 = canary.p95Ms === null ? '–' : `${Math.round(canary.p95Ms)} ms`;
+  return `${percent(errorRate)} errors, p95 ${p95}, ${canary.requests} requests`;
+}
+
+/** The step's cumulative state in a few words, for the timer's summary. */
+function stepLine(v: StepVerdict): string {
+  const score = v.score === null ? 'no score yet' : `score ${v.score}`;
+  return `step ${v.verdict}, ${score}, ${v.canaryRequests}/${v.minRequests} requests`;
+}
+
+/** What the provider answered for one interval, or why it could not. */
+type Windows = { ok: true; canary: MetricsWindow; stable: MetricsWindow | null } | { ok: false; reason: string };
+
+/** One interval measured by the provider (retried once); a failure after that is an answer, not an error. */
+async function measureWindows(state: DeployState, at: AnalysisStep): Promise<Windows> {
+  const { env, weight, stable } = at;
+  const { input } = state;
+  const { analysis } = env;
+  try {
+    const measured = await metrics.measure.executeWithOptions(
+      {
+        ...MEASURE_OPTIONS,
+        summary: `measure ${input.service} ${input.version}${stable ? ` vs ${stable}` : ''} in ${env.name} at ${weight} %`,
+      },
+      [
+        {
+          environment: env.name,
+          service: input.service,
+          version: input.version,
+          stableVersion: stable,
+          windowMs: analysis.interval,
+          ...(analysis.provider !== 'local' ? { provider: analysis.provider } : {}),
+          ...(analysis.custom.length ? { custom: analysis.custom.map(({ name, query }) => ({ name, query })) } : {}),
+        },
+      ],
+    );
+    return { ok: true, canary: measured.canary, stable: measured.stable };
+  } catch (err) {
+    if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
+    return { ok: false, reason: failureMessage(err) };
+  }
+}
+
+/** One judged sample as the consecutive-only loop sees it, or a measurement that could not be taken. */
 interface Judged {
   outcome: SampleOutcome;
   reason: string;
@@ -34,26 +205,26 @@ interface Judged {
 }
 
 /**
- * Samples the release every interval until `durationMs` has passed with at least one conclusive sample. Throws
- * StageAborted on a critical sample, on too many failing or unmeasurable samples, on an abort or an unanswered
- * pause; PromoteNow when a person promotes. Too many inconclusive samples pause for a person.
+ * The loop of deploys recorded before the failure budget (kept so they replay): samples every interval until
+ * `durationMs` has passed with at least one conclusive sample, counting failing samples in a row only. An old input's
+ * failureLimit is read as consecutiveFailureLimit, which is what it meant.
  */
-export async function analyse(state: DeployState, at: AnalysisStep): Promise<void> {
+async function analyseConsecutive(state: DeployState, at: AnalysisStep): Promise<void> {
   const { env, weight, durationMs } = at;
   const { analysis } = env;
+  const limits = { failureLimit: analysis.consecutiveFailureLimit, inconclusiveLimit: analysis.inconclusiveLimit };
   const began = Date.now();
   let counts: AnalysisCounts = { consecutiveFailures: 0, consecutiveInconclusive: 0 };
   let conclusive = 0;
   let previous = '';
   let lastFailing: DecidingCheck[] = [];
   for (;;) {
-    // The previous sample's verdict rides on the next timer, so the UI's timeline shows every decision.
     await bake(state, analysis.interval, `bake ${env.name} at ${weight} %${previous}`);
     await honourControls(state, env);
     const judged = await measure(state, at);
     previous = ` (last sample ${judged.outcome}${judged.headline ? `: ${judged.headline}` : ''})`;
     if (judged.outcome === 'failing') lastFailing = judged.checks;
-    const decision = decide(judged.outcome, counts, analysis, judged.reason);
+    const decision = decide(judged.outcome, counts, limits, judged.reason);
     if (decision.action === 'rollback') {
       if (decision.cause === 'critical') {
         throw new StageAborted({ kind: 'critical', checks: judged.checks }, decision.reason);
@@ -77,49 +248,32 @@ export async function analyse(state: DeployState, at: AnalysisStep): Promise<voi
   }
 }
 
-/** One sample: measured by the provider, judged here (so the decision and its evidence are in history). */
+/** One sample of the consecutive-only loop: measured by the provider, judged here. */
 async function measure(state: DeployState, at: AnalysisStep): Promise<Judged> {
-  const { env, step, weight, stable } = at;
-  const { input } = state;
+  const { env, step, weight } = at;
   const { analysis } = env;
-  try {
-    const measured = await metrics.measure.executeWithOptions(
-      {
-        ...MEASURE_OPTIONS,
-        summary: `measure ${input.service} ${input.version}${stable ? ` vs ${stable}` : ''} in ${env.name} at ${weight} %`,
-      },
-      [
-        {
-          environment: env.name,
-          service: input.service,
-          version: input.version,
-          stableVersion: stable,
-          windowMs: analysis.interval,
-          ...(analysis.provider !== 'local' ? { provider: analysis.provider } : {}),
-          ...(analysis.custom.length ? { custom: analysis.custom.map(({ name, query }) => ({ name, query })) } : {}),
-        },
-      ],
-    );
-    const judged = analyseWindow(measured.canary, analysis, measured.stable);
-    const sample: AnalysisSample = {
-      at: now(),
-      environment: env.name,
-      step,
-      weight,
-      windowMs: analysis.interval,
-      canary: measured.canary,
-      stable: measured.stable,
-      ...judged,
-    };
-    state.recordSample(sample);
-    const p95 = measured.canary.p95Ms === null ? '–' : `${Math.round(measured.canary.p95Ms)} ms`;
-    const headline = `${percent(judged.errorRate)} errors, p95 ${p95}, ${measured.canary.requests} requests`;
-    return { outcome: judged.verdict, reason: judged.reason, headline, checks: decidingChecks(sample) };
-  } catch (err) {
-    if (isCancellation(err) || !(err instanceof ActivityFailure)) throw err;
-    const reason = failureMessage(err);
+  const measured = await measureWindows(state, at);
+  if (!measured.ok) {
     state.recordUnmeasured(env.name, weight);
-    state.note(`sample could not be measured: ${reason}`);
-    return { outcome: 'unmeasured', reason, checks: [] };
+    state.note(`sample could not be measured: ${measured.reason}`);
+    return { outcome: 'unmeasured', reason: measured.reason, checks: [] };
   }
+  const judged = analyseWindow(measured.canary, analysis, measured.stable);
+  const sample: AnalysisSample = {
+    at: now(),
+    environment: env.name,
+    step,
+    weight,
+    windowMs: analysis.interval,
+    canary: measured.canary,
+    stable: measured.stable,
+    ...judged,
+  };
+  state.recordSample(sample);
+  return {
+    outcome: judged.verdict,
+    reason: judged.reason,
+    headline: headline(measured.canary, judged.errorRate),
+    checks: decidingChecks(sample),
+  };
 }

@@ -1,4 +1,5 @@
-import type { AnalysisSample } from '../../shared/analysis';
+import type { AnalysisSample, MetricCheck } from '../../shared/analysis';
+import type { StepVerdict } from '../../shared/analysis/judge';
 import type { DeployStatus } from '../../shared/deploy';
 import { formatValue } from '../../shared/format';
 import { inlineMarkdown } from '../../shared/markdown';
@@ -25,6 +26,7 @@ export function describeStatus(status: DeployStatus): string {
   if (status.approval)
     lines.push(`waiting for ${status.approval.approvers.join(' or ')} until ${status.approval.deadline}`);
   if (status.lastSample) lines.push(describeSample(status.lastSample));
+  if (status.analysis) lines.push(describeStep(status.analysis.step));
   if (status.reason) lines.push(inlineMarkdown(status.reason));
   return lines.join('\n\n');
 }
@@ -33,12 +35,32 @@ export function describeStatus(status: DeployStatus): string {
 function describeSample(sample: AnalysisSample): string {
   const head = `last sample (${sample.environment} at ${sample.weight} %): **${sample.verdict}** over ${sample.canary.requests} requests`;
   if (sample.checks.length === 0) return `${head}: ${inlineMarkdown(sample.reason)}`;
-  const rows = sample.checks.map((c) => {
+  return [head, '', ...checkTable(sample.checks)].join('\n');
+}
+
+/** The running step judged on its whole window: verdict, score, requests against the bar, and its checks. */
+function describeStep(step: StepVerdict): string {
+  const score = step.score === null ? 'no score yet' : `score **${step.score}**`;
+  const head =
+    `whole step (${step.environment} at ${step.weight} %): **${step.verdict}**${step.rule ? ` (${step.rule})` : ''}, ` +
+    `${score}, ${step.canaryRequests} of ${step.minRequests} requests, ${step.samples} samples` +
+    (step.acceptedBy ? `, accepted by ${step.acceptedBy}` : '');
+  if (step.checks.length === 0) return `${head}: ${inlineMarkdown(step.reason)}`;
+  return [head, '', ...checkTable(step.checks)].join('\n');
+}
+
+/** Checks as table rows: the limits, and for a statistical test its p-value and effect size. */
+function checkTable(checks: readonly MetricCheck[]): string[] {
+  const rows = checks.map((c) => {
     const limits =
       c.kind === 'comparison'
         ? `stable ${formatValue(c.baseline, c.unit)}, limit ${formatValue(c.limit, c.unit)}`
         : `warn ${formatValue(c.warn, c.unit)}, critical ${formatValue(c.critical, c.unit)}`;
-    return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${limits} | ${c.verdict} |`;
+    const evidence =
+      c.pValue === undefined
+        ? (c.note ?? '')
+        : `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}`;
+    return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${limits} | ${inlineMarkdown(evidence)} | ${c.verdict} |`;
   });
-  return [head, '', '| metric | canary | limits | verdict |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| metric | canary | limits | evidence | verdict |', '| --- | --- | --- | --- | --- |', ...rows];
 }

@@ -1,0 +1,105 @@
+import type { AnalysisConfig } from '../analysis-config';
+import type { SampleOutcome } from '../analysis';
+
+/** The failure counts of one environment's run, carried from sample to sample and from step to step. */
+export interface FailureCounts {
+  /** Failing and unmeasurable samples of the whole run (the budget, failureLimit). */
+  failures: number;
+  /** Of those, how many could not be measured. */
+  unmeasured: number;
+  /** Failing and unmeasurable samples in a row (consecutiveFailureLimit): a healthy or warning sample ends the row. */
+  consecutiveFailures: number;
+  consecutiveUnmeasured: number;
+  /** Samples in a row without the data to judge (for want of traffic aside). */
+  consecutiveInconclusive: number;
+}
+
+/** No sample yet. */
+export function noFailures(): FailureCounts {
+  return { failures: 0, unmeasured: 0, consecutiveFailures: 0, consecutiveUnmeasured: 0, consecutiveInconclusive: 0 };
+}
+
+/** What one sample does to the run, by the per-sample rules. */
+export type BudgetDecision =
+  | { action: 'continue' }
+  | { action: 'rollback'; rule: 'critical' }
+  | { action: 'rollback'; rule: 'consecutive' | 'budget'; failing: number; unmeasured: number; limit: number }
+  | { action: 'pause'; rule: 'inconclusive'; inconclusive: number; limit: number };
+
+/**
+ * Folds one sample into the run's counts. Critical rolls back at once. A failing or unmeasurable sample counts toward
+ * both budgets: `consecutiveFailureLimit` in a row, or `failureLimit` in the whole run, rolls back, whichever comes
+ * first. A healthy or warning sample ends a row of failures; an inconclusive one neither ends it nor adds to it, and
+ * never touches the run's count. Inconclusive samples for want of traffic are the step's business (it waits for its
+ * requests, up to its max bake); other inconclusive samples (data missing) `inconclusiveLimit` in a row pause.
+ */
+export function countSample(
+  outcome: SampleOutcome,
+  lowTraffic: boolean,
+  counts: FailureCounts,
+  config: Pick<AnalysisConfig, 'failureLimit' | 'consecutiveFailureLimit' | 'inconclusiveLimit'>,
+): { counts: FailureCounts; decision: BudgetDecision } {
+  switch (outcome) {
+    case 'critical':
+      return { counts, decision: { action: 'rollback', rule: 'critical' } };
+    case 'failing':
+    case 'unmeasured': {
+      const unmeasured = outcome === 'unmeasured' ? 1 : 0;
+      const next: FailureCounts = {
+        failures: counts.failures + 1,
+        unmeasured: counts.unmeasured + unmeasured,
+        consecutiveFailures: counts.consecutiveFailures + 1,
+        consecutiveUnmeasured: counts.consecutiveUnmeasured + unmeasured,
+        consecutiveInconclusive: 0,
+      };
+      if (next.consecutiveFailures >= config.consecutiveFailureLimit) {
+        const { consecutiveFailures: n, consecutiveUnmeasured: u } = next;
+        return {
+          counts: next,
+          decision: {
+            action: 'rollback',
+            rule: 'consecutive',
+            failing: n - u,
+            unmeasured: u,
+            limit: config.consecutiveFailureLimit,
+          },
+        };
+      }
+      if (next.failures >= config.failureLimit) {
+        return {
+          counts: next,
+          decision: {
+            action: 'rollback',
+            rule: 'budget',
+            failing: next.failures - next.unmeasured,
+            unmeasured: next.unmeasured,
+            limit: config.failureLimit,
+          },
+        };
+      }
+      return { counts: next, decision: { action: 'continue' } };
+    }
+    case 'inconclusive': {
+      if (lowTraffic) return { counts, decision: { action: 'continue' } };
+      const next = { ...counts, consecutiveInconclusive: counts.consecutiveInconclusive + 1 };
+      if (next.consecutiveInconclusive >= config.inconclusiveLimit) {
+        return {
+          counts: next,
+          decision: {
+            action: 'pause',
+            rule: 'inconclusive',
+            inconclusive: next.consecutiveInconclusive,
+            limit: config.inconclusiveLimit,
+          },
+        };
+      }
+      return { counts: next, decision: { action: 'continue' } };
+    }
+    case 'warning':
+    case 'healthy':
+      return {
+        counts: { ...counts, consecutiveFailures: 0, consecutiveUnmeasured: 0, consecutiveInconclusive: 0 },
+        decision: { action: 'continue' },
+      };
+  }
+}

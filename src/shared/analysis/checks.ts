@@ -1,0 +1,255 @@
+import type { AnalysisConfig } from '../analysis-config';
+import { describeChecks, type MetricCheck, type Verdict } from '../analysis';
+import { mannWhitneyHistograms, twoProportionTest, type LatencyHistogram } from '../statistics';
+
+/**
+ * What one version served over a window, as the judgement reads it: one sample's window, or a step's cumulative one
+ * (whose p95 is the merged histogram's, or the request-weighted mean of the samples' p95s without histograms).
+ */
+export interface WindowTotals {
+  requests: number;
+  errors: number;
+  p95Ms: number | null;
+  p99Ms: number | null;
+  latency?: LatencyHistogram;
+  custom?: Record<string, number | null>;
+}
+
+/**
+ * Which look at the canary a judgement is: one sample of many, or the step's whole window, judged once at its end. A
+ * sample is one of up to 60 looks at the same canary in the default ramp, so its tests ask for α = 0.001 (about
+ * 0.05 / 60, Bonferroni's bound for 60 looks): a healthy release then almost never shows a failing sample by chance,
+ * and the failure budget counts evidence, not noise. The step's window is judged once: α = 0.05.
+ */
+export type Look = 'sample' | 'step';
+
+/** Significance each look asks for: a one-sided p-value below this says the canary is worse. */
+export const ALPHA: Record<Look, number> = { sample: 0.001, step: 0.05 };
+
+/** One-sided normal quantiles of 1 − ALPHA, for the Wilson bound of a threshold crossed with confidence. */
+const Z: Record<Look, number> = { sample: 3.090232306167813, step: 1.6448536269514729 };
+
+/**
+ * Below this probability that a canary request is slower than a stable one, a significant latency difference is too
+ * small to mention (Vargha and Delaney's "small" effect, A = 0.56: J. Educ. Behav. Stat. 25(2), 2000).
+ */
+export const SMALL_EFFECT = 0.56;
+
+type Config = Pick<AnalysisConfig, 'errorRate' | 'latencyP95' | 'latencyP99' | 'custom' | 'compare'>;
+type Thresholds = { warn: number; critical: number };
+
+const ORDER: Record<Verdict, number> = { healthy: 0, inconclusive: 1, warning: 2, failing: 3, critical: 4 };
+
+/** The worst verdict of some checks (skipped ones aside); healthy when there are none. */
+export function worstVerdict(checks: readonly MetricCheck[]): Verdict {
+  return checks.reduce<Verdict>(
+    (worst, c) => (c.verdict !== 'skipped' && ORDER[c.verdict] > ORDER[worst] ? c.verdict : worst),
+    'healthy',
+  );
+}
+
+/** Lower end of the one-sided Wilson score interval of events / trials at normal quantile z (0 without trials). */
+export function wilsonLower(events: number, trials: number, z: number): number {
+  if (!(trials > 0)) return 0;
+  const p = Math.min(1, Math.max(0, events / trials));
+  const z2 = z * z;
+  const centre = p + z2 / (2 * trials);
+  const half = z * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
+  return Math.max(0, (centre - half) / (1 + z2 / trials));
+}
+
+function judge(value: number, t: Thresholds, direction: 'above' | 'below' = 'above'): Verdict {
+  const beyond = (limit: number) => (direction === 'above' ? value > limit : value < limit);
+  if (beyond(t.critical)) return 'critical';
+  if (beyond(t.warn)) return 'warning';
+  return 'healthy';
+}
+
+/**
+ * The error rate against its thresholds. Critical only when the rate is above critical with the look's confidence
+ * (the Wilson lower bound above it): 8 errors in 150 requests, which a release erring 2 % of the time shows about
+ * once in 80 samples, are a warning, while 30 in 150 roll back at once.
+ */
+function errorRateCheck(canary: WindowTotals, t: Thresholds, look: Look): MetricCheck {
+  const rate = canary.errors / canary.requests;
+  const lowerBound = wilsonLower(canary.errors, canary.requests, Z[look]);
+  const verdict = rate > t.critical && lowerBound > t.critical ? 'critical' : rate > t.warn ? 'warning' : 'healthy';
+  return {
+    metric: 'errorRate',
+    kind: 'threshold',
+    unit: 'ratio',
+    value: rate,
+    warn: t.warn,
+    critical: t.critical,
+    verdict,
+    test: 'wilson',
+    lowerBound,
+  };
+}
+
+function latencyCheck(metric: string, value: number | null, t: Thresholds): MetricCheck {
+  return {
+    metric,
+    kind: 'threshold',
+    unit: 'ms',
+    value,
+    warn: t.warn,
+    critical: t.critical,
+    verdict: value === null ? 'inconclusive' : judge(value, t),
+  };
+}
+
+function skippedComparison(canary: WindowTotals, stable: WindowTotals | null, minRequests: number): MetricCheck {
+  const none = !stable || stable.requests === 0;
+  return {
+    metric: 'errorRate vs stable',
+    kind: 'comparison',
+    unit: 'ratio',
+    value: canary.errors / canary.requests,
+    verdict: 'skipped',
+    skipped: none ? 'no-stable-traffic' : 'too-few-stable-requests',
+    note: none
+      ? 'stable took no traffic'
+      : `stable had ${stable.requests} requests, fewer than the ${minRequests} needed to compare`,
+  };
+}
+
+/**
+ * The canary's error rate against stable's: the one-sided two-proportion z-test. Failing when the canary is worse by
+ * more than the tolerance and the difference is significant at the look's level; a warning when it is significantly
+ * worse but within the tolerance.
+ */
+function errorComparison(canary: WindowTotals, stable: WindowTotals, config: Config, look: Look): MetricCheck {
+  const test = twoProportionTest(
+    { events: canary.errors, trials: canary.requests },
+    { events: stable.errors, trials: stable.requests },
+  );
+  const limit = test.stableRate + config.compare.errorRateIncrease;
+  const significant = test.pValue < ALPHA[look];
+  return {
+    metric: 'errorRate vs stable',
+    kind: 'comparison',
+    unit: 'ratio',
+    value: test.canaryRate,
+    baseline: test.stableRate,
+    limit,
+    verdict: significant ? (test.canaryRate > limit ? 'failing' : 'warning') : 'healthy',
+    test: 'two-proportion',
+    pValue: test.pValue,
+    alpha: ALPHA[look],
+    confidence: 1 - test.pValue,
+    effectSize: test.difference,
+    ci95: test.ci95,
+  };
+}
+
+/**
+ * The canary's latency against stable's. With both histograms: Mann–Whitney U on the buckets (is the canary
+ * stochastically slower?), failing when significant and the canary's p95 is beyond the tolerance (so a 3 → 6 ms
+ * change on a fast service is no failure however sure), a warning when significant with at least a small effect.
+ * Without histograms: the p95 rule alone, as samples were judged before.
+ */
+function latencyComparison(canary: WindowTotals, stable: WindowTotals, config: Config, look: Look): MetricCheck[] {
+  const { compare } = config;
+  if (canary.p95Ms === null || stable.p95Ms === null) return [];
+  const limit = Math.max(stable.p95Ms * compare.latencyRatio, stable.p95Ms + compare.latencyIncrease);
+  const check: MetricCheck = {
+    metric: 'latencyP95 vs stable',
+    kind: 'comparison',
+    unit: 'ms',
+    value: canary.p95Ms,
+    baseline: stable.p95Ms,
+    limit,
+    verdict: canary.p95Ms > limit ? 'failing' : 'healthy',
+    test: 'p95-rule',
+  };
+  if (!canary.latency || !stable.latency) return [check];
+  const rank = mannWhitneyHistograms(canary.latency, stable.latency);
+  const significant = rank.pValue < ALPHA[look];
+  const verdict: Verdict = !significant
+    ? 'healthy'
+    : canary.p95Ms > limit
+      ? 'failing'
+      : rank.effectSize >= SMALL_EFFECT
+        ? 'warning'
+        : 'healthy';
+  return [
+    {
+      ...check,
+      verdict,
+      test: 'mann-whitney',
+      pValue: rank.pValue,
+      alpha: ALPHA[look],
+      confidence: 1 - rank.pValue,
+      effectSize: rank.effectSize,
+    },
+  ];
+}
+
+/** A window judged: every check, the worst verdict, a line for people, and whether traffic was too low to judge. */
+export interface JudgedWindow {
+  checks: MetricCheck[];
+  verdict: Verdict;
+  reason: string;
+  errorRate: number | null;
+  /** Fewer requests than the look needs: inconclusive for want of traffic, not for want of data. */
+  lowTraffic: boolean;
+}
+
+/**
+ * Judges a window of the canary against its thresholds and against stable over the same window, with the statistics
+ * of the look: a sample (tests at 99 %) or a step's cumulative window (tests at 95 %). Fewer than `minRequests` is
+ * inconclusive, never healthy; a stable version with fewer skips the comparison, said in the check.
+ */
+export function judgeWindow(
+  canary: WindowTotals,
+  stable: WindowTotals | null,
+  config: Config,
+  look: Look,
+  minRequests: number,
+): JudgedWindow {
+  if (canary.requests < minRequests) {
+    return {
+      checks: [],
+      errorRate: canary.requests > 0 ? canary.errors / canary.requests : null,
+      verdict: 'inconclusive',
+      reason: `${canary.requests} requests, fewer than the ${minRequests} needed to judge`,
+      lowTraffic: true,
+    };
+  }
+  const checks: MetricCheck[] = [
+    errorRateCheck(canary, config.errorRate, look),
+    latencyCheck('latencyP95', canary.p95Ms, config.latencyP95),
+  ];
+  if (config.latencyP99) checks.push(latencyCheck('latencyP99', canary.p99Ms, config.latencyP99));
+  for (const metric of config.custom) {
+    const value = canary.custom?.[metric.name] ?? null;
+    const verdict = value === null ? 'inconclusive' : judge(value, metric, metric.direction);
+    checks.push({
+      metric: metric.name,
+      kind: 'threshold',
+      unit: 'value',
+      value,
+      warn: metric.warn,
+      critical: metric.critical,
+      // A custom metric is the user's own health signal: its warn level fails, not just alerts.
+      verdict: verdict === 'warning' ? 'failing' : verdict,
+    });
+  }
+  if (config.compare.enabled && stable) {
+    if (stable.requests < minRequests) {
+      checks.push(skippedComparison(canary, stable, minRequests));
+    } else {
+      checks.push(errorComparison(canary, stable, config, look));
+      checks.push(...latencyComparison(canary, stable, config, look));
+    }
+  }
+  const verdict = worstVerdict(checks);
+  return {
+    checks,
+    errorRate: canary.errors / canary.requests,
+    verdict,
+    reason: describeChecks(checks, verdict, canary.requests),
+    lowTraffic: false,
+  };
+}
