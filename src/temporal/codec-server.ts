@@ -204,9 +204,18 @@ function checkNamespace(
   if (!namespaces?.length) return;
   const header = req.headers['x-namespace'];
   for (const named of [typeof header === 'string' ? header : undefined, fromPath]) {
-    if (named !== undefined && !namespaces.includes(decodeURIComponent(named))) {
+    if (named !== undefined && !namespaces.includes(decodedSegment(named))) {
       throw new Refusal(403, 'forbidden_namespace', `namespace "${named}" is not served here (see --namespace)`, cors);
     }
+  }
+}
+
+/** A path segment as a name; one that is not valid URL encoding stays as written (and matches no namespace). */
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
 }
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { createKeyPair } from '../../src/keys/keys';
 import { LocalPlatformClient } from '../../src/local-platform/client';
+import { CODEC_ENV } from '../../src/temporal/codec-keys';
 import { startDevServer, type DevServer } from '../../src/tooling/dev-server';
 import { freePort } from '../../src/tooling/ports';
 import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
@@ -134,10 +135,15 @@ export class Stack {
     const base = stackConfig(platformPort, options.pipeline);
     const config = withSigningPolicy(options.configure?.(base) ?? base, this.workdir);
     writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(config));
+    // The payload codec is on only where a test asks for it (options.env), whatever the shell running the tests says.
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !(Object.values(CODEC_ENV) as string[]).includes(name)),
+    );
     this.env = {
-      ...process.env,
-      // The CLI signs decisions with the keys the stack made for the config's approvers.
+      ...inherited,
+      // The CLI signs decisions with the keys the stack made for the config's approvers, and starts as carol.
       OPSFLOW_KEYS_DIR: path.join(this.workdir, '.opsflow', 'keys'),
+      OPSFLOW_USER: STACK_REQUESTER,
       TEMPORAL_ADDRESS: this.server.address,
       TEMPORAL_NAMESPACE: 'default',
       OPSFLOW_LOG_LEVEL: 'debug',
@@ -243,10 +249,13 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
   throw new Error(`timed out after ${timeoutMs} ms (${String(last ?? '')})\n${context?.() ?? ''}`);
 }
 
+/** Who starts the stack's deploys unless a test says otherwise: not an approver, so approvals are not self-approvals. */
+export const STACK_REQUESTER = 'carol';
+
 /**
- * The worker's policy for a test config without one: every approver of every environment gets a key pair in
- * <workdir>/.opsflow/keys, and the policy lists their public keys, so the CLI's decisions are signed as they are for
- * users.
+ * The worker's policy for a test config without one: every approver of every environment, and the requester, gets a
+ * key pair in <workdir>/.opsflow/keys, and the policy lists their public keys, so the CLI's starts and decisions are
+ * signed as they are for users.
  */
 function withSigningPolicy<T extends { environments?: Record<string, { approval?: { approvers?: string[] } }> }>(
   config: T,
@@ -254,6 +263,7 @@ function withSigningPolicy<T extends { environments?: Record<string, { approval?
 ): T & { policy?: unknown } {
   if ('policy' in config) return config;
   const approvers = new Set(Object.values(config.environments ?? {}).flatMap((e) => e.approval?.approvers ?? []));
+  approvers.add(STACK_REQUESTER);
   const keysDir = path.join(workdir, '.opsflow', 'keys');
   const people: Record<string, { keyFile: string }> = {};
   for (const person of approvers) {

@@ -54,7 +54,11 @@ async function startCodecServerProcess(port: number, args: string[]): Promise<Co
   const child = spawn(
     process.execPath,
     [path.join(REPO, 'bin/opsflow.js'), 'codec-server', '--port', String(port), ...args],
-    { cwd: keysDir, env: { ...process.env, OPSFLOW_CODEC_KEYS_FILE: keysFile }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      cwd: keysDir,
+      env: { ...process.env, OPSFLOW_CODEC_KEY: '', OPSFLOW_CODEC_KEY_ID: '', OPSFLOW_CODEC_KEYS_FILE: keysFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let said = '';
   child.stdout?.on('data', (d: Buffer) => (said += d.toString()));
