@@ -2,6 +2,7 @@
 // action imports what it needs when it runs (see src/cli/commands/).
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './commands/agent';
+import { registerAnalysisCommands } from './commands/analysis';
 import { registerCodecServerCommand } from './commands/codec-server';
 import { registerDeployCommands } from './commands/deploy';
 import { registerLlmCommands } from './commands/llm';
@@ -32,6 +33,7 @@ Start here:
     );
   registerDeployCommands(program);
   registerAgentCommands(program);
+  registerAnalysisCommands(program);
   registerPlanCommand(program);
   registerLlmCommands(program);
   registerTargetsCommands(program);
