@@ -1,5 +1,6 @@
 // What `opsflow targets check` does, loaded when it runs: the config and the deploy targets it names.
 import { CommandTarget } from '../../activities/targets/command/target';
+import { KubernetesTarget } from '../../activities/targets/kubernetes/target';
 import type { TargetStatus } from '../../activities/targets/contract';
 import { targetsFromConfig } from '../../activities/targets/registry';
 import { loadConfig } from '../../config/load';
@@ -20,6 +21,8 @@ interface Finding {
   status?: TargetStatus;
   /** The command that was run (command targets), for people checking their config. */
   command?: { cwd: string; argv: string[] };
+  /** What the target found besides the releases (kubernetes: the cluster, the Deployment and its image, the route). */
+  found?: string;
   error?: string;
 }
 
@@ -47,6 +50,7 @@ export async function checkTargets(opts: TargetsCheckOptions): Promise<void> {
       if (target instanceof CommandTarget) finding.command = target.describeStatus(ref);
       try {
         finding.status = await target.status(ref);
+        if (target instanceof KubernetesTarget) finding.found = await target.describe(ref);
       } catch (err) {
         finding.error = explain(err).message;
       }
@@ -73,6 +77,7 @@ function describe(findings: readonly Finding[], releases: Record<string, readonl
     lines.push(`${service} (target ${own[0]?.kind}): releases ${known}`);
     for (const f of own) {
       lines.push(`  ${f.environment.padEnd(12)} ${f.error !== undefined ? `✗ ${f.error}` : `✓ ${runs(f.status)}`}`);
+      if (f.found) lines.push(`  ${''.padEnd(12)}   ${f.found}`);
       if (f.command) lines.push(`  ${''.padEnd(12)}   status: ${f.command.argv.join(' ')} (in ${f.command.cwd})`);
     }
   }
@@ -87,5 +92,5 @@ function runs(status: TargetStatus | undefined): string {
   const canary = status.canary
     ? `canary ${status.canary.version} at ${status.canary.weight} % (by ${status.canary.deployId})`
     : 'no canary';
-  return `${stable}, ${canary}`;
+  return `${stable}, ${canary}${status.approximate ? ' (split by replicas: approximate)' : ''}`;
 }

@@ -19,7 +19,14 @@ import { KubeClient, KubeConflict, type KubeClientOptions } from './client';
 import { CANARY_SUFFIX, type ClusterConfig, type KubernetesTargetConfig } from './config';
 import { ANNOTATION, deployHash, imageFor, imageProblem, LABEL, labelValue, versionOf } from './labels';
 import { rolloutState, waitForRollout, type WaitOutcome } from './rollout';
-import { blueGreenRouter, httpRouteRouter, replicaRatioRouter, type KubeEnvironment, type Router } from './traffic';
+import {
+  blueGreenRouter,
+  httpRouteRouter,
+  replicaRatioRouter,
+  routeWeight,
+  type KubeEnvironment,
+  type Router,
+} from './traffic';
 
 /** A rollout that cannot complete: its pods never became ready within the progress deadline. Final. */
 export class RolloutFailed extends InvalidTargetRequest {
@@ -120,8 +127,12 @@ export class KubernetesTarget implements DeployTarget {
     const router = this.router(env);
     if (router.mode === 'http-route') {
       const route = env.httpRoute!;
-      await env.client.getHttpRoute(route.namespace, route.name, `${env.setting}.httpRoute`);
-      parts.push(`HTTPRoute ${route.namespace}/${route.name} routes to Service ${env.service}`);
+      const found = await env.client.getHttpRoute(route.namespace, route.name, `${env.setting}.httpRoute`);
+      const canary = routeWeight(env, found);
+      parts.push(
+        `HTTPRoute ${route.namespace}/${route.name} routes to Service ${env.service}` +
+          (canary > 0 ? ` (${100 - canary} %) and ${env.canaryService} (${canary} %)` : ''),
+      );
     } else if (router.mode === 'blue-green') {
       parts.push(`Services ${env.service} (active) and ${env.previewService} (preview)`);
     } else {
@@ -359,7 +370,7 @@ export class KubernetesTarget implements DeployTarget {
     ]);
     if (!stable) {
       throw new InvalidTargetRequest(
-        `Deployment ${env.namespace}/${env.deployment} not found: check ${env.setting}.deployment and namespace`,
+        `Deployment ${env.namespace}/${env.deployment} not found: check ${env.setting}.deployment and .namespace in opsflow.yaml`,
       );
     }
     return { stable, canary: canary && !canary.metadata?.deletionTimestamp ? canary : null };
