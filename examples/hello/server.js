@@ -24,6 +24,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const [minLatency, maxLatency] = release.latencyMs;
+// A release that fails in bursts: errorRate applies only in the first onMs of every periodMs (by the wall clock),
+// and no request fails in between, so some samples look clean and others do not.
+const burst = release.burst ?? null;
+
+function errorRateNow() {
+  if (!burst) return release.errorRate;
+  return Date.now() % burst.periodMs < burst.onMs ? release.errorRate : 0;
+}
 
 function sendJson(res, status, body) {
   const text = JSON.stringify(body);
@@ -41,7 +49,8 @@ function handle(req, res) {
   // Faults are spread evenly over the requests rather than drawn at random, so that every small window of a faulty
   // release shows its faults (a random draw leaves some windows clean, and a demo or a test would flap).
   served += 1;
-  const failed = Math.floor(served * release.errorRate) > Math.floor((served - 1) * release.errorRate);
+  const errorRate = errorRateNow();
+  const failed = Math.floor(served * errorRate) > Math.floor((served - 1) * errorRate);
   const slow = Math.floor((served + 3) * release.slowRate) > Math.floor((served + 2) * release.slowRate);
   const delay = slow ? release.slowMs : minLatency + Math.random() * (maxLatency - minLatency);
   setTimeout(() => {

@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
+import type { MetricsProvider, MetricsQuery } from '../../src/activities/metrics/contract';
+import type { MetricsWindow } from '../../src/shared/analysis';
+import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
+import { causeKey, causeRule, type DeployResult, type DeployStatus } from '../../src/shared/deploy';
+import { resumeUpdate, statusQuery } from '../../src/shared/deploy/messages';
+import type { deploy } from '../../src/workflows/deploy';
+import { testConfig, testInput } from '../helpers/config';
+import { fakeDeps, FakeTarget } from '../helpers/fakes';
+import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+const t = new DeployTestEnv();
+before(() => t.setup());
+after(() => t.teardown());
+
+/** What the canary shows in one sample: a window of that many requests and errors, or no answer at all. */
+type Shape = { requests: number; errors: number } | 'unmeasured';
+
+/**
+ * Metrics that play a script for the new version in production, sample after sample (an unmeasured sample fails
+ * both attempts of the activity), and a steady, healthy stable version; staging is healthy throughout.
+ */
+class ScriptedMetrics implements MetricsProvider {
+  private sample = 0;
+  private attempts = 0;
+
+  constructor(
+    private readonly version: string,
+    private readonly script: (sample: number) => Shape,
+  ) {}
+
+  async window(query: MetricsQuery): Promise<MetricsWindow> {
+    const window = (requests: number, errors: number): MetricsWindow => ({
+      version: query.version,
+      requests,
+      errors,
+      p95Ms: requests > 0 ? 40 : null,
+      p99Ms: requests > 0 ? 50 : null,
+    });
+    if (query.environment !== 'production' || query.version !== this.version) return window(400, 2);
+    const shape = this.script(this.sample);
+    if (shape === 'unmeasured') {
+      this.attempts += 1;
+      if (this.attempts === 2) {
+        this.attempts = 0;
+        this.sample += 1;
+      }
+      throw new Error('metrics backend unavailable');
+    }
+    this.sample += 1;
+    return window(shape.requests, shape.errors);
+  }
+}
+
+interface Run {
+  result?: DeployResult;
+  error?: unknown;
+  status: DeployStatus;
+  target: FakeTarget;
+}
+
+/** One deploy of 1.1.0 through staging and a production canary with `production` settings, driven by `drive`. */
+async function runDeploy(
+  production: Record<string, unknown>,
+  script: (sample: number) => Shape,
+  drive: (handle: DeployHandle) => Promise<void> = async () => {},
+): Promise<Run> {
+  const n = t.next();
+  const taskQueue = `analysis-workflow-${n}`;
+  const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
+  const config = testConfig({ production });
+  const input = testInput(config, t.workdir, { version: '1.1.0', requestedBy: 'carol', feature: `judged-${n}` });
+  input.deployId = `${input.deployId}-judged-${n}`;
+  const worker = await Worker.create({
+    connection: t.env.nativeConnection,
+    taskQueue,
+    workflowBundle: t.bundle,
+    activities: createActivities(fakeDeps(target, new ScriptedMetrics('1.1.0', script))),
+  });
+  return worker.runUntil(async () => {
+    const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
+      taskQueue,
+      workflowId: input.deployId,
+      args: [input],
+    });
+    await t.approve()(handle);
+    await drive(handle);
+    const outcome = await handle.result().then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    );
+    return { ...outcome, status: await handle.query(statusQuery), target };
+  });
+}
+
+const production = (analysis: Record<string, unknown>) => ({
+  canary: {
+    steps: [
+      { weight: 10, bake: '2m' },
+      { weight: 50, bake: '2m' },
+      { weight: 100, bake: '2m' },
+    ],
+  },
+  analysis: { interval: '30s', minRequests: 10, inconclusiveLimit: 3, ...analysis },
+});
+
+/** Lets workflow time pass, 30 s at a time (a max bake is minutes away), until the deploy pauses. */
+async function waitForPause(handle: DeployHandle): Promise<DeployStatus> {
+  for (let i = 0; i < 120; i++) {
+    const status = await handle.query(statusQuery);
+    if (status.phase === 'PAUSED') return status;
+    await t.env.sleep('30s');
+  }
+  return assert.fail('deploy never paused');
+}
+
+const weights = (run: Run) =>
+  run.target.calls.filter((c) => c.op === 'weight' && c.environment === 'production').map((c) => c.weight);
+
+describe('canary judgement in the deploy workflow', () => {
+  it('rolls back on the run-wide budget: unmeasured every other sample, never two in a row, across steps', async () => {
+    const run = await runDeploy(production({ failureLimit: 4, consecutiveFailureLimit: 3 }), (i) =>
+      i % 2 === 0 ? 'unmeasured' : { requests: 400, errors: 2 },
+    );
+    assert.equal(run.result?.outcome, 'rolled-back', String(run.error));
+    const cause = run.status.cause;
+    assert.equal(cause?.kind, 'failure-limit');
+    assert.equal(causeRule(cause), 'budget');
+    assert.deepEqual(cause?.kind === 'failure-limit' && [cause.failing, cause.unmeasured, cause.limit], [0, 4, 4]);
+    assert.equal(causeKey('rolled-back', cause), 'unmeasured');
+    assert.match(
+      run.status.reason ?? '',
+      /4 failing or unmeasurable samples in this run of production \(failureLimit 4/,
+    );
+    assert.ok(!weights(run).includes(100), `never at 100 %: ${weights(run).join(' → ')}`);
+    // The first step passed on its whole window; the budget carried its two failures into the second.
+    const steps = (run.status.stepVerdicts ?? []).filter((s) => s.environment === 'production');
+    assert.deepEqual(
+      steps.map((s) => [s.weight, s.verdict, s.rule]),
+      [
+        [10, 'pass', undefined],
+        [50, 'fail', 'budget'],
+      ],
+    );
+    assert.equal(run.status.unmeasured?.filter((u) => u.environment === 'production').length, 4);
+    // The same rules, run over the recorded measurements, give the same verdict.
+    const replay = judgeRun(run.status.rollout ?? [], measurementsOf(run.status));
+    const judged = replay.environments.find((e) => e.environment === 'production');
+    assert.equal(judged?.outcome, 'rolled-back');
+    assert.deepEqual(judged?.cause, cause);
+  });
+
+  it('extends a low-traffic step until its canary has served the requests its bake needs', async () => {
+    // 4 requests a sample, under the 10 a sample needs: each sample inconclusive; 4 samples of bake need 40.
+    const run = await runDeploy(production({}), () => ({ requests: 4, errors: 0 }));
+    assert.equal(run.result?.outcome, 'promoted', String(run.error));
+    const first = run.status.stepVerdicts?.find((s) => s.environment === 'production' && s.weight === 10);
+    assert.equal(first?.verdict, 'pass');
+    assert.ok((first?.canaryRequests ?? 0) >= (first?.minRequests ?? Infinity));
+    assert.ok((first?.elapsedMs ?? 0) > (first?.bakeMs ?? Infinity), `extended past the bake: ${first?.elapsedMs} ms`);
+    assert.ok((first?.elapsedMs ?? Infinity) <= (first?.maxBakeMs ?? 0));
+    const samples = run.status.samples.filter((s) => s.environment === 'production' && s.weight === 10);
+    assert.ok(samples.length > (first?.bakeMs ?? 0) / 30_000, `${samples.length} samples`);
+    assert.ok(samples.every((s) => s.verdict === 'inconclusive'));
+  });
+
+  it('pauses a canary without traffic at its max bake; a person resuming accepts the step', async () => {
+    const run = await runDeploy(
+      production({}),
+      (i) => (i < 100 ? { requests: 0, errors: 0 } : { requests: 400, errors: 0 }),
+      async (handle) => {
+        const paused = await waitForPause(handle);
+        assert.equal(paused.paused?.cause, 'inconclusive');
+        assert.equal(paused.paused?.rule, 'max-bake');
+        assert.match(paused.paused?.reason ?? '', /step at 10 % is inconclusive: 0 requests after/);
+        assert.equal(paused.analysis?.step.verdict, 'inconclusive');
+        await handle.executeUpdate(resumeUpdate, { args: [{ by: 'bob', reason: 'quiet service' }] });
+      },
+    );
+    const first = run.status.stepVerdicts?.find((s) => s.environment === 'production' && s.weight === 10);
+    assert.equal(first?.verdict, 'inconclusive');
+    assert.equal(first?.acceptedBy, 'bob');
+    assert.deepEqual(weights(run).slice(0, 2), [10, 50], 'went on to the next step');
+  });
+
+  it('rolls back a canary without traffic when nobody answers the pause: no traffic is never a pass', async () => {
+    const run = await runDeploy(production({}), () => ({ requests: 0, errors: 0 }));
+    assert.equal(run.result?.outcome, 'rolled-back');
+    assert.equal(run.status.cause?.kind, 'pause-timeout');
+    assert.equal(causeKey('rolled-back', run.status.cause), 'no-data');
+    assert.equal(run.target.count('promote', 'production'), 0);
+  });
+
+  it('rolls back at the max bake with onInconclusive: rollback', async () => {
+    const run = await runDeploy(production({ onInconclusive: 'rollback' }), () => ({ requests: 0, errors: 0 }));
+    assert.equal(run.result?.outcome, 'rolled-back');
+    assert.equal(run.status.cause?.kind, 'step-judgement');
+    assert.equal(causeRule(run.status.cause), 'max-bake');
+    assert.equal(causeKey('rolled-back', run.status.cause), 'no-data');
+  });
+});
