@@ -9,15 +9,14 @@
  * switch and switch-back by selector, and the one-line errors: forbidden for a service account whose Role (the
  * example's, less `patch` on httproutes) lacks a verb, not found, an unreachable API server.
  *
- * kwok's pod stages are the cluster's own, with two images made faulty for these tests: FAULTY_EVERYWHERE's pods wait
- * in ImagePullBackOff, FAULTY_AT_SCALE's only outside the canary (CrashLoopBackOff), so its canary passes and its
- * promotion fails.
+ * kwok's pod stages are the cluster's own, with two images made faulty (test/helpers/kube-test-tools.ts):
+ * FAULTY_EVERYWHERE's pods wait in ImagePullBackOff, FAULTY_AT_SCALE's only outside the canary (CrashLoopBackOff), so
+ * its canary passes and its promotion fails.
  * Run: node --import tsx --test test/integration/kubernetes-target.test.ts (after `bash scripts/kube-tools` once)
  */
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
@@ -26,16 +25,11 @@ import { InvalidTargetRequest } from '../../src/activities/targets/contract';
 import { KubeUnreachable } from '../../src/activities/targets/kubernetes/client';
 import { kubernetesTargetConfigSchema } from '../../src/activities/targets/kubernetes/config';
 import { KubernetesTarget, RolloutFailed } from '../../src/activities/targets/kubernetes/target';
-import { kubeSkipReason, kubeToolsAvailable, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster';
+import { kubeSkipReason, startKubeCluster, type KubeCluster } from '../helpers/kube-cluster';
+import { FAULTY_AT_SCALE, FAULTY_EVERYWHERE, IMAGE, image, toolsWithFaultyImages } from '../helpers/kube-test-tools';
 import { REPO } from '../helpers/stack';
 import { describeTargetContract } from '../helpers/target-contract';
 
-const IMAGE = 'registry.example/hello:{{version}}';
-const image = (version: string) => IMAGE.replace('{{version}}', version);
-/** Pods with this image never pull it. */
-const FAULTY_EVERYWHERE = '6.6.6';
-/** Pods with this image crash, except the canary's. */
-const FAULTY_AT_SCALE = '7.7.7';
 const service = 'hello';
 const environment = 'staging';
 
@@ -545,126 +539,6 @@ function contractSubject(target: KubernetesTarget, close: () => Promise<void>) {
     unknownEnvironment: 'production',
     close,
   };
-}
-
-/**
- * A tools folder beside the built one (same binaries and CRDs) whose kwok stages make two images faulty: the
- * cluster's pod-ready stage skips them, and a stage of their own leaves their containers waiting. The node's
- * heartbeat comes often enough for a run longer than a minute.
- */
-function toolsWithFaultyImages(): string {
-  const built = kubeToolsAvailable();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-kube-tools-'));
-  if (!built) return dir;
-  symlinkSync(path.join(built, 'bin'), path.join(dir, 'bin'));
-  // Copied: kubectl reads a symlink to a folder as a file.
-  cpSync(path.join(built, 'gateway-api'), path.join(dir, 'gateway-api'), { recursive: true });
-  const stages = parseAllDocuments(readFileSync(path.join(built, 'kwok-stages.yaml'), 'utf8')).map(
-    (d) => d.toJSON() as Stage | null,
-  );
-  const image0 = '.spec.containers.[0].image';
-  const isCanary = '.metadata.labels.["opsflow.dev/role"]';
-  const faulty = [image(FAULTY_EVERYWHERE), image(FAULTY_AT_SCALE)];
-  for (const stage of stages) {
-    if (stage?.metadata.name === 'node-heartbeat-with-lease' && stage.spec.delay) {
-      // kwok runs here without node leases, so the node's status is its only heartbeat: every 15-20 s instead of
-      // every 10 minutes, or the node controller finds the node silent after 50 s and marks every pod on it NotReady.
-      stage.spec.delay = { durationMilliseconds: 15_000, jitterDurationMilliseconds: 20_000 };
-    }
-    if (stage?.metadata.name === 'pod-ready') {
-      // Everything but the faulty images, and FAULTY_AT_SCALE in the canary, becomes ready as before.
-      const others = structuredClone(stage);
-      others.spec.selector.matchExpressions.push({ key: image0, operator: 'NotIn', values: faulty });
-      const canaryAtScale = structuredClone(stage);
-      canaryAtScale.metadata.name = 'pod-ready-canary';
-      canaryAtScale.spec.selector.matchExpressions.push(
-        { key: image0, operator: 'In', values: [image(FAULTY_AT_SCALE)] },
-        { key: isCanary, operator: 'In', values: ['canary'] },
-      );
-      Object.assign(stage, others);
-      stages.push(canaryAtScale);
-    }
-  }
-  const waiting = (name: string, values: string[], canary: 'Exists' | 'DoesNotExist' | null, reason: string) => ({
-    apiVersion: 'kwok.x-k8s.io/v1alpha1',
-    kind: 'Stage',
-    metadata: { name },
-    spec: {
-      resourceRef: { apiGroup: 'v1', kind: 'Pod' },
-      selector: {
-        matchExpressions: [
-          { key: '.metadata.deletionTimestamp', operator: 'DoesNotExist' },
-          { key: '.status.podIP', operator: 'DoesNotExist' },
-          { key: image0, operator: 'In', values },
-          ...(canary ? [{ key: isCanary, operator: canary }] : []),
-        ],
-      },
-      next: { statusTemplate: waitingStatus(reason) },
-    },
-  });
-  stages.push(
-    waiting('pod-image-pull-backoff', [image(FAULTY_EVERYWHERE)], null, 'ImagePullBackOff'),
-    waiting('pod-crash-loop', [image(FAULTY_AT_SCALE)], 'DoesNotExist', 'CrashLoopBackOff'),
-  );
-  writeFileSync(
-    path.join(dir, 'kwok-stages.yaml'),
-    stages
-      .filter((s) => s)
-      .map((s) => stringify(s))
-      .join('---\n'),
-  );
-  return dir;
-}
-
-interface Stage {
-  metadata: { name: string };
-  spec: {
-    selector: { matchExpressions: { key: string; operator: string; values?: string[] }[] };
-    delay?: { durationMilliseconds: number; jitterDurationMilliseconds?: number };
-  };
-}
-
-/** A pod that is placed and has an IP, its containers waiting for `reason`, as a kubelet reports it. */
-function waitingStatus(reason: string): string {
-  const message =
-    reason === 'ImagePullBackOff'
-      ? '{{ printf "Back-off pulling image %q" .image | Quote }}'
-      : '"back-off 10s restarting failed container=hello"';
-  return `{{ $now := Now }}
-conditions:
-- lastTransitionTime: {{ $now | Quote }}
-  status: "True"
-  type: Initialized
-- lastTransitionTime: {{ $now | Quote }}
-  status: "False"
-  reason: ContainersNotReady
-  type: Ready
-- lastTransitionTime: {{ $now | Quote }}
-  status: "False"
-  reason: ContainersNotReady
-  type: ContainersReady
-containerStatuses:
-{{ range .spec.containers }}
-- image: {{ .image | Quote }}
-  name: {{ .name | Quote }}
-  ready: false
-  restartCount: ${reason === 'CrashLoopBackOff' ? 3 : 0}
-  state:
-    waiting:
-      reason: ${reason}
-      message: ${message}
-{{ end }}
-{{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
-{{ with $podIPs }}
-podIP: {{ index . 0 | Quote }}
-podIPs:
-{{ range . }}
-- ip: {{ . | Quote }}
-{{ end }}
-{{ end }}
-phase: Pending
-startTime: {{ $now | Quote }}
-`;
 }
 
 function yamlDocs(file: string): { kind: string; spec: Record<string, unknown> }[] {
