@@ -27,7 +27,7 @@ export async function agentDay(client: Client, taskQueue: string, workdir: strin
     5,
     async (i) => {
       const input = deployInput(ZERO_BAKE, {
-        id: `bench-agent-day-${i}`,
+        id: `deploy-hello-1.1.0-bench-agent-day-${i}`,
         version: '1.1.0',
         workdir: path.join(workdir, 'deploys'),
       });

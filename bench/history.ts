@@ -53,8 +53,8 @@ export async function history(ctx: BenchContext): Promise<BenchResult> {
       await runDeploy(ctx.client, taskQueue, deployInput(settings, { id, version: '1.1.0', workdir: dir }));
       return footprint(ctx.client, id);
     };
-    one = await run('bench-history-one-sample', ZERO_BAKE);
-    several = await run('bench-history-several-samples', SEVERAL_SAMPLES);
+    one = await run('deploy-hello-1.1.0-bench-history-one-sample', ZERO_BAKE);
+    several = await run('deploy-hello-1.1.0-bench-history-several-samples', SEVERAL_SAMPLES);
     await runBare(ctx.client, `${taskQueue}-bare`, 'bench-history-bare', BARE_INPUT);
     bare = await footprint(ctx.client, 'bench-history-bare');
     agent = await footprint(ctx.client, await agentDay(ctx.client, taskQueue, dir, AGENT_DAY_DEPLOYS));

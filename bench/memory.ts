@@ -90,7 +90,11 @@ function detail(p: Parked) {
 export async function memory(ctx: BenchContext, count = 1_000): Promise<BenchResult> {
   const dir = path.join(ctx.workdir, 'memory');
   const deploys = await park(ctx, 'deploys', 'opsflow', count, (client, taskQueue, i) =>
-    startDeploy(client, taskQueue, deployInput(ZERO_BAKE, { id: `bench-memory-${i}`, version: '1.1.0', workdir: dir })),
+    startDeploy(
+      client,
+      taskQueue,
+      deployInput(ZERO_BAKE, { id: `deploy-hello-1.1.0-bench-memory-${i}`, version: '1.1.0', workdir: dir }),
+    ),
   );
   const agents = await park(ctx, 'agents', 'opsflow', count, (client, taskQueue, i) =>
     startIdleAgent(client, taskQueue, dir, `bench-idle-${i}`),

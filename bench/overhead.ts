@@ -44,7 +44,7 @@ export async function overhead(ctx: BenchContext, runs = 20): Promise<BenchResul
     let n = 0;
     const one = async (kind: 'opsflow' | 'bare', keep: boolean) => {
       n += 1;
-      const id = `bench-overhead-${kind}-${n}`;
+      const id = `deploy-hello-1.1.0-bench-overhead-${kind}-${n}`;
       const pid = kind === 'opsflow' ? worker.pid : bareWorker.pid;
       const before = { worker: cpuSeconds(pid), server: cpuSeconds(ctx.server.process.pid) };
       const timing =

@@ -87,7 +87,7 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
     );
     try {
       for (let i = 0; i < runs; i += 1) {
-        const id = `bench-rollback-${i}`;
+        const id = `deploy-hello-1.2.0-bench-rollback-${i}`;
         const input = deployInput(FAULTY_CANARY, { id, version: '1.2.0', workdir: dir });
         const handle = await startDeploy(ctx.client, taskQueue, input);
         await waitForFirstTimer(ctx.client, id, handle.firstExecutionRunId);

@@ -135,7 +135,7 @@ export async function startup(ctx: BenchContext, runs = 10): Promise<BenchResult
   };
   const loaded = { help: [] as string[], status: [] as string[] };
   try {
-    const id = 'bench-startup-status';
+    const id = 'deploy-hello-1.1.0-bench-startup-status';
     const handle = await startDeploy(
       ctx.client,
       taskQueue,

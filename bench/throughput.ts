@@ -67,7 +67,11 @@ export async function throughput(ctx: BenchContext, count = 200): Promise<BenchR
     runDeploy(
       ctx.client,
       taskQueue,
-      deployInput(ZERO_BAKE, { id: `bench-throughput-opsflow-${i}`, version: '1.1.0', workdir: dir }),
+      deployInput(ZERO_BAKE, {
+        id: `deploy-hello-1.1.0-bench-throughput-opsflow-${i}`,
+        version: '1.1.0',
+        workdir: dir,
+      }),
     ),
   );
   const bare = await measure('bare', (taskQueue, i) =>

@@ -236,7 +236,8 @@ function ensureDemoKeys(configFile: string): void {
   }
   if (made.length) {
     console.log(
-      `opsflow: created demo signing keys for ${made.join(', ')} in ${relative(keysDir)} (the CLI signs with them)`,
+      `opsflow: created demo signing keys (OpenSSH ed25519) for ${made.join(', ')} in ${relative(keysDir)} ` +
+        '(the CLI signs starts and decisions with them)',
     );
   }
 }
@@ -270,13 +271,13 @@ function printNextSteps(options: DevOptions, codecKeys: CodecKeyring | undefined
     `Logs:        ${relative(LOG_DIR)}/{temporal,platform,worker}.log`,
     '',
     'Next, in another terminal:',
-    `  ${prefix}npx opsflow deploy start --service hello --version 1.1.0`,
+    `  ${prefix}npx opsflow deploy start --service hello --version 1.1.0 --requested-by carol`,
     `  ${prefix}npx opsflow deploy approve <workflow-id> --by alice --comment "looks good"`,
     `  ${prefix}npx opsflow deploy watch <workflow-id>`,
     `  ${prefix}npx opsflow deploy pause|resume|promote|abort <workflow-id> --by alice   # while the canary runs`,
     '',
     'A faulty release, caught by the health analysis and rolled back automatically:',
-    `  ${prefix}npx opsflow deploy start --service hello --version 1.2.0`,
+    `  ${prefix}npx opsflow deploy start --service hello --version 1.2.0 --requested-by carol`,
     '',
     'Ctrl-C stops everything; histories are kept in .opsflow/temporal.db.',
   ];

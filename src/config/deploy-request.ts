@@ -3,6 +3,7 @@ import { configuredReleases, type OpsflowConfig } from './schema';
 import { describeIssue, nameSchema, versionSchema } from '../shared/validation';
 import {
   defaultFeature,
+  deployIdProblem,
   deployInputSchema,
   deployWorkflowId,
   featureSchema,
@@ -84,8 +85,12 @@ export function buildDeployInput(
     };
   });
   const last = environments[environments.length - 1]?.name ?? 'production';
+  const deployId = deployWorkflowId(request.service, request.version, last);
+  // A version with ".." in its pre-release, or a long one, makes an id outside the one pattern: refused here.
+  const idProblem = deployIdProblem(deployId, request);
+  if (idProblem) throw new RequestError(`--version: ${idProblem}`);
   const input = {
-    deployId: deployWorkflowId(request.service, request.version, last),
+    deployId,
     project: config.project,
     service: request.service,
     version: request.version,

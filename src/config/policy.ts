@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { DeployPolicy, EnvironmentPolicy } from '../shared/deploy/policy';
@@ -13,7 +14,7 @@ import type { OpsflowConfig } from './schema';
 const personConfigSchema = z
   .object({
     key: z.string().min(1).optional(),
-    /** A file holding the public key (e.g. ~/.ssh/id_ed25519.pub), relative to opsflow.yaml. */
+    /** A file holding the public key (e.g. ~/.ssh/id_ed25519.pub), relative to opsflow.yaml; ~ is the home folder. */
     keyFile: z.string().min(1).optional(),
     groups: z.array(nameSchema).default([]),
   })
@@ -40,6 +41,11 @@ const environmentPolicyConfigSchema = z
       .strict()
       .default({ ...DEFAULT_CONTROLS }),
     signed: z.array(z.enum(SIGNED_ACTIONS)).default([...DEFAULT_SIGNED_ACTIONS]),
+    /**
+     * A deploy through this environment starts only with the requester's signed start, so self-approval is judged by
+     * key. Default: where the environment is protected and its approvals are signed.
+     */
+    signedStart: z.boolean().optional(),
   })
   .strict();
 
@@ -56,6 +62,47 @@ export const policyConfigSchema = z
   })
   .strict();
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;
+
+/** A key file's path: ~ is the home folder, anything else is relative to the config's folder. */
+function keyFilePath(dir: string, file: string): string {
+  if (file === '~' || file.startsWith('~/')) return path.join(os.homedir(), file.slice(1));
+  return path.resolve(dir, file);
+}
+
+/** Whether an environment of the policy needs a signed start: as configured, else where approvals are signed. */
+function signedStartOf(env: { protected: boolean; signed: readonly string[]; signedStart?: boolean }): boolean {
+  return env.signedStart ?? (env.protected && env.signed.includes('approve'));
+}
+
+/**
+ * The environments of the pipeline whose worker policy (as this opsflow.yaml states it) needs a signed start: what the
+ * CLI checks before it starts an unsigned deploy. Empty in the typed-names demo mode. Reads no key file.
+ */
+export function signedStartEnvironments(config: OpsflowConfig): string[] {
+  const block: PolicyConfig = config.policy ?? policyConfigSchema.parse({});
+  if (block.trustTypedNames) return [];
+  return config.pipeline.filter((name) => {
+    const listed = Object.hasOwn(block.environments, name) ? block.environments[name] : undefined;
+    if (listed) return signedStartOf(listed);
+    const env = Object.hasOwn(config.environments, name) ? config.environments[name] : undefined;
+    return env ? signedStartOf({ protected: env.approval.required, signed: DEFAULT_SIGNED_ACTIONS }) : false;
+  });
+}
+
+/** A person's public key line as this opsflow.yaml's policy names it, when it is there and readable. */
+export function policyPublicKey(config: OpsflowConfig, configPath: string, person: string): string | undefined {
+  const people = config.policy?.people ?? {};
+  const entry = Object.hasOwn(people, person) ? people[person] : undefined;
+  if (!entry) return undefined;
+  if (entry.key) return entry.key;
+  if (!entry.keyFile) return undefined;
+  try {
+    const line = readFileSync(keyFilePath(path.dirname(configPath), entry.keyFile), 'utf8').trim();
+    return isPublicKey(line) ? line : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function isPublicKey(line: string): boolean {
   try {
@@ -78,7 +125,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
   for (const [name, person] of Object.entries(block.people)) {
     let publicKey = person.key;
     if (person.keyFile) {
-      const file = path.resolve(dir, person.keyFile);
+      const file = keyFilePath(dir, person.keyFile);
       try {
         publicKey = readFileSync(file, 'utf8').trim();
       } catch {
@@ -104,6 +151,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
           timeoutMs: listed.timeout,
           controls: listed.controls,
           signed: listed.signed,
+          signedStart: signedStartOf(listed),
         }
       : {
           protected: env.approval.required,
@@ -114,6 +162,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
           timeoutMs: env.approval.timeout,
           controls: { ...DEFAULT_CONTROLS },
           signed: [...DEFAULT_SIGNED_ACTIONS],
+          signedStart: signedStartOf({ protected: env.approval.required, signed: DEFAULT_SIGNED_ACTIONS }),
         };
   }
   return { trustTypedNames: block.trustTypedNames, people, environments, source: configPath };

@@ -1,14 +1,18 @@
-import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { randomBytes, sign } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  formatOpenSshPublicKey,
   signedBytes,
+  startSignedBytes,
   type SignedAction,
+  type SignedStart,
   type SignedStatement,
+  type StartStatement,
   type Statement,
 } from '../shared/signing';
+import { AgentError, SshAgent } from './agent';
+import { generateOpenSshKeyPair, KeyFileError, parseKeyFile } from './openssh';
 
 /** Where a person's keys live unless OPSFLOW_KEYS_DIR says otherwise: ~/.config/opsflow/keys. */
 export function defaultKeysDir(): string {
@@ -21,37 +25,95 @@ export function keyFiles(dir: string, person: string): { privateKey: string; pub
 }
 
 /**
- * Creates an ed25519 key pair for a person: the private key (PKCS#8 PEM) in a 0600 file in a 0700 folder, the public
- * key as an OpenSSH line ("ssh-ed25519 AAAA... <person>") for the worker's policy. Refuses to overwrite a key.
+ * Creates an ed25519 key pair for a person, as `ssh-keygen -t ed25519` would: the private key in OpenSSH format in a
+ * 0600 file in a 0700 folder (ssh-add and ssh-keygen read it), the public key as an OpenSSH line ("ssh-ed25519 AAAA...
+ * <person>") for the worker's policy. Refuses to overwrite a key.
  */
 export function createKeyPair(dir: string, person: string): { privateKey: string; publicKey: string; line: string } {
   const files = keyFiles(dir, person);
   if (existsSync(files.privateKey)) throw new Error(`${files.privateKey} exists: opsflow never overwrites a key`);
-  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  const line = formatOpenSshPublicKey(rawPublicKey(publicKey), person);
+  const pair = generateOpenSshKeyPair(person);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
-  writeFileSync(files.privateKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  writeFileSync(files.publicKey, `${line}\n`, { mode: 0o644 });
-  return { ...files, line };
+  writeFileSync(files.privateKey, pair.privateKey, { mode: 0o600, flag: 'wx' });
+  writeFileSync(files.publicKey, `${pair.publicKey}\n`, { mode: 0o644 });
+  return { ...files, line: pair.publicKey };
 }
 
-/** The raw 32 bytes of an ed25519 public key. */
-function rawPublicKey(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: 'jwk' });
-  return new Uint8Array(Buffer.from(jwk.x ?? '', 'base64url'));
+/** What signs for a person: a private key file, or ssh-agent holding the key. */
+export interface Signer {
+  /** The OpenSSH public key line of the key that signs (without comment). */
+  publicKey: string;
+  /** Where the key is, for messages: a file, or "ssh-agent". */
+  source: string;
+  /** The raw 64-byte ed25519 signature of `data`. */
+  sign(data: Uint8Array): Promise<Uint8Array>;
 }
 
-/** Reads a private key file; one line saying what to do when it is missing or not an ed25519 key. */
-export function loadPrivateKey(file: string): KeyObject {
-  let key: KeyObject;
+/** A key file or agent opsflow cannot sign with; the message is one line saying what to do. */
+export class SignerError extends Error {
+  override name = 'SignerError';
+}
+
+/**
+ * The signer of a key file: an unencrypted OpenSSH or PKCS#8 private key signs itself; an encrypted OpenSSH key, or a
+ * public key line, signs through ssh-agent when the agent holds that key.
+ */
+export async function loadSigner(file: string, agent: SshAgent | undefined = SshAgent.fromEnv()): Promise<Signer> {
+  let text: string;
   try {
-    key = createPrivateKey(readFileSync(file));
+    text = readFileSync(file, 'utf8');
   } catch {
-    throw new Error(`cannot read an ed25519 private key from ${file}: create one with "opsflow keys init"`);
+    throw new SignerError(`cannot read ${file}: create a key with "opsflow keys init" or pass another --key`);
   }
-  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${file} is not an ed25519 key`);
-  return key;
+  let parsed;
+  try {
+    parsed = parseKeyFile(text, file);
+  } catch (err) {
+    if (err instanceof KeyFileError) throw new SignerError(err.message);
+    throw err;
+  }
+  if (parsed.kind === 'private') {
+    const key = parsed.key;
+    return {
+      publicKey: parsed.publicKey,
+      source: file,
+      sign: async (data) => new Uint8Array(sign(null, Buffer.from(data), key)),
+    };
+  }
+  const why =
+    parsed.kind === 'encrypted'
+      ? `${file} is encrypted (opsflow never asks for passphrases): add it to ssh-agent with "ssh-add ${file}"`
+      : `${file} is a public key: its private half must be in ssh-agent ("ssh-add" it)`;
+  if (!agent) throw new SignerError(`${why} and run opsflow where SSH_AUTH_SOCK is set`);
+  const signer = await agentSigner(agent, parsed.publicKey);
+  if (!signer) throw new SignerError(`${why}; ssh-agent at ${agent.socketPath} does not hold it`);
+  return signer;
+}
+
+/** The signer of a key ssh-agent holds; undefined when it holds no such key. */
+export async function agentSigner(agent: SshAgent, publicKey: string): Promise<Signer | undefined> {
+  const wanted = publicKey.split(/\s+/).slice(0, 2).join(' ');
+  let keys;
+  try {
+    keys = await agent.ed25519Keys();
+  } catch (err) {
+    if (err instanceof AgentError) throw new SignerError(err.message);
+    throw err;
+  }
+  if (!keys.some((k) => k.publicKey === wanted)) return undefined;
+  return {
+    publicKey: wanted,
+    source: `ssh-agent (${agent.socketPath})`,
+    sign: async (data) => {
+      try {
+        return await agent.sign(wanted, data);
+      } catch (err) {
+        if (err instanceof AgentError) throw new SignerError(err.message);
+        throw err;
+      }
+    },
+  };
 }
 
 /** What a decision binds to, as the deploy's status tells it. */
@@ -64,12 +126,12 @@ export interface DecisionTarget {
 }
 
 /** Signs a decision: a statement valid for `ttlMs` (at most an hour) with a fresh nonce. */
-export function signDecision(
-  key: KeyObject,
+export async function signDecision(
+  signer: Signer,
   target: DecisionTarget,
   decision: { action: SignedAction; person: string; comment?: string },
   options: { nowMs?: number; ttlMs?: number } = {},
-): SignedStatement {
+): Promise<SignedStatement> {
   const nowMs = options.nowMs ?? Date.now();
   const statement: Statement = {
     v: 1,
@@ -81,10 +143,43 @@ export function signDecision(
     nonce: randomBytes(16).toString('hex'),
     ...(decision.comment ? { comment: decision.comment } : {}),
   };
-  return signStatement(key, statement);
+  return signStatement(signer, statement);
 }
 
 /** The ed25519 signature of a statement, base64. */
-export function signStatement(key: KeyObject, statement: Statement): SignedStatement {
-  return { statement, signature: sign(null, Buffer.from(signedBytes(statement)), key).toString('base64') };
+export async function signStatement(signer: Signer, statement: Statement): Promise<SignedStatement> {
+  const signature = await signer.sign(signedBytes(statement));
+  return { statement, signature: Buffer.from(signature).toString('base64') };
+}
+
+/** What a start binds to: the deploy and the hash of its request. */
+export type StartTarget = Pick<
+  StartStatement,
+  'namespace' | 'workflowId' | 'service' | 'version' | 'environments' | 'requestHash'
+>;
+
+/** Signs a start request as `person`: valid for `ttlMs` (ten minutes by default, at most an hour), with a nonce. */
+export async function signStart(
+  signer: Signer,
+  target: StartTarget,
+  person: string,
+  options: { nowMs?: number; ttlMs?: number } = {},
+): Promise<SignedStart> {
+  const nowMs = options.nowMs ?? Date.now();
+  const statement: StartStatement = {
+    v: 1,
+    action: 'start',
+    ...target,
+    person,
+    issuedAt: new Date(nowMs).toISOString(),
+    expiresAt: new Date(nowMs + (options.ttlMs ?? 600_000)).toISOString(),
+    nonce: randomBytes(16).toString('hex'),
+  };
+  return signStartStatement(signer, statement);
+}
+
+/** The ed25519 signature of a start statement, base64. */
+export async function signStartStatement(signer: Signer, statement: StartStatement): Promise<SignedStart> {
+  const signature = await signer.sign(startSignedBytes(statement));
+  return { statement, signature: Buffer.from(signature).toString('base64') };
 }

@@ -1,18 +1,38 @@
 import type { temporal } from '@temporalio/proto';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { deployPolicySchema, personOf, type DeployInput, type DeployPolicy, type Plan } from '../shared/deploy';
-import { hashOf, refuseStatement, signedStatementSchema, SIGNED_ACTIONS, type SignedAction } from '../shared/signing';
+import {
+  deployInputSchema,
+  deployPolicySchema,
+  effectivePolicy,
+  personOf,
+  requestHashOf,
+  type DeployInput,
+  type DeployPolicy,
+  type Plan,
+} from '../shared/deploy';
+import {
+  fingerprintOf,
+  hashOf,
+  refuseStart,
+  refuseStatement,
+  signedStatementSchema,
+  SIGNED_ACTIONS,
+  type SignedAction,
+} from '../shared/signing';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-/** One decision found in a deploy's history, and whether its signature holds against the policy then in force. */
+/**
+ * One decision found in a deploy's history, and whether its signature holds against the policy then in force. The
+ * start request comes first (action "start", via "input", its environments joined by commas).
+ */
 export interface CheckedDecision {
   eventId: string;
   at: string;
   action: string;
   environment: string;
   person: string;
-  via: 'update' | 'signal';
+  via: 'update' | 'signal' | 'input';
   signed: boolean;
   /** Why it does not hold; absent when it does. */
   problem?: string;
@@ -39,7 +59,8 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
     (e) => e.workflowExecutionStartedEventAttributes,
   )?.workflowExecutionStartedEventAttributes;
   const runId = started?.firstExecutionRunId ?? '';
-  const input = decode(started?.input?.payloads?.[0]) as DeployInput | undefined;
+  const parsedInput = deployInputSchema.safeParse(decode(started?.input?.payloads?.[0]));
+  const input: DeployInput | undefined = parsedInput.success ? parsedInput.data : undefined;
   const results = new Map<string, unknown>();
   const scheduled = new Map<string, string>();
   for (const e of events) {
@@ -57,7 +78,22 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
   const rollout = plan?.environments?.length ? plan.environments : (input?.environments ?? []);
   const hashes = new Map(rollout.map((env) => [env.name, hashOf(env)]));
 
-  const decisions: CheckedDecision[] = [];
+  /** Why an approval by `person` was the requester approving their own deploy where the policy forbids it. */
+  const selfApproval = (person: string, environment: string): string | undefined => {
+    const requester = start?.fingerprint ? start : undefined;
+    const env = input?.environments.find((e) => e.name === environment);
+    if (!requester || !policy || !env) return undefined;
+    const rules = effectivePolicy(env.approval, policy.environments[environment], environment);
+    if (!rules.ok || rules.policy.allowSelfApproval) return undefined;
+    const key = personOf(policy, person)?.publicKey;
+    const sameKey = key !== undefined && safeFingerprint(key) === requester.fingerprint;
+    return person === requester.decision.person || sameKey
+      ? `approved by the requester (${requester.decision.person}, ${requester.fingerprint}) where self-approval is off`
+      : undefined;
+  };
+  const startEvent = events.find((e) => e.workflowExecutionStartedEventAttributes);
+  const start = input && startEvent ? checkStart(input, startEvent, namespace, workflowId, policy) : undefined;
+  const decisions: CheckedDecision[] = start ? [start.decision] : [];
   for (const e of events) {
     const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
     const signal = e.workflowExecutionSignaledEventAttributes;
@@ -99,15 +135,78 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
           (person) => personOf(policy, person)?.publicKey,
         )
       : 'no worker policy in this history to verify against';
+    const self = problem || name !== 'approve' ? undefined : selfApproval(statement.person, statement.environment);
     decisions.push({
       ...base,
       environment: statement.environment,
       person: statement.person,
       signed: true,
-      ...(problem ? { problem } : {}),
+      ...(problem || self ? { problem: problem ?? self } : {}),
     });
   }
   return { policySource: policy?.source ?? null, trustTypedNames: policy?.trustTypedNames ?? false, decisions };
+}
+
+/** The start request: who signed it (or the typed name), and whether the signature holds. */
+function checkStart(
+  input: DeployInput,
+  event: HistoryEvent,
+  namespace: string,
+  workflowId: string,
+  policy: DeployPolicy | undefined,
+): { decision: CheckedDecision; fingerprint?: string } {
+  const at = eventTime(event);
+  const environments = input.environments.map((env) => env.name);
+  const base = {
+    eventId: String(event.eventId),
+    at,
+    action: 'start',
+    environment: environments.join(','),
+    via: 'input' as const,
+  };
+  const signed = input.signedStart;
+  if (!signed) {
+    const required =
+      policy && !policy.trustTypedNames && environments.some((name) => policy.environments[name]?.signedStart);
+    return {
+      decision: {
+        ...base,
+        person: input.requestedBy,
+        signed: false,
+        ...(required ? { problem: "not signed, where the worker's policy needs a signed start" } : {}),
+      },
+    };
+  }
+  const person = signed.statement.person;
+  const problem = policy
+    ? refuseStart(
+        signed,
+        {
+          namespace,
+          workflowId,
+          service: input.service,
+          version: input.version,
+          environments,
+          requestHash: requestHashOf(input),
+          nowMs: Date.parse(at),
+        },
+        (name) => personOf(policy, name)?.publicKey,
+      )
+    : 'no worker policy in this history to verify against';
+  const key = personOf(policy, person)?.publicKey;
+  const fingerprint = !problem && key ? safeFingerprint(key) : undefined;
+  return {
+    decision: { ...base, person, signed: true, ...(problem ? { problem } : {}) },
+    ...(fingerprint ? { fingerprint } : {}),
+  };
+}
+
+function safeFingerprint(key: string): string | undefined {
+  try {
+    return fingerprintOf(key);
+  } catch {
+    return undefined;
+  }
 }
 
 function eventTime(e: HistoryEvent): string {

@@ -2,7 +2,7 @@ import { ed25519 } from '@noble/curves/ed25519';
 import { sha256 } from '@noble/hashes/sha2';
 import { base64, hex, utf8 } from '@scure/base';
 import { z } from 'zod';
-import { nameSchema } from './validation';
+import { nameSchema, versionSchema } from './validation';
 
 /**
  * Signed decisions: a person's approval (or control action) is a statement bound to one deploy, one environment, one
@@ -50,6 +50,38 @@ export type SignedStatement = z.infer<typeof signedStatementSchema>;
 
 /** Domain separation: a signature made for anything else never verifies as an opsflow decision. */
 const DOMAIN = 'opsflow-decision-v1\n';
+/** Domain separation of start requests: a signed decision never verifies as a start, nor a start as a decision. */
+const START_DOMAIN = 'opsflow-start-v1\n';
+
+/**
+ * What a requester signs to start a deploy: the deploy (namespace, workflow id, service, version, environments), a
+ * hash of the whole request, the requester, a short lifetime and a nonce. The run id does not exist yet; the workflow
+ * id and the request hash bind it instead. With it, "self" in self-approval is the requester's key, not a typed name.
+ */
+export const startStatementSchema = z
+  .object({
+    v: z.literal(1),
+    action: z.literal('start'),
+    namespace: z.string().min(1).max(200),
+    workflowId: z.string().min(1).max(200),
+    service: nameSchema,
+    version: versionSchema,
+    environments: z.array(nameSchema).min(1).max(50),
+    /** sha256 of the deploy request (the workflow's input without this signature), hex. */
+    requestHash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 in hex'),
+    person: nameSchema,
+    issuedAt: z.iso.datetime(),
+    expiresAt: z.iso.datetime(),
+    nonce: z.string().regex(/^[0-9a-f]{16,64}$/, 'must be 16 to 64 hex digits'),
+  })
+  .strict();
+export type StartStatement = z.infer<typeof startStatementSchema>;
+
+/** A start statement with the requester's ed25519 signature over {@link startSignedBytes}. */
+export const signedStartSchema = z
+  .object({ statement: startStatementSchema, signature: z.string().min(1).max(200) })
+  .strict();
+export type SignedStart = z.infer<typeof signedStartSchema>;
 
 /** Canonical JSON: keys sorted at every level, no spaces; the same statement always gives the same bytes. */
 export function canonicalJson(value: unknown): string {
@@ -64,6 +96,11 @@ export function canonicalJson(value: unknown): string {
 /** The bytes a person signs for a statement. */
 export function signedBytes(statement: Statement): Uint8Array {
   return utf8.decode(DOMAIN + canonicalJson(statement));
+}
+
+/** The bytes a requester signs to start a deploy. */
+export function startSignedBytes(statement: StartStatement): Uint8Array {
+  return utf8.decode(START_DOMAIN + canonicalJson(statement));
 }
 
 /** sha256 of a value's canonical JSON, in hex: what a statement's planHash binds to. */
@@ -112,20 +149,41 @@ export function formatOpenSshPublicKey(key: Uint8Array, comment = ''): string {
   return `ssh-ed25519 ${base64.encode(blob)}${comment ? ` ${comment}` : ''}`;
 }
 
-/** True when `signature` is the signer's ed25519 signature over the statement. */
-export function verifySignature(signed: SignedStatement, publicKey: string): boolean {
+/** The fingerprint OpenSSH prints for a public key line (`ssh-keygen -lf`): "SHA256:" and unpadded base64. */
+export function fingerprintOf(line: string): string {
+  const key = parseOpenSshPublicKey(line);
+  const blob = base64.decode(formatOpenSshPublicKey(key).split(' ')[1] ?? '');
+  return `SHA256:${base64.encode(sha256(blob)).replace(/=+$/, '')}`;
+}
+
+/** Whether two public key lines hold the same key, whatever their comments say. */
+export function sameKey(a: string, b: string): boolean {
+  try {
+    return hex.encode(parseOpenSshPublicKey(a)) === hex.encode(parseOpenSshPublicKey(b));
+  } catch {
+    return false;
+  }
+}
+
+/** True when `signature` (base64) is the ed25519 signature of `bytes` by the key of an OpenSSH public key line. */
+function verifyBytes(signatureBase64: string, bytes: Uint8Array, publicKey: string): boolean {
   let signature: Uint8Array;
   try {
-    signature = base64.decode(signed.signature);
+    signature = base64.decode(signatureBase64);
   } catch {
     return false;
   }
   if (signature.length !== 64) return false;
   try {
-    return ed25519.verify(signature, signedBytes(signed.statement), parseOpenSshPublicKey(publicKey));
+    return ed25519.verify(signature, bytes, parseOpenSshPublicKey(publicKey));
   } catch {
     return false;
   }
+}
+
+/** True when `signature` is the signer's ed25519 signature over the statement. */
+export function verifySignature(signed: SignedStatement, publicKey: string): boolean {
+  return verifyBytes(signed.signature, signedBytes(signed.statement), publicKey);
 }
 
 /** What a statement must say to count for one decision here and now. */
@@ -157,16 +215,63 @@ export function refuseStatement(
     (field) => s[field] !== expected[field],
   );
   if (mismatch) return `the signed statement is for another ${mismatch} (${s[mismatch]}, not ${expected[mismatch]})`;
+  return refuseTimeOrSignature(s, expected.nowMs, publicKeyOf, (key) =>
+    verifyBytes(signed.signature, signedBytes(s), key),
+  );
+}
+
+/** What a start statement must say to start this deploy here and now. */
+export interface ExpectedStart {
+  namespace: string;
+  workflowId: string;
+  service: string;
+  version: string;
+  environments: string[];
+  requestHash: string;
+  /** Workflow time, epoch ms. */
+  nowMs: number;
+}
+
+/**
+ * Checks a signed start against the deploy it would start; returns the reason it does not count, or undefined when it
+ * does. The requester's key comes from the worker's policy.
+ */
+export function refuseStart(
+  signed: SignedStart,
+  expected: ExpectedStart,
+  publicKeyOf: (person: string) => string | undefined,
+): string | undefined {
+  const s = signed.statement;
+  const mismatch = (['namespace', 'workflowId', 'service', 'version'] as const).find((f) => s[f] !== expected[f]);
+  if (mismatch) return `the signed start is for another ${mismatch} (${s[mismatch]}, not ${expected[mismatch]})`;
+  if (s.environments.join(',') !== expected.environments.join(',')) {
+    return `the signed start is for other environments (${s.environments.join(', ')}, not ${expected.environments.join(', ')})`;
+  }
+  if (s.requestHash !== expected.requestHash) {
+    return 'the signed start is for another request (its hash differs: the request was changed after it was signed)';
+  }
+  return refuseTimeOrSignature(s, expected.nowMs, publicKeyOf, (key) =>
+    verifyBytes(signed.signature, startSignedBytes(s), key),
+  );
+}
+
+/** The checks every signed statement shares: a short lifetime, issued and not expired now, the person's signature. */
+function refuseTimeOrSignature(
+  s: { issuedAt: string; expiresAt: string; person: string },
+  nowMs: number,
+  publicKeyOf: (person: string) => string | undefined,
+  verify: (publicKey: string) => boolean,
+): string | undefined {
   const issued = Date.parse(s.issuedAt);
   const expires = Date.parse(s.expiresAt);
   if (expires <= issued || expires - issued > MAX_STATEMENT_LIFETIME_MS) {
     return `the signed statement must expire within ${MAX_STATEMENT_LIFETIME_MS / 60_000} minutes of being issued`;
   }
   // Clocks differ a little: a statement issued up to a minute "in the future" still counts.
-  if (issued > expected.nowMs + 60_000) return `the signed statement was issued in the future (${s.issuedAt})`;
-  if (expires < expected.nowMs) return `the signed statement expired at ${s.expiresAt}: sign again`;
+  if (issued > nowMs + 60_000) return `the signed statement was issued in the future (${s.issuedAt})`;
+  if (expires < nowMs) return `the signed statement expired at ${s.expiresAt}: sign again`;
   const key = publicKeyOf(s.person);
   if (!key) return `${s.person} has no public key in the worker's policy`;
-  if (!verifySignature(signed, key)) return `the signature is not ${s.person}'s (it does not verify against their key)`;
+  if (!verify(key)) return `the signature is not ${s.person}'s (it does not verify against their key)`;
   return undefined;
 }

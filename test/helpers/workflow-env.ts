@@ -34,6 +34,8 @@ export interface Scenario {
   planMd?: string;
   /** Adjusts the fake target before the deploy starts (e.g. to make an operation fail). */
   arrange?: (target: FakeTarget) => void;
+  /** Changes the deploy's input before it starts (e.g. signs the start as the requester). */
+  request?: (input: DeployInput) => DeployInput | Promise<DeployInput>;
 }
 
 export interface DeployRun {
@@ -97,6 +99,7 @@ export class DeployTestEnv {
       feature: `feature-${n}`,
     });
     input.deployId = `${input.deployId}-${n}`;
+    const request = scenario.request ? await scenario.request(input) : input;
     if (scenario.planMd) {
       const dir = path.join(this.workdir, handoffDir(input.feature));
       mkdirSync(dir, { recursive: true });
@@ -111,17 +114,17 @@ export class DeployTestEnv {
     return worker.runUntil(async () => {
       const handle = await this.env.client.workflow.start<typeof deploy>('deploy', {
         taskQueue,
-        workflowId: input.deployId,
-        args: [input],
+        workflowId: request.deployId,
+        args: [request],
       });
-      await drive(handle, input);
+      await drive(handle, request);
       const outcome = await handle.result().then(
         (result) => ({ result }),
         (error: unknown) => ({ error }),
       );
       // Queried while the worker still runs: a closed workflow is queried by replaying it.
       const status = await handle.query(statusQuery);
-      return { ...outcome, status, target, input, handle };
+      return { ...outcome, status, target, input: request, handle };
     });
   }
 

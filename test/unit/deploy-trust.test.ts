@@ -6,9 +6,23 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { createKeyPair, loadPrivateKey, signDecision, signStatement } from '../../src/keys/keys';
+import {
+  createKeyPair,
+  loadSigner,
+  signDecision,
+  signStart,
+  signStartStatement,
+  signStatement,
+  type Signer,
+} from '../../src/keys/keys';
 import { verifyHistory } from '../../src/keys/verify';
-import type { DeployPolicy, DeployStatus, EnvironmentPolicy } from '../../src/shared/deploy';
+import {
+  requestHashOf,
+  type DeployInput,
+  type DeployPolicy,
+  type DeployStatus,
+  type EnvironmentPolicy,
+} from '../../src/shared/deploy';
 import { approveSignal, approveUpdate, promoteUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { applicationFailure, ErrorType } from '../../src/shared/errors';
 import type { SignedAction, SignedStatement } from '../../src/shared/signing';
@@ -60,6 +74,37 @@ function policy(production: Partial<EnvironmentPolicy> = {}, staging?: Partial<E
   };
 }
 
+/** The signer of a person's key file (no ssh-agent). */
+function signerOf(person: Person): Promise<Signer> {
+  return loadSigner(path.join(keysDir, `${person}.key`), undefined);
+}
+
+/**
+ * The input with `signer`'s signed start, as `opsflow deploy start` makes it, with what a forgery changes: the deploy
+ * it names, the person it claims, its times.
+ */
+async function signedStart(
+  input: DeployInput,
+  signer: Person,
+  forge: { person?: string; workflowId?: string; issuedAgoMs?: number; ttlMs?: number } = {},
+): Promise<DeployInput> {
+  const nowMs = (await t.env.currentTimeMs()) - (forge.issuedAgoMs ?? 0);
+  const signed = await signStart(
+    await signerOf(signer),
+    {
+      namespace: 'default',
+      workflowId: forge.workflowId ?? input.deployId,
+      service: input.service,
+      version: input.version,
+      environments: input.environments.map((env) => env.name),
+      requestHash: requestHashOf(input),
+    },
+    forge.person ?? signer,
+    { nowMs, ...(forge.ttlMs ? { ttlMs: forge.ttlMs } : {}) },
+  );
+  return { ...input, signedStart: signed };
+}
+
 /** A statement `signer` signs for the waiting environment, with what a forgery changes. */
 async function statement(
   handle: DeployHandle,
@@ -74,7 +119,7 @@ async function statement(
   const environment = forge.environment ?? status.environment ?? 'production';
   const nowMs = (await t.env.currentTimeMs()) - (times.issuedAgoMs ?? 0);
   return signDecision(
-    loadPrivateKey(path.join(keysDir, `${signer}.key`)),
+    await signerOf(signer),
     {
       namespace: signing.namespace,
       workflowId: forge.workflowId ?? handle.workflowId,
@@ -203,6 +248,109 @@ describe('approvals nobody can forge', () => {
     assert.equal(seen?.environment, 'staging');
   });
 
+  it('self-approval is refused by key: a signed start makes the signer the requester, whatever --requested-by says', async () => {
+    // alias is alice under another name: the same key is the same person.
+    const withAlias = policy({ approvers: ['alice', 'bob', 'alias'], signedStart: true });
+    withAlias.people['alias'] = { publicKey: lines.alice.replace(/ alice$/, ' alice-laptop'), groups: [] };
+    const run = await t.runDeploy(
+      {
+        policy: withAlias,
+        config: { production: { approval: { required: true, approvers: ['alice', 'bob', 'alias'] } } },
+        requestedBy: 'bob',
+        request: (input) => signedStart(input, 'alice'),
+      },
+      async (handle) => {
+        await t.waitFor(handle, 'AWAITING_APPROVAL');
+        const before = await acceptedUpdates(handle);
+        await refused(
+          handle,
+          { by: 'alice', signed: await statement(handle, 'alice') },
+          /alice requested this deploy and cannot approve it too/,
+        );
+        const aliasSigned = await statement(handle, 'alice', 'approve', { person: 'alias' });
+        await refused(
+          handle,
+          { by: 'alias', signed: aliasSigned },
+          /alias signs with the requester's key \(alice, SHA256:[A-Za-z0-9+/]{43}\) and cannot approve this deploy/,
+        );
+        assert.equal(await acceptedUpdates(handle), before, 'no refused update reached history');
+        // The typed requester counts for nothing: bob may approve.
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+      },
+    );
+    assert.equal(run.result?.outcome, 'promoted');
+    assert.equal(run.status.requestedBy, 'alice');
+    assert.deepEqual(
+      { ...run.status.requester, fingerprint: undefined },
+      {
+        person: 'alice',
+        signed: true,
+        fingerprint: undefined,
+        typed: 'bob',
+      },
+    );
+    assert.ok(
+      run.status.timeline.some((e) =>
+        /requested by alice, signed with SHA256:.*; the typed requester bob counts for nothing/.test(e.message),
+      ),
+    );
+  });
+
+  it('a forged start is refused in one line before anything runs: unsigned, another deploy, tampered, expired, wrong key', async () => {
+    const required = () => policy({ signedStart: true });
+    const cases: { name: string; request: (input: DeployInput) => Promise<DeployInput>; reason: RegExp }[] = [
+      {
+        name: 'unsigned',
+        request: async (input) => input,
+        reason:
+          /^the worker's policy needs a signed start for production, and this one is not signed: start it with "opsflow deploy start" and carol's key$/,
+      },
+      {
+        name: 'a start statement for another deploy',
+        request: (input) => signedStart(input, 'carol', { workflowId: 'deploy-hello-1.1.0-production-other' }),
+        reason:
+          /^the start is refused: the signed start is for another workflowId \(deploy-hello-1\.1\.0-production-other, not deploy-hello-1\.1\.0-production-\d+\)$/,
+      },
+      {
+        name: 'a request changed after it was signed',
+        request: async (input) => ({ ...(await signedStart(input, 'carol')), reason: 'changed after signing' }),
+        reason: /^the start is refused: the signed start is for another request/,
+      },
+      {
+        name: 'a tampered statement',
+        request: async (input) => {
+          const signed = await signedStart(input, 'carol');
+          const start = signed.signedStart!;
+          return { ...signed, signedStart: { ...start, statement: { ...start.statement, person: 'alice' } } };
+        },
+        reason: /^the start is refused: the signature is not alice's/,
+      },
+      {
+        name: 'expired',
+        request: (input) => signedStart(input, 'carol', { issuedAgoMs: 1_800_000, ttlMs: 600_000 }),
+        reason: /^the start is refused: the signed statement expired at .*: sign again$/,
+      },
+      {
+        name: "signed with mallory's key as carol",
+        request: async (input) => {
+          const own = await signedStart(input, 'carol');
+          const start = own.signedStart!;
+          return { ...own, signedStart: await signStartStatement(await signerOf('mallory'), start.statement) };
+        },
+        reason: /^the start is refused: the signature is not carol's/,
+      },
+    ];
+    for (const c of cases) {
+      const run = await t.runDeploy({ policy: required(), request: c.request }, async () => {});
+      assert.equal(applicationFailure(run.error)?.type, ErrorType.DeployFailed, c.name);
+      assert.match(run.status.reason ?? '', c.reason, c.name);
+      assert.ok(!(run.status.reason ?? '').includes('\n'), `${c.name}: one line`);
+      assert.equal(run.status.cause?.kind === 'error' && run.status.cause.errorType, ErrorType.PolicyRefused, c.name);
+      assert.equal(run.target.calls.length, 0, `${c.name}: nothing was deployed`);
+      assert.equal(run.status.plan, undefined, `${c.name}: nothing was planned`);
+    }
+  });
+
   it('a request that would loosen the policy is refused before anything runs', async () => {
     const run = await t.runDeploy(
       {
@@ -238,11 +386,14 @@ describe('approvals nobody can forge', () => {
     });
   });
 
-  it('deploy verify re-checks every decision from the history alone; a tampered approval fails', async () => {
-    const run = await t.runDeploy({ policy: policy() }, async (handle) => {
-      await t.waitFor(handle, 'AWAITING_APPROVAL');
-      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
-    });
+  it('deploy verify re-checks the start and every decision from the history alone; a tampered approval fails', async () => {
+    const run = await t.runDeploy(
+      { policy: policy(), request: (input) => signedStart(input, 'carol') },
+      async (handle) => {
+        await t.waitFor(handle, 'AWAITING_APPROVAL');
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+      },
+    );
     assert.equal(run.result?.outcome, 'promoted');
     const history = await run.handle.fetchHistory();
     const events = history.events ?? [];
@@ -250,7 +401,10 @@ describe('approvals nobody can forge', () => {
     assert.equal(checked.policySource, 'test policy');
     assert.deepEqual(
       checked.decisions.map((d) => [d.action, d.environment, d.person, d.signed, d.problem]),
-      [['approve', 'production', 'bob', true, undefined]],
+      [
+        ['start', 'staging,production', 'carol', true, undefined],
+        ['approve', 'production', 'bob', true, undefined],
+      ],
     );
     // Someone with write access to the history swaps the signature for another's: verification says so.
     const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
@@ -261,11 +415,44 @@ describe('approvals nobody can forge', () => {
     const mallorys = await signDecisionLike(args.signed);
     input.args.payloads[0] = defaultPayloadConverter.toPayload({ ...args, signed: mallorys }) as never;
     const tampered = verifyHistory(run.handle.workflowId, 'default', events);
-    assert.match(tampered.decisions[0]?.problem ?? '', /the signature is not bob's/);
+    assert.match(tampered.decisions[1]?.problem ?? '', /the signature is not bob's/);
+    // ...and a start whose request was edited afterwards (another version's rollout) no longer verifies either.
+    const started = events.find(
+      (e) => e.workflowExecutionStartedEventAttributes,
+    )?.workflowExecutionStartedEventAttributes;
+    const startPayloads = started?.input?.payloads;
+    assert.ok(startPayloads?.[0]);
+    const recorded = defaultPayloadConverter.fromPayload(startPayloads[0] as never) as DeployInput;
+    startPayloads[0] = defaultPayloadConverter.toPayload({ ...recorded, reason: 'edited later' }) as never;
+    const edited = verifyHistory(run.handle.workflowId, 'default', events);
+    assert.match(edited.decisions[0]?.problem ?? '', /the signed start is for another request/);
+  });
+
+  it("deploy verify flags an approval by the requester's key in a history", async () => {
+    const run = await t.runDeploy(
+      { policy: policy(), requestedBy: 'alice', request: (input) => signedStart(input, 'alice') },
+      async (handle) => {
+        await t.waitFor(handle, 'AWAITING_APPROVAL');
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
+      },
+    );
+    const events = (await run.handle.fetchHistory()).events ?? [];
+    // Someone with write access to the history makes it say alice approved her own deploy, with her valid signature.
+    const accepted = events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    const args = accepted?.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.args;
+    assert.ok(args?.payloads?.[0]);
+    const bobs = defaultPayloadConverter.fromPayload(args.payloads[0] as never) as { signed: SignedStatement };
+    const alices = await signStatement(await signerOf('alice'), { ...bobs.signed.statement, person: 'alice' });
+    args.payloads[0] = defaultPayloadConverter.toPayload({ by: 'alice', signed: alices }) as never;
+    const checked = verifyHistory(run.handle.workflowId, 'default', events);
+    assert.match(
+      checked.decisions[1]?.problem ?? '',
+      /approved by the requester \(alice, SHA256:.*\) where self-approval is off/,
+    );
   });
 });
 
 /** The same statement, signed by mallory's key instead of its signer's. */
 async function signDecisionLike(signed: SignedStatement): Promise<SignedStatement> {
-  return signStatement(loadPrivateKey(path.join(keysDir, 'mallory.key')), signed.statement);
+  return signStatement(await signerOf('mallory'), signed.statement);
 }

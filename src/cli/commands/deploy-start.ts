@@ -2,14 +2,17 @@
 import { WorkflowNotFoundError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { buildDeployInput } from '../../config/deploy-request';
 import { loadConfig } from '../../config/load';
+import { policyPublicKey, signedStartEnvironments } from '../../config/policy';
 import { agentWorkflowId } from '../../shared/agent/config';
-import type { DeployResult } from '../../shared/deploy';
+import type { DeployInput, DeployResult } from '../../shared/deploy';
+import { fingerprintOf } from '../../shared/signing';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
 import type { deploy } from '../../workflows/deploy';
 import { deployThroughAgent } from '../agent-front-door';
 import { deployHandle, hasSearchAttributes, uiLink, withClient } from '../client';
 import { explain, forDeploy } from '../explain';
 import { CliError, print, printJson } from '../output';
+import { signStartFor } from '../sign';
 
 /** The options of `opsflow deploy start`, as commander parses them. */
 export interface StartOptions {
@@ -18,6 +21,8 @@ export interface StartOptions {
   feature?: string;
   reason?: string;
   requestedBy?: string;
+  /** The requester's signing key: a private key file, or a public key whose private half ssh-agent holds. */
+  key?: string;
   config?: string;
   json?: boolean;
   standalone?: boolean;
@@ -25,8 +30,8 @@ export interface StartOptions {
 
 /** Starts a deploy through the project's ops agent (or directly with --standalone) and says where to follow it. */
 export async function startDeploy(opts: StartOptions): Promise<void> {
-  const { config } = loadConfig(opts.config);
-  const input = buildDeployInput(
+  const { config, path: configPath } = loadConfig(opts.config);
+  const request = buildDeployInput(
     config,
     {
       service: opts.service,
@@ -38,6 +43,32 @@ export async function startDeploy(opts: StartOptions): Promise<void> {
     { workdir: process.cwd(), uiUrl: config.temporal.uiUrl },
   );
   await withClient(async (client) => {
+    const context = forDeploy(request.deployId);
+    const previous = await deployHandle(client, request.deployId)
+      .describe()
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw explain(err, context);
+      });
+    if (previous?.status.name === 'COMPLETED') {
+      // Only a promoted run blocks a new one: after a rollback or a rejection the change may be tried again.
+      const result: DeployResult = await deployHandle(client, request.deployId).result();
+      if (result.outcome === 'promoted') {
+        throw new CliError(
+          `${request.service} ${request.version} was already promoted by ${request.deployId}; nothing to do`,
+        );
+      }
+    }
+    // The requester signs the start, so self-approval is judged by key; a running deploy is returned as it is.
+    const start =
+      previous?.status.name === 'RUNNING'
+        ? undefined
+        : await signStartFor(request, client.options.namespace, {
+            ...(opts.key ? { key: opts.key } : {}),
+            ...withPublicKey(policyPublicKey(config, configPath, request.requestedBy)),
+            required: signedStartEnvironments(config),
+          });
+    const input: DeployInput = start ? { ...request, signedStart: start.signed } : request;
     const environments = input.environments.map((e) => e.name);
     const options = {
       taskQueue: config.temporal.taskQueue,
@@ -49,22 +80,6 @@ export async function startDeploy(opts: StartOptions): Promise<void> {
         `Deploy **${input.service} ${input.version}** through ${environments.join(', ')}, requested by ` +
         `${input.requestedBy}${input.reason ? `: ${input.reason}` : ''}. Handoff: .agency/handoff/${input.feature}/devops-automator`,
     };
-    const context = forDeploy(input.deployId);
-    const previous = await deployHandle(client, input.deployId)
-      .describe()
-      .catch((err: unknown) => {
-        if (err instanceof WorkflowNotFoundError) return undefined;
-        throw explain(err, context);
-      });
-    if (previous?.status.name === 'COMPLETED') {
-      // Only a promoted run blocks a new one: after a rollback or a rejection the change may be tried again.
-      const result: DeployResult = await deployHandle(client, input.deployId).result();
-      if (result.outcome === 'promoted') {
-        throw new CliError(
-          `${input.service} ${input.version} was already promoted by ${input.deployId}; nothing to do`,
-        );
-      }
-    }
     let existing = previous?.status.name === 'RUNNING';
     let runId: string;
     if (opts.standalone) {
@@ -105,7 +120,18 @@ export async function startDeploy(opts: StartOptions): Promise<void> {
     }
     const via = opts.standalone ? '' : ` (through ${agentWorkflowId(config.project)})`;
     print(existing ? `already running: ${workflowId}${via}` : `started ${workflowId}${via}`);
+    if (!existing) {
+      print(
+        start
+          ? `  requested by ${input.requestedBy}, signed with ${fingerprintOf(start.signer.publicKey)} (${start.signer.source})`
+          : `  requested by ${input.requestedBy}, unsigned: a typed name (no key found; the policy does not need one here)`,
+      );
+    }
     print(`  ${uiUrl}`);
     print(`next: opsflow deploy watch ${workflowId}`);
   });
+}
+
+function withPublicKey(publicKey: string | undefined): { publicKey?: string } {
+  return publicKey ? { publicKey } : {};
 }

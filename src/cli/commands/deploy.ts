@@ -1,7 +1,8 @@
 // `opsflow deploy ...`: names, arguments, options and help only. Each action imports what it runs when it runs, so
 // `--help` loads commander and these lines, not Temporal's client, the config loader or the LLM SDKs.
 import type { Command } from 'commander';
-import { defaultUser } from '../output';
+import { deployIdProblem } from '../../shared/deploy/deploy-id';
+import { CliError, defaultUser } from '../output';
 import { registerControlCommands } from './control';
 import type { ApprovalOptions } from './deploy-actions';
 import type { StartOptions } from './deploy-start';
@@ -28,6 +29,13 @@ Example:
   $ opsflow deploy pause deploy-hello-1.1.0-production --by alice --reason "checking a dashboard"`,
     );
 
+  // Every command that names a deploy checks the id against the one pattern first, in one line, before connecting.
+  deployCmd.hook('preAction', (_deploy, action) => {
+    if (action.registeredArguments[0]?.name() !== 'workflowId') return;
+    const problem = deployIdProblem(String(action.args[0] ?? ''));
+    if (problem) throw new CliError(problem);
+  });
+
   deployCmd
     .command('start')
     .description(
@@ -38,6 +46,11 @@ Example:
     .option('--feature <name>', 'handoff folder name under .agency/handoff (default: deploy-<service>-<version>)')
     .option('--reason <text>', 'why this deploy (shown in the report)')
     .option('--requested-by <name>', 'who asks for it: $OPSFLOW_USER or your login', defaultUser())
+    .option(
+      '--key <file>',
+      "the requester's signing key: an OpenSSH or PEM private key, or a .pub whose key ssh-agent holds " +
+        '(default: <name>.key in the keys folders, then ssh-agent)',
+    )
     .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
     .option('--json', 'print {"workflowId","runId","uiUrl"}')
     .option('--standalone', "start the deploy directly, not through the project's ops agent")
@@ -60,7 +73,8 @@ Example:
     .option('--comment <text>', 'recorded with the approval')
     .option(
       '--key <file>',
-      'the signing key (default: <name>.key in $OPSFLOW_KEYS_DIR or ~/.config/opsflow/keys, then .opsflow/keys)',
+      'the signing key: an OpenSSH or PEM private key, or a .pub whose key ssh-agent holds (default: <name>.key in ' +
+        '$OPSFLOW_KEYS_DIR or ~/.config/opsflow/keys, then .opsflow/keys, then ssh-agent)',
     )
     .option('--signal', 'send a Signal instead of an Update (no answer; for tools that cannot send Updates)')
     .option('--json', 'print the approval record as JSON')

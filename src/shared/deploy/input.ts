@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { analysisConfigSchema, canaryStepsSchema } from '../analysis-config';
-import { signedStatementSchema } from '../signing';
-import { deployIdSchema, nameSchema, versionSchema } from '../validation';
+import { hashOf, signedStartSchema, signedStatementSchema } from '../signing';
+import { nameSchema, versionSchema } from '../validation';
 import { httpUrlSchema } from '../markdown';
+import { DEPLOY_ID_PATTERN, deployIdProblem } from './deploy-id';
+
+export * from './deploy-id';
 
 /** A feature name becomes a folder under .agency/handoff: it must stay inside it. */
 export const featureSchema = z
@@ -13,14 +16,28 @@ export const featureSchema = z
   )
   .refine((f) => !f.includes('..'), 'must not contain ".." (it names a folder under .agency/handoff)');
 
-/** Stable, readable workflow id: starting the same change twice finds the running deploy. */
-export function deployWorkflowId(service: string, version: string, lastEnvironment: string): string {
-  return `deploy-${service}-${version}-${lastEnvironment}`;
-}
+/** A deploy id that follows the one pattern; refusals are one line. */
+export const deployIdPatternSchema = z.string().superRefine((id, ctx) => {
+  const problem = deployIdProblem(id);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
-/** Default handoff feature name, derived from service and version. */
+/**
+ * The deploy id a workflow input may carry: one safe path segment. Laxer than {@link deployIdPatternSchema} so inputs
+ * recorded before the pattern replay; the workflow checks the pattern itself (behind a patch), as do the CLI and the
+ * agent.
+ */
+const recordedDeployIdSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$/,
+    `must be letters, digits, ".", "_", "+" or "-" (at most 200), as ${DEPLOY_ID_PATTERN}`,
+  )
+  .refine((id) => !id.includes('..'), 'must not contain ".."');
+
+/** Default handoff feature name, derived from service and version (a build's "+" becomes "-": it names a folder). */
 export function defaultFeature(service: string, version: string): string {
-  return `deploy-${service}-${version}`;
+  return `deploy-${service}-${version.replace(/\+/g, '-')}`;
 }
 
 /** The handoff folder of a feature, relative to the working directory. */
@@ -65,7 +82,7 @@ export type EnvironmentPlan = z.output<typeof environmentPlanSchema>;
 /** The deploy workflow's input: everything it needs, resolved from opsflow.yaml, and no secret. */
 export const deployInputSchema = z
   .object({
-    deployId: deployIdSchema,
+    deployId: recordedDeployIdSchema,
     project: nameSchema,
     service: nameSchema,
     version: versionSchema,
@@ -76,9 +93,28 @@ export const deployInputSchema = z
     workdir: z.string().startsWith('/'),
     environments: z.array(environmentPlanSchema).min(1),
     uiUrl: httpUrlSchema.optional(),
+    /** The requester's signed start statement: proves who asked, so self-approval is judged by key. */
+    signedStart: signedStartSchema.optional(),
   })
   .strict();
 export type DeployInput = z.infer<typeof deployInputSchema>;
+
+/** What a signed start binds to: the hash of the whole request except the signature itself. */
+export function requestHashOf(input: DeployInput): string {
+  const { signedStart: _signature, ...request } = input;
+  return hashOf(request);
+}
+
+/** Who asked for a deploy, as the workflow established it. */
+export interface Requester {
+  person: string;
+  /** Whether a signed start proves it; otherwise the name was typed. */
+  signed: boolean;
+  /** The requester's key fingerprint (SHA256:...), when signed. */
+  fingerprint?: string;
+  /** The typed --requested-by, when it differs from the signer (it counts for nothing then). */
+  typed?: string;
+}
 
 /** The planner's answer: how risky the change is and how it will be rolled out. */
 export const planSchema = z

@@ -34,6 +34,8 @@ export const environmentPolicySchema = z
     controls: z.object({ pause: whoSchema, resume: whoSchema, promote: whoSchema, abort: whoSchema }).strict(),
     /** Actions that count only with a signed statement. */
     signed: z.array(z.enum(SIGNED_ACTIONS)),
+    /** A deploy through this environment starts only with the requester's signed start (absent: not required). */
+    signedStart: z.boolean().optional(),
   })
   .strict();
 export type EnvironmentPolicy = z.infer<typeof environmentPolicySchema>;

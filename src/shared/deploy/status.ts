@@ -1,6 +1,6 @@
 import type { AnalysisSample, DecisionRule, MetricCheck, Verdict } from '../analysis';
 import type { AnalysisProgress, StepVerdict, UnmeasuredSample } from '../analysis/judge';
-import type { ControlAction, EnvironmentPlan, Plan } from './input';
+import type { ControlAction, EnvironmentPlan, Plan, Requester } from './input';
 
 export type Phase =
   | 'PLANNING'
@@ -95,6 +95,8 @@ export interface DeployStatus {
   signing?: { namespace: string; runId: string; planHashes: Record<string, string> };
   /** How decisions are proven: signed against the worker's policy, typed names (demo mode), or legacy (before policy). */
   trust?: { mode: 'signed' | 'typed-names'; source: string };
+  /** Who asked for the deploy: proven by a signed start (with the key's fingerprint), or a typed name. */
+  requester?: Requester;
   samples: AnalysisSample[];
   lastSample?: AnalysisSample;
   /** Samples that could not be measured, where and why (absent in deploys recorded before steps were judged whole). */

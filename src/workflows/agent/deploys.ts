@@ -3,7 +3,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { z } from 'zod';
 import { deployRequestArgsSchema, type DeployAccepted } from '../../shared/agent';
 import { requestDeployUpdate } from '../../shared/agent/messages';
-import { resultFromFailure, type DeployResult } from '../../shared/deploy';
+import { deployIdPatternSchema, deployIdProblem, resultFromFailure, type DeployResult } from '../../shared/deploy';
 import { deployFinishedSignal } from '../../shared/deploy/messages';
 import { failureMessage } from '../../shared/errors';
 import { describeIssue, nameSchema, versionSchema } from '../../shared/validation';
@@ -75,6 +75,9 @@ export function registerDeployHandlers(rt: AgentRuntime): void {
     {
       validator: (args) => {
         const { input: deployInput } = parseOrRefuse(deployRequestArgsSchema, args);
+        // The one pattern, naming what it deploys: a deploy called after hello 1.1.0 deploys hello 1.1.0.
+        const idProblem = deployIdProblem(deployInput.deployId, deployInput);
+        if (idProblem) throw new Error(idProblem);
         if (deployInput.project !== input.project) {
           throw new Error(`this is the agent of ${input.project}, not of ${deployInput.project}`);
         }
@@ -102,7 +105,7 @@ export function registerDeployHandlers(rt: AgentRuntime): void {
 
 /** The fields of a DeployResult the agent keys on and writes into file names; the rest is read as facts. */
 const deployFinishedSchema = z.looseObject({
-  deployId: z.string().min(1).max(300),
+  deployId: deployIdPatternSchema,
   service: nameSchema,
   version: versionSchema,
   outcome: z.enum(['promoted', 'rolled-back', 'rejected', 'approval-timed-out', 'failed']),

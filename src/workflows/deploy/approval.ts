@@ -14,7 +14,7 @@ import { formatDuration } from '../../shared/duration';
 import type { StageResult } from './stage';
 import { guardedSignal } from './signals';
 import { now, type DeployState } from './state';
-import { environmentPolicy, identify, planHash, requireApprover } from './trust';
+import { environmentPolicy, identify, planHash, requireApprover, requesterOf } from './trust';
 
 /** Who decided, as the validator proved it; the handler proves it again (validators do not run on replay or Signals). */
 interface Decider {
@@ -24,7 +24,6 @@ interface Decider {
 
 /** Registers approve and reject, as Updates with validators and as Signals for the UI and `temporal workflow signal`. */
 export function registerApprovalHandlers(state: DeployState): void {
-  const { input } = state;
   const validateApprove = (args: ApproveArgs): Decider => {
     const parsed = approveArgsSchema.parse(args);
     const env = waitingEnvironment(state);
@@ -32,8 +31,15 @@ export function registerApprovalHandlers(state: DeployState): void {
     requireApprover(state, env, person, groups);
     const rules = environmentPolicy(state, env);
     const allowSelf = rules?.allowSelfApproval ?? env.approval.allowSelfApproval;
-    if (person === input.requestedBy && !allowSelf) {
+    const self = allowSelf ? undefined : requesterOf(state, person);
+    if (self === 'name') {
       throw new Error(`${person} requested this deploy and cannot approve it too (approval.allowSelfApproval is off)`);
+    }
+    if (self === 'key') {
+      throw new Error(
+        `${person} signs with the requester's key (${state.status.requester?.person}, ${state.status.requester?.fingerprint}) ` +
+          'and cannot approve this deploy (approval.allowSelfApproval is off)',
+      );
     }
     if (approvedBy(state, env.name).includes(person)) {
       throw new Error(
@@ -46,7 +52,8 @@ export function registerApprovalHandlers(state: DeployState): void {
     const parsed = rejectArgsSchema.parse(args);
     const env = waitingEnvironment(state);
     const { person, groups, nonce } = identify(state, env, 'reject', parsed.by, parsed.signed);
-    if (person !== input.requestedBy) requireApprover(state, env, person, groups);
+    // The requester may withdraw their own deploy; anyone else must be an approver.
+    if (!requesterOf(state, person)) requireApprover(state, env, person, groups);
     return { person, ...(nonce ? { nonce } : {}) };
   };
   const record = (

@@ -1,26 +1,46 @@
 import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
 import {
+  deployIdProblem,
   effectivePolicy,
   isApprover,
   needsSignature,
   personOf,
+  requestHashOf,
+  type DeployPolicy,
   type EnvironmentPlan,
   type EnvironmentPolicy,
 } from '../../shared/deploy';
 import { ErrorType } from '../../shared/errors';
-import { hashOf, refuseStatement, type SignedAction, type SignedStatement } from '../../shared/signing';
+import {
+  fingerprintOf,
+  hashOf,
+  refuseStart,
+  refuseStatement,
+  type SignedAction,
+  type SignedStatement,
+} from '../../shared/signing';
 import { local, LOCAL_OPTIONS } from './proxies';
 import type { DeployState } from './state';
 
 /** Deploys recorded before the worker's policy existed trust the request's approval settings and typed names. */
 const WORKER_POLICY_PATCH = 'worker-policy';
+/** Deploys recorded before the one deploy id pattern took any safe id. */
+const DEPLOY_ID_PATCH = 'deploy-id-pattern';
+/** Deploys recorded before signed starts knew their requester by a typed name only. */
+const SIGNED_START_PATCH = 'signed-start';
 
 /**
- * Asks the worker for its policy (so it is in history, and replays), and refuses a request that would loosen it.
- * Histories from before the policy replay without the call.
+ * The gate before anything runs: the deploy id follows the one pattern and names what it deploys; the worker's policy
+ * is asked for (so it is in history, and replays) and a request that would loosen it is refused; the requester is
+ * established from the signed start, or the start is refused where the policy needs one. Histories from before each
+ * check replay without it.
  */
 export async function loadPolicy(state: DeployState): Promise<void> {
   if (!patched(WORKER_POLICY_PATCH)) return;
+  if (patched(DEPLOY_ID_PATCH)) {
+    const problem = deployIdProblem(state.input.deployId, state.input);
+    if (problem) throw ApplicationFailure.nonRetryable(problem, ErrorType.InvalidInput);
+  }
   const policy = await local.workerPolicy.executeWithOptions(
     { ...LOCAL_OPTIONS, summary: "the worker's approval policy" },
     [],
@@ -33,6 +53,79 @@ export async function loadPolicy(state: DeployState): Promise<void> {
   }
   if (policy.trustTypedNames) {
     state.note(`approvals trust typed names (demo mode, ${policy.source}): nobody's identity is proven`);
+  }
+  if (patched(SIGNED_START_PATCH)) establishRequester(state, policy);
+}
+
+/**
+ * Who asked for the deploy: the person whose signed start verifies against the worker's policy (the typed
+ * --requested-by then counts for nothing), or the typed name where the policy lets an unsigned start through. A start
+ * the policy needs signed and is not, or whose signature does not hold, ends the deploy before anything runs.
+ */
+function establishRequester(state: DeployState, policy: DeployPolicy): void {
+  const { input, status } = state;
+  const required = policy.trustTypedNames
+    ? []
+    : input.environments.filter((env) => environmentPolicy(state, env)?.signedStart).map((env) => env.name);
+  const signed = input.signedStart;
+  if (signed) {
+    const info = workflowInfo();
+    const refusal = refuseStart(
+      signed,
+      {
+        namespace: info.namespace,
+        workflowId: info.workflowId,
+        service: input.service,
+        version: input.version,
+        environments: input.environments.map((env) => env.name),
+        requestHash: requestHashOf(input),
+        nowMs: Date.now(),
+      },
+      (person) => personOf(policy, person)?.publicKey,
+    );
+    const key = personOf(policy, signed.statement.person)?.publicKey;
+    if (!refusal && key) {
+      const person = signed.statement.person;
+      const fingerprint = fingerprintOf(key);
+      const typed = input.requestedBy !== person ? input.requestedBy : undefined;
+      status.requester = { person, signed: true, fingerprint, ...(typed ? { typed } : {}) };
+      status.requestedBy = person;
+      state.usedNonces.add(signed.statement.nonce);
+      state.note(
+        `requested by ${person}, signed with ${fingerprint}` +
+          (typed ? `; the typed requester ${typed} counts for nothing` : ''),
+      );
+      return;
+    }
+    if (required.length > 0) {
+      throw ApplicationFailure.nonRetryable(`the start is refused: ${refusal}`, ErrorType.PolicyRefused);
+    }
+    state.note(`the start's signature does not hold (${refusal}); the requester is a typed name`);
+  } else if (required.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `the worker's policy needs a signed start for ${required.join(', ')}, and this one is not signed: ` +
+        `start it with "opsflow deploy start" and ${input.requestedBy}'s key`,
+      ErrorType.PolicyRefused,
+    );
+  }
+  status.requester = { person: input.requestedBy, signed: false };
+  state.note(
+    policy.trustTypedNames
+      ? `requested by ${input.requestedBy}, unsigned: a typed name (demo mode)`
+      : `requested by ${input.requestedBy}, unsigned: a typed name (the policy lets unsigned starts through here)`,
+  );
+}
+
+/** Whether a person is the requester: by name, or (after a signed start) by holding the requester's key. */
+export function requesterOf(state: DeployState, person: string): 'name' | 'key' | undefined {
+  const requester = state.status.requester;
+  if (person === (requester?.person ?? state.input.requestedBy)) return 'name';
+  const key = personOf(state.policy, person)?.publicKey;
+  if (!requester?.fingerprint || !key) return undefined;
+  try {
+    return fingerprintOf(key) === requester.fingerprint ? 'key' : undefined;
+  } catch {
+    return undefined;
   }
 }
 
