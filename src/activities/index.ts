@@ -146,10 +146,21 @@ export function createActivities({ targets, metrics, llm, policy }: ActivityDeps
         windowMs: request.windowMs,
         ...(request.custom?.length ? { custom: request.custom } : {}),
       };
+      // The target's labels for each version ({{namespace}}, {{workload}}), when its kind has them.
+      const labelled = async (version: string) => {
+        const target = targets.has(request.service) ? targets.targetFor(request.service) : undefined;
+        const labels = await target?.metricLabels?.(
+          { environment: request.environment, service: request.service },
+          version,
+        );
+        return { ...query, version, ...(labels ? { labels } : {}) };
+      };
       const [canary, stable] = await typed(() =>
         Promise.all([
-          provider.window({ ...query, version: request.version }),
-          request.stableVersion ? provider.window({ ...query, version: request.stableVersion }) : Promise.resolve(null),
+          labelled(request.version).then((q) => provider.window(q)),
+          request.stableVersion
+            ? labelled(request.stableVersion).then((q) => provider.window(q))
+            : Promise.resolve(null),
         ]),
       );
       return { canary, stable };

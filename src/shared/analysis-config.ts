@@ -40,8 +40,11 @@ const thresholdSchema = (unit: 'ratio' | 'duration') =>
     .strict()
     .refine((t) => t.warn <= t.critical, { message: 'warn must not be above critical' });
 
-/** The placeholders a PromQL template may use; the provider fills them per version. */
-export const QUERY_PLACEHOLDERS = ['service', 'version', 'environment', 'window'] as const;
+/**
+ * The placeholders a PromQL template may use; the provider fills them per version. `namespace` and `workload` (the
+ * Deployment that runs the version) come from a kubernetes target.
+ */
+export const QUERY_PLACEHOLDERS = ['service', 'version', 'environment', 'window', 'namespace', 'workload'] as const;
 
 /** A PromQL template whose placeholders are all known, so a typo is refused when the config loads. */
 export const promqlTemplateSchema = z

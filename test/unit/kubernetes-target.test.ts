@@ -2,7 +2,8 @@
  * The kubernetes target without a cluster: its config refused in one line per mistake, the API server's refusals
  * translated into one line a person can act on (and into final or retryable errors), the version read back from an
  * image through the template, `kubectl rollout status` as data, the pods' waiting reasons, and the HTTPRoute
- * arithmetic. test/integration/kubernetes-target.test.ts runs the target on a real control plane.
+ * arithmetic, and PromQL templates in Kubernetes terms ({{namespace}}, {{workload}}).
+ * test/integration/kubernetes-target.test.ts runs the target on a real control plane.
  * Run: node --import tsx --test test/unit/kubernetes-target.test.ts
  */
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { MetricsQueryError } from '../../src/activities/metrics/contract';
+import { renderQuery } from '../../src/activities/metrics/prometheus';
 import { InvalidTargetRequest } from '../../src/activities/targets/contract';
 import {
   KubeClient,
@@ -27,7 +30,7 @@ import { podProblems, rolloutState } from '../../src/activities/targets/kubernet
 import { KubernetesTarget } from '../../src/activities/targets/kubernetes/target';
 import { routeWeight, weighRules, type KubeEnvironment } from '../../src/activities/targets/kubernetes/traffic';
 import { targetsFromConfig } from '../../src/activities/targets/registry';
-import { configSchema } from '../../src/config/schema';
+import { configSchema, DEFAULT_PROMETHEUS_QUERIES } from '../../src/config/schema';
 import { describeIssue } from '../../src/shared/validation';
 
 const base = {
@@ -388,3 +391,32 @@ function kubeconfigYaml(server: string): string {
     '',
   ].join('\n');
 }
+
+describe('kubernetes target: PromQL in Kubernetes terms', () => {
+  const values = { service: 'hello', version: '1.1.0', environment: 'staging', window: '30s' };
+
+  it('fills {{namespace}} and {{workload}} from the target, and refuses them without one', () => {
+    const template =
+      'sum(increase(istio_requests_total{destination_workload_namespace="{{namespace}}",destination_workload="{{workload}}"}[{{window}}]))';
+    assert.equal(
+      renderQuery(template, { ...values, namespace: 'hello-staging', workload: 'hello-canary' }),
+      'sum(increase(istio_requests_total{destination_workload_namespace="hello-staging",destination_workload="hello-canary"}[30s]))',
+    );
+    assert.throws(
+      () => renderQuery(template, values),
+      (err: unknown) =>
+        err instanceof MetricsQueryError &&
+        err.message === 'query template uses {{namespace}}, which only a kubernetes target fills in',
+    );
+    const config = configSchema.parse({
+      project: 'p',
+      services: { hello: { target: base } },
+      metrics: {
+        prometheus: { url: 'http://127.0.0.1:9', queries: { ...DEFAULT_PROMETHEUS_QUERIES, requests: template } },
+      },
+      pipeline: ['staging'],
+      environments: { staging: { strategy: 'canary', analysis: { provider: 'prometheus' } } },
+    });
+    assert.equal(config.metrics.prometheus?.queries.requests, template);
+  });
+});

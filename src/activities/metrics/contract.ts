@@ -7,8 +7,17 @@ import type { MetricsWindow } from '../../shared/analysis';
 /** A custom metric of an analysis: a query in the provider's own language, evaluated per version. */
 export interface CustomMetricQuery {
   name: string;
-  /** A template: {{service}}, {{version}}, {{environment}} and {{window}} are filled in by the provider. */
+  /**
+   * A template: {{service}}, {{version}}, {{environment}} and {{window}} are filled in by the provider, and
+   * {{namespace}} and {{workload}} when the deploy target gives them ({@link MetricLabels}).
+   */
   query: string;
+}
+
+/** Where a version's metrics are, in the deploy target's own terms (kubernetes: its namespace and Deployment). */
+export interface MetricLabels {
+  namespace?: string;
+  workload?: string;
 }
 
 /** One version of one service in one environment, over the last `windowMs`. */
@@ -19,6 +28,8 @@ export interface MetricsQuery {
   windowMs: number;
   /** Custom metrics to evaluate too; their values land in `MetricsWindow.custom` by name. */
   custom?: CustomMetricQuery[];
+  /** The target's labels for this version, when its kind has them. */
+  labels?: MetricLabels;
 }
 
 /**

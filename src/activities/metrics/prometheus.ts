@@ -9,9 +9,10 @@ import { describeIssue } from '../../shared/validation';
 import { DEFAULT_PROMETHEUS_QUERIES, type PrometheusConfig } from '../../config/schema';
 import { MetricsQueryError, type MetricsProvider, type MetricsQuery } from './contract';
 
-/** The placeholders a template may use. */
-export const TEMPLATE_PLACEHOLDERS = ['service', 'version', 'environment', 'window'] as const;
-type Placeholder = (typeof TEMPLATE_PLACEHOLDERS)[number];
+/** The placeholders a template may use; the last two only with a deploy target that gives them (kubernetes). */
+export const TEMPLATE_PLACEHOLDERS = ['service', 'version', 'environment', 'window', 'namespace', 'workload'] as const;
+type TargetLabel = 'namespace' | 'workload';
+type Placeholder = Exclude<(typeof TEMPLATE_PLACEHOLDERS)[number], TargetLabel>;
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
@@ -34,10 +35,21 @@ export function unknownPlaceholders(template: string): string[] {
 }
 
 /** Fills a template: label values escaped for a PromQL string, the window as a PromQL duration. */
-export function renderQuery(template: string, values: Record<Placeholder, string>): string {
+export function renderQuery(
+  template: string,
+  values: Record<Placeholder, string> & Partial<Record<TargetLabel, string>>,
+): string {
   return template.replace(PLACEHOLDER, (whole, name: string) => {
     if (name === 'window') return values.window;
     if (name === 'service' || name === 'version' || name === 'environment') return escapeLabelValue(values[name]);
+    if (name === 'namespace' || name === 'workload') {
+      const value = values[name];
+      // A template does not fix itself on a retry: the service's target must be one that knows its namespace.
+      if (value === undefined) {
+        throw new MetricsQueryError(`query template uses ${whole}, which only a kubernetes target fills in`);
+      }
+      return escapeLabelValue(value);
+    }
     throw new Error(`query template has an unknown placeholder ${whole}: use ${describePlaceholders()}`);
   });
 }
@@ -163,7 +175,8 @@ export class PrometheusMetrics implements MetricsProvider {
   }
 
   async window(query: MetricsQuery): Promise<MetricsWindow> {
-    const values: Record<Placeholder, string> = {
+    const values: Record<Placeholder, string> & Partial<Record<TargetLabel, string>> = {
+      ...query.labels,
       service: query.service,
       version: query.version,
       environment: query.environment,

@@ -3,6 +3,7 @@
  * and split traffic between them. Each kind (`local`, and later `kubernetes`, `command`) implements it in a folder of
  * its own; `registry.ts` picks one per service from opsflow.yaml; `test/helpers/target-contract.ts` checks the rules.
  */
+import type { MetricLabels } from '../metrics/contract';
 
 /** One service in one environment. */
 export interface TrackRef {
@@ -97,6 +98,8 @@ export interface DeployTarget {
   releases(service: string): Promise<readonly string[] | undefined>;
   /** What runs in one environment now. */
   status(ref: TrackRef): Promise<TargetStatus>;
+  /** Where a version's metrics are in the target's terms (kubernetes: namespace, Deployment), for PromQL templates. */
+  metricLabels?(ref: TrackRef, version: string): Promise<MetricLabels>;
   startRelease(ref: ReleaseRef): Promise<StartResult>;
   setWeight(ref: WeightRef): Promise<WeightResult>;
   promote(ref: ReleaseRef): Promise<PromoteResult>;

@@ -38,6 +38,11 @@ export class TargetRegistry {
     this.targets = new Map(Object.entries(targets));
   }
 
+  /** Whether `service` has a target here. */
+  has(service: string): boolean {
+    return this.targets.has(service);
+  }
+
   /** The target of `service`; {@link InvalidTargetRequest} naming the configured services otherwise. */
   targetFor(service: string): DeployTarget {
     const target = this.targets.get(service);

@@ -1,5 +1,6 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { OpsflowConfig } from '../../../config/schema';
+import type { MetricLabels } from '../../metrics/contract';
 import {
   InvalidTargetRequest,
   isWeight,
@@ -115,6 +116,18 @@ export class KubernetesTarget implements DeployTarget {
     };
     if (router.approximate) status.approximate = true;
     return status;
+  }
+
+  /**
+   * Where a version's metrics are: the environment's namespace, and the Deployment that runs the version (the canary's
+   * while it runs that version, else the stable one), for `{{namespace}}` and `{{workload}}` in PromQL templates.
+   */
+  async metricLabels(ref: TrackRef, version: string): Promise<MetricLabels> {
+    const env = this.environment(ref);
+    const canary = await env.client.getDeployment(env.namespace, env.canaryDeployment);
+    const runsIt =
+      canary?.metadata?.annotations?.[ANNOTATION.version] === version && !canary.metadata.deletionTimestamp;
+    return { namespace: env.namespace, workload: runsIt ? env.canaryDeployment : env.deployment };
   }
 
   /** What `opsflow targets check` shows: the cluster, the Deployment and its image, the route or Services. */
