@@ -68,7 +68,7 @@ export async function loadSigner(file: string, agent: SshAgent | undefined = Ssh
   }
   let parsed;
   try {
-    parsed = parseKeyFile(text, file);
+    parsed = await parseKeyFile(text, file);
   } catch (err) {
     if (err instanceof KeyFileError) throw new SignerError(err.message);
     throw err;

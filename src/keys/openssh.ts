@@ -1,12 +1,12 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import sshpk from 'sshpk';
+import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import type SshPk from 'sshpk';
 import { formatOpenSshPublicKey, parseOpenSshPublicKey } from '../shared/signing';
 
 /**
  * The key files people sign with, read the way OpenSSH writes them: an OpenSSH private key ("-----BEGIN OPENSSH
  * PRIVATE KEY-----", what `ssh-keygen -t ed25519` and `opsflow keys init` make), a PKCS#8 PEM key (what `opsflow keys
- * init` made before), or an OpenSSH public key line, whose private half lives in ssh-agent. sshpk reads and writes the
- * formats; Node's crypto signs.
+ * init` made before), or an OpenSSH public key line, whose private half lives in ssh-agent. sshpk reads OpenSSH
+ * private keys, loaded only then (it costs the CLI about 65 ms); Node's crypto signs.
  */
 export type KeyFile =
   | { kind: 'private'; key: KeyObject; publicKey: string; comment: string }
@@ -20,7 +20,7 @@ export class KeyFileError extends Error {
 }
 
 /** Reads a key file's text (named `file` in messages). */
-export function parseKeyFile(text: string, file: string): KeyFile {
+export async function parseKeyFile(text: string, file: string): Promise<KeyFile> {
   const trimmed = text.trim();
   if (/^ssh-ed25519\s/.test(trimmed)) {
     try {
@@ -39,8 +39,9 @@ export function parseKeyFile(text: string, file: string): KeyFile {
   throw new KeyFileError(`${file} is not an ed25519 key file (OpenSSH, PKCS#8 PEM or an "ssh-ed25519 AAAA..." line)`);
 }
 
-function parseOpenSshPrivate(text: string, file: string): KeyFile {
-  let key: sshpk.PrivateKey;
+async function parseOpenSshPrivate(text: string, file: string): Promise<KeyFile> {
+  const sshpk: typeof SshPk = (await import('sshpk')).default;
+  let key: SshPk.PrivateKey;
   try {
     key = sshpk.parsePrivateKey(text, 'ssh-private', { filename: file });
   } catch (err) {
@@ -128,14 +129,50 @@ function commentOf(line: string): string {
   return line.split(/\s+/).slice(2).join(' ');
 }
 
-/** A fresh ed25519 key pair: the private key as an OpenSSH file's text, and its public key line. */
+/**
+ * A fresh ed25519 key pair: the private key as an OpenSSH file's text (unencrypted, as `ssh-keygen -N ''` writes it:
+ * PROTOCOL.key of OpenSSH), and its public key line.
+ */
 export function generateOpenSshKeyPair(comment: string): { privateKey: string; publicKey: string } {
   const { privateKey } = generateKeyPairSync('ed25519');
-  const key = sshpk.parsePrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' }), 'pkcs8');
-  key.comment = comment;
-  const x = privateKey.export({ format: 'jwk' }).x ?? '';
+  const jwk = privateKey.export({ format: 'jwk' });
+  const seed = Buffer.from(jwk.d ?? '', 'base64url');
+  const pub = Buffer.from(jwk.x ?? '', 'base64url');
+  const publicKey = formatOpenSshPublicKey(pub, comment);
+  const blob = Buffer.from(publicKey.split(' ')[1] ?? '', 'base64');
+  const check = randomBytes(4);
+  const secret = Buffer.concat([
+    check,
+    check,
+    sshString(Buffer.from('ssh-ed25519')),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(Buffer.from(comment, 'utf8')),
+  ]);
+  // Padded with 1, 2, 3, ... to the cipher's block size (8 for "none").
+  const padding = Buffer.from(Array.from({ length: (8 - (secret.length % 8)) % 8 }, (_, i) => i + 1));
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    sshString(Buffer.from('none')),
+    sshString(Buffer.from('none')),
+    sshString(Buffer.alloc(0)),
+    uint32(1),
+    sshString(blob),
+    sshString(Buffer.concat([secret, padding])),
+  ]);
+  const lines = body.toString('base64').match(/.{1,70}/g) ?? [];
   return {
-    privateKey: key.toString('ssh-private'),
-    publicKey: formatOpenSshPublicKey(Buffer.from(x, 'base64url'), comment),
+    privateKey: ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----', ''].join('\n'),
+    publicKey,
   };
+}
+
+function uint32(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value);
+  return out;
+}
+
+function sshString(data: Buffer): Buffer {
+  return Buffer.concat([uint32(data.length), data]);
 }
