@@ -8,12 +8,13 @@
  * The pods are fake (kwok: no container runs), so no request reaches them. The traffic is this test's: a small
  * exporter counts requests per namespace, version and status code, split by the weights the HTTPRoute holds at that
  * moment (read from a watch on the cluster), with 1.2.0 failing a third of its requests; a real Prometheus scrapes it
- * every second, and the canary analysis reads it with the PromQL of examples/kubernetes/opsflow.yaml.
+ * every second, and the canary analysis reads it with the PromQL of examples/kubernetes/opsflow.yaml ({{namespace}} and
+ * {{version}}), and with a custom metric by {{workload}}, the Deployment the target says runs the version.
  * Run: node --import tsx --test test/integration/kubernetes-e2e.test.ts (after `bash scripts/kube-tools` once)
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
@@ -29,6 +30,9 @@ import { IMAGE, image, toolsWithFaultyImages } from '../helpers/kube-test-tools'
 import { REPO, Stack, waitFor } from '../helpers/stack';
 
 const NAMESPACES = { staging: 'hello-staging', production: 'hello-production' } as const;
+/** The version's requests counted by the Deployment that served them, found through the target's {{workload}}. */
+const BY_WORKLOAD =
+  'sum(increase(http_requests_total{namespace="{{namespace}}",workload="{{workload}}",version="{{version}}"}[{{window}}]))';
 /** The release that fails a third of its requests. */
 const FAULTY = '1.2.0';
 
@@ -173,10 +177,39 @@ describe('a deploy through the workflow onto a real Kubernetes API', { skip }, (
       assert.ok(measured.length >= 2, `${env}: ${JSON.stringify(final.samples.filter((s) => s.environment === env))}`);
       for (const s of measured) assert.equal(s.verdict, 'healthy', `${env}: ${s.reason}`);
       assert.ok(measured.every((s) => s.canary.requests > 0));
+      assert.ok(
+        measured.every((s) => (s.canary.custom?.['byWorkload'] ?? 0) > 0),
+        'found by namespace and workload',
+      );
     }
     t.diagnostic(
-      `deploy took ${((Date.parse(final.timeline.at(-1)!.at) - Date.parse(final.timeline[0]!.at)) / 1_000).toFixed(1)} s; ` +
-        `targets check: ${(await stack.cli('targets', 'check')).stdout.split('\n').slice(1, 3).join(' | ').trim()}`,
+      `deploy took ${((Date.parse(final.timeline.at(-1)!.at) - Date.parse(final.timeline[0]!.at)) / 1_000).toFixed(1)} s`,
+    );
+
+    // targets check: what runs per environment, with the cluster, the Deployment's image and the route; or one line.
+    const checked = await stack.cli('targets', 'check');
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.match(checked.stdout, /hello \(target kubernetes\): releases not listed by the target/);
+    for (const [env, namespace] of Object.entries(NAMESPACES)) {
+      assert.match(checked.stdout, new RegExp(`${env} +✓ stable 1\\.1\\.0 \\(by ${workflowId}\\), no canary`));
+      assert.match(
+        checked.stdout,
+        new RegExp(
+          `cluster v1\\.\\d+\\.\\d+ at https://127\\.0\\.0\\.1:\\d+; Deployment ${namespace}/hello runs ` +
+            `registry\\.example/hello:1\\.1\\.0; HTTPRoute ${namespace}/hello routes to Service hello`,
+        ),
+      );
+    }
+    const config = parse(readFileSync(path.join(stack.workdir, 'opsflow.yaml'), 'utf8')) as {
+      services: { hello: { target: { environments: { production: { deployment: string } } } } };
+    };
+    config.services.hello.target.environments.production.deployment = 'nope';
+    writeFileSync(path.join(stack.workdir, 'broken.yaml'), stringify(config));
+    const broken = await stack.cli('targets', 'check', '--config', 'broken.yaml');
+    assert.equal(broken.code, 1);
+    assert.match(
+      broken.stdout,
+      /production +✗ Deployment hello-production\/nope not found: check target\.environments\.production\.deployment and \.namespace in opsflow\.yaml/,
     );
   });
 
@@ -212,7 +245,14 @@ function kubernetesConfig(base: object, kubeconfig: string, prometheusUrl: strin
     services: { hello: { target: { environments: object } } };
     metrics: { prometheus: { queries: object } };
   };
-  const analysis = { provider: 'prometheus', interval: '1s', minRequests: 5, inconclusiveLimit: 10 };
+  const analysis = {
+    provider: 'prometheus',
+    interval: '1s',
+    minRequests: 5,
+    inconclusiveLimit: 10,
+    // Served by the Deployment the target says runs the version: null (so never healthy) if {{workload}} were wrong.
+    custom: [{ name: 'byWorkload', query: BY_WORKLOAD, warn: 0, critical: 0, direction: 'below' }],
+  };
   return {
     ...base,
     services: {
@@ -396,7 +436,7 @@ class Traffic {
     const requests = new Counter({
       name: 'http_requests_total',
       help: 'Requests the test sent to each version, by status code.',
-      labelNames: ['namespace', 'version', 'code'],
+      labelNames: ['namespace', 'workload', 'version', 'code'],
       registers: [registry],
     });
     const latency = new Histogram({
@@ -409,14 +449,14 @@ class Traffic {
     const tickMs = 100;
     this.timer = setInterval(() => {
       for (const namespace of Object.values(NAMESPACES)) {
-        for (const [version, share] of this.shares(namespace)) {
+        for (const [version, share, workload] of this.shares(namespace)) {
           const key = `${namespace}/${version}`;
           const due = (this.owed.get(key) ?? 0) + (this.rps * share * tickMs) / 1_000;
           const whole = Math.floor(due);
           this.owed.set(key, due - whole);
           for (let i = 0; i < whole; i++) {
             const failed = version === FAULTY && Math.random() < 1 / 3;
-            requests.inc({ namespace, version, code: failed ? '503' : '200' });
+            requests.inc({ namespace, workload, version, code: failed ? '503' : '200' });
             latency.observe({ namespace, version }, 0.02 + Math.random() * 0.02);
           }
         }
@@ -429,7 +469,7 @@ class Traffic {
   }
 
   /** Each version's share of the namespace's traffic now, from its route and its two Deployments. */
-  private shares(namespace: string): [string, number][] {
+  private shares(namespace: string): [version: string, share: number, workload: string][] {
     const stable = versionOf(this.cluster.deployment(namespace, 'hello')?.image);
     const canary = versionOf(this.cluster.deployment(namespace, 'hello-canary')?.image);
     const weights = new Map(
@@ -441,9 +481,9 @@ class Traffic {
     const stableWeight = weights.get('hello') ?? 1;
     const canaryWeight = canary ? (weights.get('hello-canary') ?? 0) : 0;
     const total = stableWeight + canaryWeight || 1;
-    const shares: [string, number][] = [];
-    if (stable) shares.push([stable, stableWeight / total]);
-    if (canary && canaryWeight > 0) shares.push([canary, canaryWeight / total]);
+    const shares: [string, number, string][] = [];
+    if (stable) shares.push([stable, stableWeight / total, 'hello']);
+    if (canary && canaryWeight > 0) shares.push([canary, canaryWeight / total, 'hello-canary']);
     return shares;
   }
 }
