@@ -50,10 +50,11 @@ export interface MetricCheck {
   /** Why a comparison was skipped, as a fact. */
   skipped?: 'disabled' | 'no-stable-traffic' | 'too-few-stable-requests';
   /**
-   * How the verdict was reached: the two-proportion z-test (error rates), Mann–Whitney U on latency histograms, the
-   * p95 rule (no histograms), or a Wilson lower bound (a threshold crossed with confidence).
+   * How the verdict was reached: the two-proportion z-test (error rates), Fisher's exact test (error rates with too
+   * few errors expected for the z-test), Mann–Whitney U on latency histograms, the p95 rule (no histograms), or a
+   * Wilson lower bound (a threshold crossed with confidence).
    */
-  test?: 'two-proportion' | 'mann-whitney' | 'p95-rule' | 'wilson';
+  test?: 'two-proportion' | 'fisher-exact' | 'mann-whitney' | 'p95-rule' | 'wilson';
   /** One-sided p-value of "the canary is worse than stable"; the comparison can fail only when it is below `alpha`. */
   pValue?: number;
   alpha?: number;

@@ -7,7 +7,7 @@ import {
   legacyFailureLimitNote,
   type AnalysisConfig,
 } from '../../src/shared/analysis-config';
-import { judgeWindow } from '../../src/shared/analysis/checks';
+import { fisherExactGreater, judgeWindow } from '../../src/shared/analysis/checks';
 import { judgeRun, type JudgedEnvironment, type Measurement } from '../../src/shared/analysis/judge';
 import { causeKey, causeRule } from '../../src/shared/deploy';
 import { histogramQuantile, LATENCY_BUCKETS_MS, type LatencyHistogram } from '../../src/shared/statistics';
@@ -350,10 +350,11 @@ describe('low traffic', () => {
 
 describe('each step judged on its whole window', () => {
   it('samples that each look fine add up to a release worse than stable: the step rolls back on the comparison', () => {
-    // 2 % errors against stable's 0.5 %: each sample of 150 is short of significance, the step's 2,250 are not.
+    // 3.3 % errors against stable's 0.5 %: 5 of a sample's 150 are short of 99.9 % (Fisher's exact test, too few
+    // errors for the z-test); the step's 75 in 2,250 put the difference beyond the 1-point tolerance at 95 %.
     const judged = judgeRun(
       [environment()],
-      stepOf(0, 10, 15, () => ({ canary: window('1.1.0', 150, 3), stable: window('1.0.0', 1350, 7) })),
+      stepOf(0, 10, 15, () => ({ canary: window('1.1.0', 150, 5), stable: window('1.0.0', 1350, 7) })),
     );
     assert.ok(judged.samples.slice(0, 14).every((s) => s.outcome === 'warning' && s.action === 'continue'));
     const step = judged.steps[0];
@@ -362,11 +363,24 @@ describe('each step judged on its whole window', () => {
     const comparison = step?.checks.find((c) => c.metric === 'errorRate vs stable');
     assert.equal(comparison?.test, 'two-proportion');
     assert.ok((comparison?.pValue ?? 1) < 1e-6, 'significant over the whole window');
-    assert.ok(Math.abs((comparison?.effectSize ?? 0) - (0.02 - 105 / 20250)) < 1e-9, 'effect: the difference of rates');
+    assert.ok(Math.abs((comparison?.effectSize ?? 0) - (75 / 2250 - 105 / 20250)) < 1e-9, 'effect: the difference');
+    assert.ok((comparison?.ci95?.[0] ?? 0) > 0.01, `interval ${comparison?.ci95} wholly above the 1-point tolerance`);
     assert.ok((comparison?.confidence ?? 0) > 0.999999);
     const stop = judged.environments[0];
     assert.equal(causeKey('rolled-back', stop?.cause), 'error-rate-vs-stable');
     assert.match(stop?.reason ?? '', /^step at 10 % is worse than stable over its whole window \(2250 requests\)/);
+  });
+
+  it('a window whose difference could still be within the tolerance is not failed for it', () => {
+    // 2 % against 0.5 % over the step: 1.5 points worse, but the interval reaches below the 1-point tolerance.
+    const judged = judgeRun(
+      [environment()],
+      stepOf(0, 10, 15, () => ({ canary: window('1.1.0', 150, 3), stable: window('1.0.0', 1350, 7) })),
+    );
+    const comparison = judged.steps[0]?.checks.find((c) => c.metric === 'errorRate vs stable');
+    assert.equal(comparison?.verdict, 'warning');
+    assert.ok((comparison?.ci95?.[0] ?? 1) < 0.01);
+    assert.equal(judged.steps[0]?.verdict, 'pass');
   });
 
   it('a threshold crossed over the whole window fails the step (cumulative-threshold)', () => {
@@ -530,5 +544,29 @@ describe('settings', () => {
       () => analysisConfigSchema.parse({ score: { pass: 50, marginal: 75 } }),
       /marginal must not be above pass/,
     );
+  });
+});
+
+describe("Fisher's exact test, for error counts too small for the z-test", () => {
+  it("gives Fisher's lady tasting tea: 3 of 4 cups right, p = 17/70 (Fisher, The Design of Experiments, 1935, §2)", () => {
+    assert.ok(Math.abs(fisherExactGreater({ events: 3, trials: 4 }, { events: 1, trials: 4 }) - 17 / 70) < 1e-12);
+  });
+
+  it('one error in 8 canary requests against none in 109 of stable is p = 8/117, no evidence at all', () => {
+    assert.ok(Math.abs(fisherExactGreater({ events: 1, trials: 8 }, { events: 0, trials: 109 }) - 8 / 117) < 1e-12);
+    const check = judgeWindow(
+      window('1.1.0', 8, 1),
+      window('1.0.0', 109, 0),
+      analysisConfigSchema.parse({}),
+      'sample',
+      5,
+    ).checks.find((c) => c.metric === 'errorRate vs stable');
+    assert.equal(check?.test, 'fisher-exact');
+    assert.equal(check?.verdict, 'healthy');
+  });
+
+  it('no errors anywhere, or none in the canary: p = 1', () => {
+    assert.equal(fisherExactGreater({ events: 0, trials: 100 }, { events: 0, trials: 900 }), 1);
+    assert.equal(fisherExactGreater({ events: 0, trials: 100 }, { events: 9, trials: 900 }), 1);
   });
 });

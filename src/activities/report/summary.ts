@@ -213,8 +213,9 @@ export function renderSummary(
     if (a.compare.enabled) {
       push(
         `  - Against stable over the same window: failing when the error rate exceeds stable's by more than ` +
-          `${percent(a.compare.errorRateIncrease)} (two-proportion z-test, one-sided, p < 0.001 for a sample, ` +
-          `< 0.05 for a step's whole window), or latencies are slower (Mann–Whitney U on the histograms, where the ` +
+          `${percent(a.compare.errorRateIncrease)} (two-proportion z-test, or Fisher's exact test on few errors: ` +
+          `one-sided p < 0.001 for a sample; for a step's whole window, the 95 % interval of the difference wholly ` +
+          `above the tolerance), or latencies are slower (Mann–Whitney U on the histograms, where the ` +
           `provider gives them) with a p95 over ${a.compare.latencyRatio}× stable's and stable's + ` +
           `${formatDuration(a.compare.latencyIncrease)}`,
       );

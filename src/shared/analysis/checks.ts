@@ -114,18 +114,81 @@ function skippedComparison(canary: WindowTotals, stable: WindowTotals | null, mi
   };
 }
 
+/** ln Γ(x) for x > 0: Lanczos' approximation (g = 7, 9 terms), about 15 significant digits. */
+function lnGamma(x: number): number {
+  const c = [
+    0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406,
+    12.507343278686905, -0.13857109526572012, 9.984369578019572e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
+  const z = x - 1;
+  let sum = c[0]!;
+  for (let i = 1; i < 9; i++) sum += c[i]! / (z + i);
+  const t = z + 7.5;
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(sum);
+}
+
+function lnChoose(n: number, k: number): number {
+  return lnGamma(n + 1) - lnGamma(k + 1) - lnGamma(n - k + 1);
+}
+
 /**
- * The canary's error rate against stable's: the one-sided two-proportion z-test. Failing when the canary is worse by
- * more than the tolerance and the difference is significant at the look's level; a warning when it is significantly
- * worse but within the tolerance.
+ * One-sided Fisher's exact test: the probability, with the errors of both versions fixed, that the canary holds at
+ * least as many of them as it does (the hypergeometric upper tail; Agresti, Categorical Data Analysis, 3rd ed., §3.5).
+ * For counts too small for the z-test's normal approximation: 1 error in 8 canary requests against none in 109 of
+ * stable's is p = 8 / 117 = 0.068 here, where the z-test would say 0.0001.
+ */
+export function fisherExactGreater(
+  canary: { events: number; trials: number },
+  stable: { events: number; trials: number },
+) {
+  const n = Math.round(canary.trials);
+  const x = Math.round(canary.events);
+  const total = n + Math.round(stable.trials);
+  const events = x + Math.round(stable.events);
+  if (n <= 0 || total <= n || x <= 0) return 1;
+  const top = Math.min(events, n);
+  const lnDenominator = lnChoose(total, n);
+  let pmf = Math.exp(lnChoose(events, x) + lnChoose(total - events, n - x) - lnDenominator);
+  let p = 0;
+  for (let k = x; k <= top; k++) {
+    p += pmf;
+    pmf *= ((events - k) * (n - k)) / ((k + 1) * (total - events - n + k + 1));
+  }
+  return Math.min(1, Math.max(0, p));
+}
+
+/** The z-test's normal approximation needs 5 or more expected in every cell (Cochran's rule); else the exact test. */
+function smallCounts(canary: WindowTotals, stable: WindowTotals): boolean {
+  const total = canary.requests + stable.requests;
+  const errors = canary.errors + stable.errors;
+  const expected = [
+    (canary.requests * errors) / total,
+    (stable.requests * errors) / total,
+    (canary.requests * (total - errors)) / total,
+    (stable.requests * (total - errors)) / total,
+  ];
+  return expected.some((e) => e < 5);
+}
+
+/**
+ * The canary's error rate against stable's, by the two-proportion z-test (Fisher's exact test when too few errors are
+ * expected for it). A sample fails when the canary is worse by more than the tolerance and the difference is
+ * significant at 99.9 %. A step's whole window fails only when the 95 % interval of the difference (Newcombe's) lies
+ * wholly above the tolerance: worse than stable by more than `errorRateIncrease` with 97.5 % confidence, so a healthy
+ * release whose window is small enough for chance to carry it a point above stable is not failed for it. Significantly
+ * worse without failing is a warning.
  */
 function errorComparison(canary: WindowTotals, stable: WindowTotals, config: Config, look: Look): MetricCheck {
-  const test = twoProportionTest(
-    { events: canary.errors, trials: canary.requests },
-    { events: stable.errors, trials: stable.requests },
-  );
-  const limit = test.stableRate + config.compare.errorRateIncrease;
+  const c = { events: canary.errors, trials: canary.requests };
+  const s = { events: stable.errors, trials: stable.requests };
+  const proportions = twoProportionTest(c, s);
+  const exact = smallCounts(canary, stable);
+  const test = exact ? { ...proportions, pValue: fisherExactGreater(c, s) } : proportions;
+  const { errorRateIncrease } = config.compare;
+  const limit = test.stableRate + errorRateIncrease;
   const significant = test.pValue < ALPHA[look];
+  const failing = look === 'step' ? test.ci95[0] > errorRateIncrease : significant && test.canaryRate > limit;
   return {
     metric: 'errorRate vs stable',
     kind: 'comparison',
@@ -133,8 +196,8 @@ function errorComparison(canary: WindowTotals, stable: WindowTotals, config: Con
     value: test.canaryRate,
     baseline: test.stableRate,
     limit,
-    verdict: significant ? (test.canaryRate > limit ? 'failing' : 'warning') : 'healthy',
-    test: 'two-proportion',
+    verdict: failing ? 'failing' : significant ? 'warning' : 'healthy',
+    test: exact ? 'fisher-exact' : 'two-proportion',
     pValue: test.pValue,
     alpha: ALPHA[look],
     confidence: 1 - test.pValue,
