@@ -214,6 +214,9 @@ describe('kubernetes target on a real control plane', { skip: kubeSkipReason() }
     assert.equal(canary.metadata.annotations?.['opsflow.dev/deploy-id'], A);
     assert.equal(canary.metadata.annotations?.['opsflow.dev/version'], '1.1.0');
     assert.equal(canary.spec.template.spec.containers[0]?.image, image('1.1.0'));
+    // Where each version's metrics are, for {{namespace}} and {{workload}} in PromQL.
+    assert.deepEqual(await k8s.metricLabels(at(A), '1.1.0'), { namespace, workload: 'hello-canary' });
+    assert.deepEqual(await k8s.metricLabels(at(A), '1.0.0'), { namespace, workload: 'hello' });
     // Exact: the stable Service reaches the stable pods only, the canary's Service the canary's only.
     await endpointsBecome(namespace, 'hello', () => podIps(namespace, 'app=hello,!opsflow.dev/role'));
     await endpointsBecome(namespace, 'hello-canary', () => podIps(namespace, 'opsflow.dev/role=canary'));
