@@ -256,6 +256,35 @@ describe('kubernetes target: the API server’s refusals', () => {
     await assert.rejects(target.setWeight({ ...ref, weight: 12.5 }), InvalidTargetRequest);
     await assert.rejects(target.startRelease({ ...ref, version: '1.0.0+b' }), /cannot be an image tag/);
   });
+
+  it('refuses a blue-green environment that cannot switch, and blue-green Services under another strategy', async () => {
+    const ref = { service: 'hello', environment: 'staging', deployId: 'd', version: '1.1.0' };
+    const byReplicas = new KubernetesTarget(kubernetesTargetConfigSchema.parse(base), {
+      strategies: { staging: 'blue-green' },
+    });
+    await assert.rejects(byReplicas.startRelease(ref), (err: unknown) => {
+      assert.ok(err instanceof InvalidTargetRequest);
+      assert.equal(
+        err.message,
+        'staging deploys blue-green: set target.environments.staging.blueGreen { activeService, previewService }, or an httpRoute',
+      );
+      return true;
+    });
+    const services = kubernetesTargetConfigSchema.parse({
+      ...base,
+      environments: {
+        staging: {
+          namespace: 'a',
+          deployment: 'hello',
+          blueGreen: { activeService: 'hello', previewService: 'preview' },
+        },
+      },
+    });
+    await assert.rejects(
+      new KubernetesTarget(services, { strategies: { staging: 'canary' } }).startRelease(ref),
+      /^InvalidTargetRequest: target\.environments\.staging\.blueGreen is set but staging deploys canary/,
+    );
+  });
 });
 
 describe('kubernetes target: rollout status as kubectl reads it', () => {

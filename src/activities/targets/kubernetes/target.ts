@@ -361,12 +361,15 @@ export class KubernetesTarget implements DeployTarget {
     return env.httpRoute ? httpRouteRouter : replicaRatioRouter;
   }
 
-  /** A blue-green strategy needs the two Services; Services for blue-green under another strategy are a mistake. */
+  /**
+   * A blue-green switch needs the two Services or a route (replica counts cannot move all traffic); Services for
+   * blue-green under another strategy are a mistake.
+   */
   private strategyFits(env: KubeEnvironment): void {
     const strategy = this.options.strategies?.[env.name];
-    if (strategy === 'blue-green' && !env.previewService) {
+    if (strategy === 'blue-green' && !env.previewService && !env.httpRoute) {
       throw new InvalidTargetRequest(
-        `${env.name} deploys blue-green: set ${env.setting}.blueGreen { activeService, previewService }`,
+        `${env.name} deploys blue-green: set ${env.setting}.blueGreen { activeService, previewService }, or an httpRoute`,
       );
     }
     if (strategy !== undefined && strategy !== 'blue-green' && env.previewService) {
