@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAgentActivities } from '../../src/activities/agent';
@@ -116,6 +117,12 @@ describe('signed starts', () => {
     assert.equal(run.result?.outcome, 'promoted');
     const summary = readFileSync(path.join(t.workdir, run.status.report?.dir ?? '', 'summary.md'), 'utf8');
     assert.match(summary, /requested by carol, signed with SHA256:/);
+    // OPSFLOW_RECORD_HISTORIES=1 refreshes the replay test's history of a signed start (its patches: deploy-id-pattern,
+    // signed-start), named by its workflow id: the replay runs it under the file's name, and the start is bound to it.
+    if (process.env['OPSFLOW_RECORD_HISTORIES'] === '1') {
+      const file = path.join(__dirname, '..', 'histories', `${run.handle.workflowId}.json`);
+      writeFileSync(file, historyToJSON(await run.handle.fetchHistory()));
+    }
   });
 
   it('in the typed-names demo mode an unsigned start goes through, and status and report say it was a typed name', async () => {

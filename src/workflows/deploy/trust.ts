@@ -38,7 +38,10 @@ const SIGNED_START_PATCH = 'signed-start';
 export async function loadPolicy(state: DeployState): Promise<void> {
   if (!patched(WORKER_POLICY_PATCH)) return;
   if (patched(DEPLOY_ID_PATCH)) {
-    const problem = deployIdProblem(state.input.deployId, state.input);
+    const { deployId } = state.input;
+    const problem =
+      deployIdProblem(deployId, state.input) ??
+      (deployId === workflowInfo().workflowId ? undefined : `the deploy id ${deployId} is not this workflow's id`);
     if (problem) throw ApplicationFailure.nonRetryable(problem, ErrorType.InvalidInput);
   }
   const policy = await local.workerPolicy.executeWithOptions(
