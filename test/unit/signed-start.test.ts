@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAgentActivities } from '../../src/activities/agent';
@@ -188,6 +189,25 @@ describe('signed starts', () => {
         await deploy.terminate('test over').catch(() => undefined);
         await agent.terminate('test over').catch(() => undefined);
       }
+    });
+  });
+});
+
+describe('replay', () => {
+  const file = path.join(__dirname, '..', 'histories', 'deploy-hello-1.1.0-production-1.json');
+
+  it('the committed history of a signed start replays, and fails to once its request is edited (the check runs on replay)', async () => {
+    const options = { workflowsPath: require.resolve('../../src/workflows'), replayName: 'signed-start-replay' };
+    const workflowId = path.basename(file, '.json');
+    const history = JSON.parse(readFileSync(file, 'utf8'));
+    await Worker.runReplayHistory(options, history, workflowId);
+    const started = history.events[0].workflowExecutionStartedEventAttributes;
+    const payload = started.input.payloads[0];
+    const input = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8')) as DeployInput;
+    payload.data = Buffer.from(JSON.stringify({ ...input, reason: 'edited after signing' })).toString('base64');
+    await assert.rejects(Worker.runReplayHistory(options, history, workflowId), (err: unknown) => {
+      assert.ok(err instanceof DeterminismViolationError, String(err));
+      return true;
     });
   });
 });
