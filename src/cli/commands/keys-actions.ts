@@ -2,6 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createKeyPair, defaultKeysDir } from '../../keys/keys';
+import { fingerprintOf } from '../../shared/signing';
 import { nameSchema } from '../../shared/validation';
 import { CODEC_ENV, CodecKeyError, writeCodecKey } from '../../temporal/codec-keys';
 import { CliError, print } from '../output';
@@ -19,11 +20,13 @@ export function initKey(opts: { name: string; dir?: string }): void {
   }
   print(
     [
-      `created ${made.privateKey} (private, 0600: keep it to yourself) and ${made.publicKey}`,
+      `created ${made.privateKey} (OpenSSH ed25519, private, 0600: keep it to yourself) and ${made.publicKey}`,
+      `fingerprint ${fingerprintOf(made.line)}`,
       "add the public key to the worker's opsflow.yaml:",
       '  policy:',
       '    people:',
       `      ${name.data}: { key: '${made.line}' }`,
+      `opsflow signs with it as ${name.data}; or "ssh-add ${made.privateKey}" and sign through ssh-agent`,
     ].join('\n'),
   );
 }

@@ -5,11 +5,15 @@ import type { Command } from 'commander';
 export function registerKeysCommands(program: Command): void {
   const keys = program
     .command('keys')
-    .description("the ed25519 keys people sign approvals and controls with; the worker's policy lists the public ones");
+    .description(
+      'the ed25519 keys people sign starts, approvals and controls with (OpenSSH format: an existing ~/.ssh/id_ed25519 ' +
+        "or ssh-agent works too); the worker's policy lists the public ones",
+    );
   keys
     .command('init')
     .description(
-      'create a key pair for a person: the private key stays with them (0600), the public key goes into the policy',
+      'create an OpenSSH ed25519 key pair for a person: the private key stays with them (0600), the public key ' +
+        '("ssh-ed25519 AAAA... <name>") goes into the policy',
     )
     .requiredOption('--name <person>', 'whose key (the name the policy and --by use)')
     .option(
