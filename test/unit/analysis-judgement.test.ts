@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../src/config/load';
 import { decide, type MetricsWindow, type SampleOutcome } from '../../src/shared/analysis';
 import {
   analysisConfigSchema,
@@ -59,9 +64,9 @@ const SHAPES: Record<
   Exclude<SampleOutcome, 'warning' | 'critical'>,
   (c: number, s: number) => Pick<Measurement, 'canary' | 'stable'>
 > = {
-  // 4 % errors: under the 5 % critical threshold, clearly worse than stable.
+  // 4.5 % errors: under the 5 % critical threshold, worse than stable at 99.9 % in a sample of 150 requests.
   failing: (c, s) => ({
-    canary: window('1.1.0', c, Math.round(c * 0.04)),
+    canary: window('1.1.0', c, Math.round(c * 0.045)),
     stable: window('1.0.0', s, Math.round(s * 0.005)),
   }),
   healthy: (c, s) => ({
@@ -537,6 +542,45 @@ describe('settings', () => {
     assert.equal(legacyFailureLimitNote({}, 'x'), undefined);
     const a = analysisConfigSchema.parse({ failureLimit: 6, consecutiveFailureLimit: 2 });
     assert.deepEqual([a.failureLimit, a.consecutiveFailureLimit], [6, 2]);
+  });
+
+  it('the loader says so in one line per environment, and reads the old number as the consecutive limit', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-analysis-'));
+    try {
+      writeFileSync(
+        path.join(dir, 'opsflow.yaml'),
+        stringify({
+          project: 'test',
+          services: {
+            hello: {
+              target: { kind: 'local', command: ['node', 'server.js'], versions: ['1.0.0'], initialVersion: '1.0.0' },
+            },
+          },
+          environments: {
+            staging: { strategy: 'direct', analysis: { failureLimit: 4, consecutiveFailureLimit: 2 } },
+            production: {
+              strategy: 'canary',
+              approval: { required: true, approvers: ['alice'] },
+              analysis: { failureLimit: 3 },
+            },
+          },
+        }),
+      );
+      const printed: string[] = [];
+      const { config, notes } = loadConfig(undefined, dir, (note) => printed.push(note));
+      assert.deepEqual(printed, notes);
+      assert.equal(notes.length, 1);
+      assert.match(
+        notes[0] ?? '',
+        /^environments\.production\.analysis: failureLimit 3 read as consecutiveFailureLimit/,
+      );
+      const production = config.environments['production']?.analysis;
+      assert.deepEqual([production?.failureLimit, production?.consecutiveFailureLimit], [5, 3]);
+      const staging = config.environments['staging']?.analysis;
+      assert.deepEqual([staging?.failureLimit, staging?.consecutiveFailureLimit], [4, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a marginal score above pass', () => {
