@@ -44,7 +44,7 @@ export function formatStepVerdict(v: StepVerdict): string {
 export function formatStatus(status: DeployStatus): string {
   const lines = [
     `${status.deployId}: ${status.phase}${status.outcome ? ` (${status.outcome})` : ''}`,
-    `  ${status.service} ${status.version}, requested by ${status.requestedBy}, started ${status.startedAt}` +
+    `  ${status.service} ${status.version}, requested by ${status.requestedBy}${requesterProof(status)}, started ${status.startedAt}` +
       (status.endedAt ? `, ended ${status.endedAt}` : ''),
   ];
   if (status.environment) lines.push(`  environment: ${status.environment}`);
@@ -141,4 +141,11 @@ export function formatAgentStatus(s: AgentStatus): string {
     for (const i of s.improvements) lines.push(`    ${i.key}: ${i.text}`);
   }
   return lines.join('\n');
+}
+
+/** How the requester is known: a signed start (its key's fingerprint) or a typed name; nothing for older deploys. */
+function requesterProof(status: DeployStatus): string {
+  const requester = status.requester;
+  if (!requester) return '';
+  return requester.signed ? ` (signed, ${requester.fingerprint ?? ''})` : ' (typed name, unsigned)';
 }
