@@ -28,14 +28,15 @@ export function formatSample(s: AnalysisSample): string {
   );
 }
 
-/** A step's verdict on its whole window as a line: "step @10%: PASS score 100, 2250/750 requests, 15 samples". */
+/** A step's verdict on its whole window as a line: "step production @10%: PASS score 100, 2250 requests (750 needed)…". */
 export function formatStepVerdict(v: StepVerdict): string {
   const score = v.score === null ? 'no score yet' : `score ${v.score}`;
   const rule = v.rule ? ` (${v.rule})` : '';
   const accepted = v.acceptedBy ? `, accepted by ${v.acceptedBy}` : '';
   return (
     `step ${v.environment} @${v.weight}%: ${v.verdict.toUpperCase()}${rule} ${score}, ` +
-    `${v.canaryRequests}/${v.minRequests} requests, ${v.samples} samples${v.unmeasured ? ` (+${v.unmeasured} unmeasured)` : ''}` +
+    `${v.canaryRequests} requests (${v.minRequests} needed), ${v.samples} samples` +
+    `${v.unmeasured ? ` (+${v.unmeasured} unmeasured)` : ''}` +
     `${accepted} — ${v.reason}`
   );
 }

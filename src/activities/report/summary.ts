@@ -85,7 +85,11 @@ function stepVerdictLines(v: StepVerdict): string[] {
         : c.test === 'mann-whitney'
           ? `P(slower) ${c.effectSize.toFixed(2)}`
           : `${(c.effectSize * 100).toFixed(2)} pts`;
-    const test = c.skipped ? `skipped: ${c.skipped}` : (c.test ?? '–');
+    const test = c.skipped
+      ? `skipped: ${c.skipped}`
+      : c.lowerBound !== undefined
+        ? `${c.test ?? ''}, lower bound ${formatValue(c.lowerBound, c.unit)}`
+        : (c.test ?? '–');
     return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${stable} | ${limit} | ${test} | ${p} | ${effect} | ${c.verdict} |`;
   });
   return [

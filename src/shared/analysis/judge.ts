@@ -402,16 +402,23 @@ function actionRule(action: StepAction): DecisionRule | undefined {
 
 /**
  * Re-judges a finished (or running) deploy from its recorded measurements with the given settings: the same
- * functions as the workflow's loop, so with the settings the deploy ran with the verdicts are the ones it gave.
+ * functions as the workflow's loop, so with the settings the deploy ran with, the verdicts are the ones it gave (the
+ * replay test checks this on a committed history).
  *
- * - `rollout`: the environments as they ran (`status.rollout`), or the same ones with other analysis settings.
- * - `measurements`: every sample in the order taken, measured or not ({@link measurementsOf} reads them from a status).
+ * - `rollout`: the environments as they ran (`status.rollout`), or the same ones with other analysis settings (to
+ *   see where other thresholds would have decided otherwise). Only `analysis` and the step bakes are read.
+ * - `measurements`: every sample in the order taken, measured or not. {@link measurementsOf} reads them from a
+ *   deploy's status: the `statusQuery` of the workflow, or, offline, the status a finished deploy hands its
+ *   `writeHandoffReport` activity (the input of that activity's last ActivityTaskScheduled event in its history).
  *
  * Measurements are folded per environment, the failure counts carried across its steps. A pause that ends a step
  * (marginal score, max bake) counts as a person accepting it, as a recorded run that went on must have; a pause for
  * missing data counts as resumed. Once a step is decided, its later measurements are `skipped` (these settings would
  * have moved on); once an environment rolls back, so are its remaining ones. A step whose measurements run out before
- * a decision stays `pending`, and its environment `unfinished`. Pure and deterministic.
+ * a decision stays `pending`, and its environment `unfinished` (these settings would have waited for more than the
+ * deploy measured). Deploys recorded before steps were judged whole lack `elapsedMs` and their unmeasured samples:
+ * the first is estimated from the sample times, the second are missing, so their re-judging is approximate.
+ * Pure and deterministic.
  */
 export function judgeRun(rollout: readonly JudgedEnvironment[], measurements: readonly Measurement[]): RunJudgement {
   const samples: SampleVerdict[] = [];

@@ -43,7 +43,7 @@ function describeStep(step: StepVerdict): string {
   const score = step.score === null ? 'no score yet' : `score **${step.score}**`;
   const head =
     `whole step (${step.environment} at ${step.weight} %): **${step.verdict}**${step.rule ? ` (${step.rule})` : ''}, ` +
-    `${score}, ${step.canaryRequests} of ${step.minRequests} requests, ${step.samples} samples` +
+    `${score}, ${step.canaryRequests} requests (${step.minRequests} needed), ${step.samples} samples` +
     (step.acceptedBy ? `, accepted by ${step.acceptedBy}` : '');
   if (step.checks.length === 0) return `${head}: ${inlineMarkdown(step.reason)}`;
   return [head, '', ...checkTable(step.checks)].join('\n');
@@ -57,9 +57,11 @@ function checkTable(checks: readonly MetricCheck[]): string[] {
         ? `stable ${formatValue(c.baseline, c.unit)}, limit ${formatValue(c.limit, c.unit)}`
         : `warn ${formatValue(c.warn, c.unit)}, critical ${formatValue(c.critical, c.unit)}`;
     const evidence =
-      c.pValue === undefined
-        ? (c.note ?? '')
-        : `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}`;
+      c.pValue !== undefined
+        ? `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}`
+        : c.lowerBound !== undefined
+          ? `lower bound ${formatValue(c.lowerBound, c.unit)}`
+          : (c.note ?? '');
     return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${limits} | ${inlineMarkdown(evidence)} | ${c.verdict} |`;
   });
   return ['| metric | canary | limits | evidence | verdict |', '| --- | --- | --- | --- | --- |', ...rows];
