@@ -10,15 +10,27 @@ export { ConfigError };
 
 export const DEFAULT_CONFIG_FILE = 'opsflow.yaml';
 
+const printedNotes = new Set<string>();
+
+/**
+ * A note for a person at a terminal, once per process: not into pipes, where a tool or a test reads one line of error
+ * (the notes are in loadConfig's answer for them).
+ */
+function printNote(note: string): void {
+  if (!process.stderr.isTTY || printedNotes.has(note)) return;
+  printedNotes.add(note);
+  process.stderr.write(`opsflow: note: ${note}\n`);
+}
+
 /**
  * Reads and validates opsflow.yaml (or `file`), resolved against `cwd`. `notes` are lines for people about how the
- * config was read (an old setting kept in its old meaning); each is also passed to `onNote`, which writes it to stderr
- * unless told otherwise.
+ * config was read (an old setting kept in its old meaning); each is also passed to `onNote`, which by default prints
+ * it on stderr when that is a terminal, once per process.
  */
 export function loadConfig(
   file: string | undefined,
   cwd = process.cwd(),
-  onNote: (note: string) => void = (note) => process.stderr.write(`opsflow: note: ${note}\n`),
+  onNote: (note: string) => void = printNote,
 ): { config: OpsflowConfig; path: string; notes: string[] } {
   const configPath = path.resolve(cwd, file ?? DEFAULT_CONFIG_FILE);
   if (!existsSync(configPath)) {
