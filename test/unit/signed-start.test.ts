@@ -21,6 +21,7 @@ import { requestHashOf, type DeployInput, type DeployPolicy, type EnvironmentPol
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { fingerprintOf, refuseStart } from '../../src/shared/signing';
 import type { opsAgent } from '../../src/workflows/agent';
+import type { deploy } from '../../src/workflows/deploy';
 import { testConfig, testInput } from '../helpers/config';
 import { fakeDeps, FakeMetrics, FakeTarget, TYPED_NAMES_POLICY } from '../helpers/fakes';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
@@ -141,6 +142,41 @@ describe('signed starts', () => {
     assert.ok(
       run.status.timeline.some((e) => /requested by carol, unsigned: a typed name \(the policy/.test(e.message)),
     );
+  });
+
+  it("a signed start queued while no worker polls does not expire in the queue: its time is the server's start", async () => {
+    const n = t.next();
+    const taskQueue = `queued-start-${n}`;
+    const input = testInput(testConfig(), t.workdir, { feature: `queued-${n}` });
+    input.deployId = `${input.deployId}-queued-${n}`;
+    const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
+      taskQueue,
+      workflowId: input.deployId,
+      args: [await signedAs(input, 'carol')],
+    });
+    // The statement lives ten minutes; the worker comes half an hour later.
+    await t.env.sleep('30 minutes');
+    const worker = await Worker.create({
+      connection: t.env.nativeConnection,
+      taskQueue,
+      workflowBundle: t.bundle,
+      activities: createActivities(
+        fakeDeps(
+          new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' }),
+          new FakeMetrics({}),
+          'hello',
+          policy(),
+        ),
+      ),
+    });
+    await worker.runUntil(async () => {
+      try {
+        const status = await t.waitFor(handle, 'AWAITING_APPROVAL');
+        assert.equal(status.requester?.signed, true);
+      } finally {
+        await handle.terminate('test over').catch(() => undefined);
+      }
+    });
   });
 
   it('through the ops agent, the signed start reaches the deploy it starts as a child', async () => {

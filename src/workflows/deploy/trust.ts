@@ -82,7 +82,9 @@ function establishRequester(state: DeployState, policy: DeployPolicy): void {
         version: input.version,
         environments: input.environments.map((env) => env.name),
         requestHash: requestHashOf(input),
-        nowMs: Date.now(),
+        // When the server started the deploy, not when a worker first ran it: a start queued while no worker polls
+        // does not expire in the queue.
+        nowMs: info.startTime.getTime(),
       },
       (person) => personOf(policy, person)?.publicKey,
     );
