@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { createKeyPair } from '../../src/keys/keys';
 import { LocalPlatformClient } from '../../src/local-platform/client';
+import { CODEC_ENV } from '../../src/temporal/codec-keys';
 import { startDevServer, type DevServer } from '../../src/tooling/dev-server';
 import { freePort } from '../../src/tooling/ports';
 import { resolveTemporalCli } from '../../src/tooling/temporal-bin';
@@ -134,8 +135,12 @@ export class Stack {
     const base = stackConfig(platformPort, options.pipeline);
     const config = withSigningPolicy(options.configure?.(base) ?? base, this.workdir);
     writeFileSync(path.join(this.workdir, 'opsflow.yaml'), stringify(config));
+    // The payload codec is on only where a test asks for it (options.env), whatever the shell running the tests says.
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !(Object.values(CODEC_ENV) as string[]).includes(name)),
+    );
     this.env = {
-      ...process.env,
+      ...inherited,
       // The CLI signs decisions with the keys the stack made for the config's approvers, and starts as carol.
       OPSFLOW_KEYS_DIR: path.join(this.workdir, '.opsflow', 'keys'),
       OPSFLOW_USER: STACK_REQUESTER,
