@@ -46,152 +46,203 @@ interface EnvOptions {
   kubeconfig?: string;
 }
 
-describe('kubernetes target on a real control plane', { skip: kubeSkipReason() }, () => {
-  let cluster: KubeCluster;
-  let tools: string;
-  let namespaces = 0;
-  const watches: AbortController[] = [];
+const skip = kubeSkipReason();
 
-  before(async () => {
-    tools = toolsWithFaultyImages();
-    // OPSFLOW_KUBE_TEST_DIR keeps the cluster's folder (logs, certificates) after the run, to look into a failure.
-    const dir = process.env['OPSFLOW_KUBE_TEST_DIR'];
-    cluster = await startKubeCluster({ toolsDir: tools, ...(dir && { dir }) });
-  });
+// One cluster for the file's suites: each suite is a test of its own, under the runner's per-test timeout.
+let cluster: KubeCluster;
+let tools: string;
+let namespaces = 0;
+const watches: AbortController[] = [];
 
-  after(async () => {
-    for (const w of watches) w.abort();
-    await cluster?.stop();
-    if (tools) rmSync(tools, { recursive: true, force: true });
-  });
+before(async () => {
+  if (skip) return;
+  tools = toolsWithFaultyImages();
+  // OPSFLOW_KUBE_TEST_DIR keeps the cluster's folder (logs, certificates) after the run, to look into a failure.
+  const dir = process.env['OPSFLOW_KUBE_TEST_DIR'];
+  cluster = await startKubeCluster({ toolsDir: tools, ...(dir && { dir }) });
+});
 
-  const kubectl = (...args: string[]) => cluster.kubectl(args);
-  const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await kubectl(...args, '-o', 'json')) as T;
+after(async () => {
+  for (const w of watches) w.abort();
+  await cluster?.stop();
+  if (tools) rmSync(tools, { recursive: true, force: true });
+});
 
-  /** A namespace of its own with the app as its team deployed it: Deployment, Service, and an HTTPRoute or preview. */
-  async function app(prefix: string, options: AppOptions = {}): Promise<string> {
-    const namespace = `${prefix}-${++namespaces}`;
-    await kubectl('create', 'namespace', namespace);
-    const docs = parseAllDocuments(readFileSync(path.join(REPO, 'examples/kubernetes/app.yaml'), 'utf8')).map(
-      (d) => d.toJSON() as { kind: string; spec: Record<string, unknown> },
-    );
-    const manifests = docs.filter((d) => d.kind !== 'HTTPRoute' || options.route);
-    const deployment = manifests.find((d) => d.kind === 'Deployment')!;
-    deployment.spec['replicas'] = options.replicas ?? 2;
-    if (options.preview) manifests.push(...yamlDocs(path.join(REPO, 'examples/kubernetes/blue-green.yaml')));
-    await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], manifests.map((m) => stringify(m)).join('---\n'));
-    await kubectl('rollout', 'status', '-n', namespace, 'deployment/hello', '--timeout=60s');
-    return namespace;
-  }
+const kubectl = (...args: string[]) => cluster.kubectl(args);
+const json = async <T>(...args: string[]): Promise<T> => JSON.parse(await kubectl(...args, '-o', 'json')) as T;
 
-  function target(namespace: string, options: EnvOptions = {}): KubernetesTarget {
-    const config = kubernetesTargetConfigSchema.parse({
-      kind: 'kubernetes',
-      cluster: { kubeconfig: options.kubeconfig ?? cluster.kubeconfigPath },
-      image: IMAGE,
-      progressDeadline: options.progressDeadline ?? '30s',
-      environments: {
-        [environment]: {
-          namespace,
-          deployment: 'hello',
-          container: 'hello',
-          service: 'hello',
-          ...(options.httpRoute && { httpRoute: 'hello' }),
-          ...(options.blueGreen && { blueGreen: { activeService: 'hello', previewService: 'hello-preview' } }),
-        },
+/** A namespace of its own with the app as its team deployed it: Deployment, Service, and an HTTPRoute or preview. */
+async function app(prefix: string, options: AppOptions = {}): Promise<string> {
+  const namespace = `${prefix}-${++namespaces}`;
+  await kubectl('create', 'namespace', namespace);
+  const docs = parseAllDocuments(readFileSync(path.join(REPO, 'examples/kubernetes/app.yaml'), 'utf8')).map(
+    (d) => d.toJSON() as { kind: string; spec: Record<string, unknown> },
+  );
+  const manifests = docs.filter((d) => d.kind !== 'HTTPRoute' || options.route);
+  const deployment = manifests.find((d) => d.kind === 'Deployment')!;
+  deployment.spec['replicas'] = options.replicas ?? 2;
+  if (options.preview) manifests.push(...yamlDocs(path.join(REPO, 'examples/kubernetes/blue-green.yaml')));
+  await cluster.kubectl(['apply', '-n', namespace, '-f', '-'], manifests.map((m) => stringify(m)).join('---\n'));
+  await kubectl('rollout', 'status', '-n', namespace, 'deployment/hello', '--timeout=60s');
+  return namespace;
+}
+
+function target(namespace: string, options: EnvOptions = {}): KubernetesTarget {
+  const config = kubernetesTargetConfigSchema.parse({
+    kind: 'kubernetes',
+    cluster: { kubeconfig: options.kubeconfig ?? cluster.kubeconfigPath },
+    image: IMAGE,
+    progressDeadline: options.progressDeadline ?? '30s',
+    environments: {
+      [environment]: {
+        namespace,
+        deployment: 'hello',
+        container: 'hello',
+        service: 'hello',
+        ...(options.httpRoute && { httpRoute: 'hello' }),
+        ...(options.blueGreen && { blueGreen: { activeService: 'hello', previewService: 'hello-preview' } }),
       },
-    });
-    return new KubernetesTarget(config, {
-      pollMs: 100,
-      waitMs: 20_000,
-      strategies: { [environment]: options.blueGreen ? 'blue-green' : 'canary' },
-    });
+    },
+  });
+  return new KubernetesTarget(config, {
+    pollMs: 100,
+    waitMs: 20_000,
+    strategies: { [environment]: options.blueGreen ? 'blue-green' : 'canary' },
+  });
+}
+
+const at = (deployId: string) => ({ service, environment, deployId });
+const release = (deployId: string, version: string) => ({ ...at(deployId), version });
+const weight = (deployId: string, w: number) => ({ ...at(deployId), weight: w });
+
+// The workloads go at once (the fake node holds 110 pods, and the cases together make more); the namespace, which
+// takes the namespace controller seconds to finalise, is left.
+const dropNamespace = async (namespace: string) => {
+  await kubectl('delete', 'deployments', '--all', '-n', namespace, '--wait=false');
+};
+
+/** The route's backendRefs of its first rule, as `name=weight`. */
+async function routeSplit(namespace: string): Promise<string[]> {
+  const route = await json<{ spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] } }>(
+    'get',
+    'httproute',
+    'hello',
+    '-n',
+    namespace,
+  );
+  return route.spec.rules[0]!.backendRefs.map((r) => `${r.name}=${r.weight ?? 'unset'}`);
+}
+
+/** The pod IPs the Service's EndpointSlices hold, once the controller has caught up with `expected`. */
+async function endpointsBecome(namespace: string, svc: string, expected: () => Promise<string[]>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let seen: string[] = [];
+  let wanted: string[] = [];
+  while (Date.now() < deadline) {
+    const slices = await json<{ items: { endpoints?: { addresses: string[] }[] }[] }>(
+      'get',
+      'endpointslices',
+      '-n',
+      namespace,
+      '-l',
+      `kubernetes.io/service-name=${svc}`,
+    );
+    seen = slices.items.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses)).sort();
+    wanted = (await expected()).sort();
+    if (seen.length > 0 && JSON.stringify(seen) === JSON.stringify(wanted)) return;
+    await sleep(200);
   }
+  assert.deepEqual(seen, wanted, `Service ${svc}'s endpoints`);
+}
 
-  const at = (deployId: string) => ({ service, environment, deployId });
-  const release = (deployId: string, version: string) => ({ ...at(deployId), version });
-  const weight = (deployId: string, w: number) => ({ ...at(deployId), weight: w });
+/** The IPs of the pods with these labels. */
+async function podIps(namespace: string, selector: string): Promise<string[]> {
+  const pods = await json<{ items: { status: { podIP?: string }; metadata: { deletionTimestamp?: string } }[] }>(
+    'get',
+    'pods',
+    '-n',
+    namespace,
+    '-l',
+    selector,
+  );
+  return pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.podIP).map((p) => p.status.podIP!);
+}
 
-  // The workloads go at once (the fake node holds 110 pods, and the cases together make more); the namespace, which
-  // takes the namespace controller seconds to finalise, is left.
-  const dropNamespace = async (namespace: string) => {
-    await kubectl('delete', 'deployments', '--all', '-n', namespace, '--wait=false');
+async function deployment(namespace: string, name: string) {
+  return json<{
+    metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
+    spec: { replicas: number; template: { spec: { containers: { image: string }[] } } };
+  }>('get', 'deployment', name, '-n', namespace);
+}
+
+async function selector(namespace: string, svc: string): Promise<Record<string, string>> {
+  return (await json<{ spec: { selector: Record<string, string> } }>('get', 'service', svc, '-n', namespace)).spec
+    .selector;
+}
+
+async function absent(namespace: string, kind: string, name: string): Promise<boolean> {
+  const out = await kubectl('get', kind, name, '-n', namespace, '--ignore-not-found', '-o', 'name');
+  return out.trim() === '';
+}
+
+/** Watches the namespace's HTTPRoutes and Deployments, keeping each event with its resourceVersion. */
+async function record(namespace: string) {
+  const config = new KubeConfig();
+  config.loadFromFile(cluster.kubeconfigPath);
+  const watch = new Watch(config);
+  const list: {
+    kind: string;
+    type: string;
+    name: string;
+    resourceVersion: string;
+    canaryWeight?: number;
+    replicas?: number;
+  }[] = [];
+  type Obj = {
+    metadata: { name: string; resourceVersion: string };
+    spec: { replicas?: number; rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
   };
+  const keep = (kind: string) => (type: string, obj: Obj) => {
+    const canary = obj.spec.rules?.[0]?.backendRefs?.find((r) => r.name === 'hello-canary');
+    list.push({
+      kind,
+      type,
+      name: obj.metadata.name,
+      resourceVersion: obj.metadata.resourceVersion,
+      ...(kind === 'HTTPRoute' && { canaryWeight: canary ? (canary.weight ?? 1) : 0 }),
+      ...(kind === 'Deployment' && { replicas: obj.spec.replicas ?? 1 }),
+    });
+  };
+  const started = await Promise.all([
+    watch.watch(
+      `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
+      {},
+      keep('HTTPRoute'),
+      () => {},
+    ),
+    watch.watch(`/apis/apps/v1/namespaces/${namespace}/deployments`, {}, keep('Deployment'), () => {}),
+  ]);
+  watches.push(...started);
+  // The initial ADDED events arrive first; the rollback's come after.
+  await sleep(300);
+  return { list, stop: () => started.forEach((w) => w.abort()) };
+}
 
+describe('kubernetes target with an HTTPRoute', { skip }, () => {
   describeTargetContract('kubernetes target with an HTTPRoute', async () => {
     const namespace = await app('contract-route', { route: true });
     return contractSubject(target(namespace, { httpRoute: true }), () => dropNamespace(namespace));
   });
+});
 
+describe('kubernetes target by replica ratio', { skip }, () => {
   describeTargetContract('kubernetes target by replica ratio', async () => {
     const namespace = await app('contract-ratio');
     return contractSubject(target(namespace), () => dropNamespace(namespace));
   });
+});
 
-  /** The route's backendRefs of its first rule, as `name=weight`. */
-  async function routeSplit(namespace: string): Promise<string[]> {
-    const route = await json<{ spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] } }>(
-      'get',
-      'httproute',
-      'hello',
-      '-n',
-      namespace,
-    );
-    return route.spec.rules[0]!.backendRefs.map((r) => `${r.name}=${r.weight ?? 'unset'}`);
-  }
-
-  /** The pod IPs the Service's EndpointSlices hold, once the controller has caught up with `expected`. */
-  async function endpointsBecome(namespace: string, svc: string, expected: () => Promise<string[]>): Promise<void> {
-    const deadline = Date.now() + 15_000;
-    let seen: string[] = [];
-    let wanted: string[] = [];
-    while (Date.now() < deadline) {
-      const slices = await json<{ items: { endpoints?: { addresses: string[] }[] }[] }>(
-        'get',
-        'endpointslices',
-        '-n',
-        namespace,
-        '-l',
-        `kubernetes.io/service-name=${svc}`,
-      );
-      seen = slices.items.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses)).sort();
-      wanted = (await expected()).sort();
-      if (seen.length > 0 && JSON.stringify(seen) === JSON.stringify(wanted)) return;
-      await sleep(200);
-    }
-    assert.deepEqual(seen, wanted, `Service ${svc}'s endpoints`);
-  }
-
-  /** The IPs of the pods with these labels. */
-  async function podIps(namespace: string, selector: string): Promise<string[]> {
-    const pods = await json<{ items: { status: { podIP?: string }; metadata: { deletionTimestamp?: string } }[] }>(
-      'get',
-      'pods',
-      '-n',
-      namespace,
-      '-l',
-      selector,
-    );
-    return pods.items.filter((p) => !p.metadata.deletionTimestamp && p.status.podIP).map((p) => p.status.podIP!);
-  }
-
-  async function deployment(namespace: string, name: string) {
-    return json<{
-      metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
-      spec: { replicas: number; template: { spec: { containers: { image: string }[] } } };
-    }>('get', 'deployment', name, '-n', namespace);
-  }
-
-  async function selector(namespace: string, svc: string): Promise<Record<string, string>> {
-    return (await json<{ spec: { selector: Record<string, string> } }>('get', 'service', svc, '-n', namespace)).spec
-      .selector;
-  }
-
-  async function absent(namespace: string, kind: string, name: string): Promise<boolean> {
-    const out = await kubectl('get', kind, name, '-n', namespace, '--ignore-not-found', '-o', 'name');
-    return out.trim() === '';
-  }
-
+describe('kubernetes target on a real control plane', { skip }, () => {
   it('canary through an HTTPRoute: the weights at every step, each Service on its own pods, a promotion that completes', async (t) => {
     const namespace = await app('route', { replicas: 4, route: true });
     const k8s = target(namespace, { httpRoute: true });
@@ -486,49 +537,6 @@ describe('kubernetes target on a real control plane', { skip: kubeSkipReason() }
     });
     await dropNamespace(namespace);
   });
-
-  /** Watches the namespace's HTTPRoutes and Deployments, keeping each event with its resourceVersion. */
-  async function record(namespace: string) {
-    const config = new KubeConfig();
-    config.loadFromFile(cluster.kubeconfigPath);
-    const watch = new Watch(config);
-    const list: {
-      kind: string;
-      type: string;
-      name: string;
-      resourceVersion: string;
-      canaryWeight?: number;
-      replicas?: number;
-    }[] = [];
-    type Obj = {
-      metadata: { name: string; resourceVersion: string };
-      spec: { replicas?: number; rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
-    };
-    const keep = (kind: string) => (type: string, obj: Obj) => {
-      const canary = obj.spec.rules?.[0]?.backendRefs?.find((r) => r.name === 'hello-canary');
-      list.push({
-        kind,
-        type,
-        name: obj.metadata.name,
-        resourceVersion: obj.metadata.resourceVersion,
-        ...(kind === 'HTTPRoute' && { canaryWeight: canary ? (canary.weight ?? 1) : 0 }),
-        ...(kind === 'Deployment' && { replicas: obj.spec.replicas ?? 1 }),
-      });
-    };
-    const started = await Promise.all([
-      watch.watch(
-        `/apis/gateway.networking.k8s.io/v1/namespaces/${namespace}/httproutes`,
-        {},
-        keep('HTTPRoute'),
-        () => {},
-      ),
-      watch.watch(`/apis/apps/v1/namespaces/${namespace}/deployments`, {}, keep('Deployment'), () => {}),
-    ]);
-    watches.push(...started);
-    // The initial ADDED events arrive first; the rollback's come after.
-    await sleep(300);
-    return { list, stop: () => started.forEach((w) => w.abort()) };
-  }
 });
 
 /** The subject of one contract case: 1.0.0 stable, 1.1.0 and 1.2.0 to deploy, no registry listing. */
