@@ -50,7 +50,10 @@ export function formatStatus(status: DeployStatus): string {
   ];
   if (status.environment) lines.push(`  environment: ${status.environment}`);
   if (status.canary) {
-    lines.push(`  canary: step ${status.canary.step}/${status.canary.steps}, ${status.canary.weight} % of traffic`);
+    const split = status.canary.approximate ? ' (approximate: split by replica counts)' : '';
+    lines.push(
+      `  canary: step ${status.canary.step}/${status.canary.steps}, ${status.canary.weight} % of traffic${split}`,
+    );
   }
   if (status.blueGreen) {
     const bg = status.blueGreen;

@@ -112,6 +112,7 @@ function environmentResult(status: DeployStatus, env: string) {
     restoreMs: result ? restoreMs(result) : null,
     cause: result?.cause ?? null,
     maxWeight: result?.maxWeight ?? 0,
+    approximateSplit: result?.approximateSplit ?? false,
   };
 }
 

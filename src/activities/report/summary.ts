@@ -177,6 +177,9 @@ export function renderSummary(
     } else {
       push(`- **${env.name}**: direct replacement, verified for ${formatDuration(env.verifyMs)} before promotion`);
     }
+    if (resultOf(env.name)?.approximateSplit) {
+      push('  - Traffic split by replica counts (the target has no traffic router): each weight was approximate');
+    }
     if (env.approval.required) {
       push(
         `  - Manual approval by ${env.approval.approvers.join(' or ')} within ${formatDuration(env.approval.timeoutMs)}`,

@@ -74,7 +74,14 @@ export interface DeployStatus {
   endedAt?: string;
   /** The version each environment ran before this deploy. */
   previousVersions: Record<string, string>;
-  canary?: { environment: string; step: number; steps: number; weight: number };
+  canary?: {
+    environment: string;
+    step: number;
+    steps: number;
+    weight: number;
+    /** The target splits by replica counts (no traffic router): the weight is approximate. */
+    approximate?: boolean;
+  };
   /** Blue-green: which stage the switch is in, and until when blue stays warm. */
   blueGreen?: {
     environment: string;
@@ -276,4 +283,6 @@ export interface EnvironmentResult {
   samples: SampleCounts;
   /** The highest traffic share the new version had, in percent. */
   maxWeight: number;
+  /** The target split traffic by replica counts, not by a router: the weights it reached were approximate. */
+  approximateSplit?: boolean;
 }

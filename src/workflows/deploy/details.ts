@@ -10,7 +10,10 @@ export function describeStatus(status: DeployStatus): string {
     `**${status.phase}** ${status.service} ${status.version}${status.environment ? ` in ${status.environment}` : ''}`,
   ];
   if (status.canary)
-    lines.push(`canary step ${status.canary.step}/${status.canary.steps} at ${status.canary.weight} %`);
+    lines.push(
+      `canary step ${status.canary.step}/${status.canary.steps} at ${status.canary.weight} %` +
+        (status.canary.approximate ? ' (approximate: split by replica counts)' : ''),
+    );
   if (status.blueGreen) {
     const bg = status.blueGreen;
     lines.push(

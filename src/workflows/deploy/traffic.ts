@@ -9,9 +9,17 @@ export async function setWeight(
   weight: number,
   summary?: string,
 ): Promise<void> {
-  const { input } = state;
-  await platform.setTrafficWeight.executeWithOptions(
+  const { input, status } = state;
+  const routed = await platform.setTrafficWeight.executeWithOptions(
     { ...PLATFORM_OPTIONS, summary: summary ?? `route ${weight} % of ${env.name} to ${input.version}` },
     [{ deployId: input.deployId, environment: env.name, service: input.service, weight }],
   );
+  // Older targets (and histories) answer without the field: an exact split.
+  if (!routed?.approximate) return;
+  if (status.canary?.environment === env.name) status.canary.approximate = true;
+  const result = state.result(env.name);
+  if (!result.approximateSplit) {
+    result.approximateSplit = true;
+    state.note(`${env.name} has no traffic router: the target splits by replica counts, so ${weight} % is approximate`);
+  }
 }
