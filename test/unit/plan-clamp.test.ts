@@ -107,7 +107,25 @@ const rows: Row[] = [
   {
     name: 'a more lenient failure limit is refused',
     change: (e) => (e.analysis.failureLimit = 10),
-    expect: (e) => assert.equal(e.analysis.failureLimit, 2),
+    // The config sets failureLimit 2 alone: its old meaning (2 in a row); the run-wide budget is the default 5.
+    expect: (e) => assert.equal(e.analysis.failureLimit, 5),
+    note: /failureLimit 10 is more lenient than the configured 5; kept 5/,
+  },
+  {
+    name: 'a plan cannot change the consecutive limit, the score or the step rules',
+    change: (e) =>
+      Object.assign(e.analysis, {
+        consecutiveFailureLimit: 50,
+        maxBakeFactor: 10,
+        onInconclusive: 'pause',
+        score: { pass: 1, marginal: 0 },
+      }),
+    expect: (e) => {
+      const a = configured[1]?.analysis;
+      assert.equal(e.analysis.consecutiveFailureLimit, a?.consecutiveFailureLimit);
+      assert.equal(e.analysis.maxBakeFactor, a?.maxBakeFactor);
+      assert.deepEqual(e.analysis.score, a?.score);
+    },
   },
   {
     name: 'a dropped production approval is restored',

@@ -123,6 +123,10 @@ async function judgeStep(state: DeployState, at: AnalysisStep): Promise<void> {
     if (action.action === 'rollback') {
       finishStep(state, seen.verdict);
       if (action.cause.kind === 'failure-limit') state.result(env.name).failingSince ??= now();
+      // A step failed on its whole window was doing harm over that window: from the step's start.
+      if (action.cause.kind === 'step-judgement' && action.cause.rule !== 'max-bake') {
+        state.result(env.name).failingSince ??= new Date(began).toISOString();
+      }
       throw new StageAborted(action.cause, action.reason);
     }
     pause(state, env, action.cause, 'opsflow', action.reason);
