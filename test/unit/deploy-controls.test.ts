@@ -132,9 +132,12 @@ describe('operator controls on a running deploy', () => {
       { profiles: { 'production/1.1.0': { requests: 3, errorRate: 0, p95Ms: 10 } } },
       async (handle) => {
         await t.approve()(handle);
+        // Low traffic is waited for up to the step's max bake (3 × 2m), then the step pauses for a person.
+        await t.env.sleep('5 minutes');
         const paused = await t.waitFor(handle, 'PAUSED');
         assert.equal(paused.paused?.cause, 'inconclusive');
-        assert.match(paused.paused?.reason ?? '', /3 inconclusive samples in a row/);
+        assert.equal(paused.paused?.rule, 'max-bake');
+        assert.match(paused.paused?.reason ?? '', /step at 10 % is inconclusive: \d+ requests after \d+ s/);
         await handle.executeUpdate(promoteUpdate, { args: [{ by: 'bob', reason: 'low-traffic service' }] });
       },
     );
