@@ -21,6 +21,11 @@ export const CAUSE_CHECKS: Record<string, string> = {
   cancelled: 'The deploy workflow was cancelled: find out who cancelled it and why.',
   'no-data': 'The canary got too little traffic to judge: raise the step weight or traffic, or lower minRequests.',
   unmeasured: 'The metrics source did not answer: check that Prometheus (or the platform stats) is reachable.',
+  score:
+    'The step scored below marginal over its whole window: read which checks failed in its evidence, not one sample.',
+  marginal:
+    'A step scored between marginal and pass and nobody decided within the pause timeout: agree who judges such steps.',
+  failing: 'Samples kept failing over the run: read the failing checks of the step verdicts in summary.md.',
   aborted: 'The deploy was aborted by an operator or a critical alert: read the alert that triggered it.',
   other: 'Read the deploy timeline and the worker log for what stopped it.',
 };
