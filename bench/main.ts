@@ -20,6 +20,7 @@ import {
   type BenchResult,
 } from './harness';
 import { history } from './history';
+import { judgement } from './judgement';
 import { memory } from './memory';
 import { overhead } from './overhead';
 import { rollback } from './rollback';
@@ -41,6 +42,11 @@ const BENCHMARKS: Record<string, Benchmark> = {
   history: { title: '4. history footprint', temporal: true, run: (ctx) => history(ctx) },
   router: { title: '6. router overhead', temporal: false, run: (ctx, quick) => router(ctx, quick ? 1_000 : 2_500) },
   startup: { title: '7. CLI start-up', temporal: true, run: (ctx, quick) => startup(ctx, quick ? 3 : 10) },
+  judgement: {
+    title: '8. canary judgement',
+    temporal: false,
+    run: (ctx, quick) => judgement(ctx, quick ? 200 : 1_000),
+  },
   memory: { title: '5. worker memory', temporal: true, run: (ctx, quick) => memory(ctx, quick ? 100 : 1_000) },
 };
 
