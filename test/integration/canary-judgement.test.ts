@@ -123,6 +123,28 @@ describe('canary judgement end to end (dev server, worker, local platform, CLI)'
     // The pure judgement over the recorded measurements reaches the same verdict.
     const replay = judgeRun(final.rollout ?? [], measurementsOf(final));
     assert.deepEqual(replay.environments[0]?.cause, final.cause);
+    // And `opsflow analysis replay` from the history: its own settings reproduce it; looser ones show what changes.
+    const replayed = await stack.cli('analysis', 'replay', workflowId);
+    assert.equal(replayed.code, 0, replayed.stdout + replayed.stderr);
+    assert.match(replayed.stdout, /with the settings it ran with: every step verdict and outcome as recorded/);
+    const base = withVersions(stackConfig(stack.platformPort, ['production']));
+    const loose = {
+      ...BURSTY_ANALYSIS,
+      failureLimit: 1000,
+      consecutiveFailureLimit: 1000,
+      errorRate: { warn: 0.5, critical: 0.9 },
+      compare: { enabled: false },
+      score: { pass: 1, marginal: 0 },
+    };
+    writeFileSync(
+      path.join(stack.workdir, 'looser.yaml'),
+      stringify({ ...base, environments: { production: { ...base.environments.production, analysis: loose } } }),
+    );
+    const looser = await stack.cli('analysis', 'replay', workflowId, '--config', 'looser.yaml');
+    assert.equal(looser.code, 0, looser.stdout + looser.stderr);
+    assert.match(looser.stdout, /with the analysis settings of \S*looser\.yaml, where the verdicts change:/);
+    assert.match(looser.stdout, /production: ran rolled-back \([\w-]+\), would (promoted|unfinished)/);
+    assert.match(looser.stdout, /production sample \d+ \(step \d\): ran rollback, would (continue|pass)/);
     // Named for its workflow id: the approval in it is signed for that id, and the replay test replays under the name.
     await stack.recordHistory(workflowId, workflowId);
   });

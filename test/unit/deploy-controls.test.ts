@@ -132,8 +132,9 @@ describe('operator controls on a running deploy', () => {
       { profiles: { 'production/1.1.0': { requests: 3, errorRate: 0, p95Ms: 10 } } },
       async (handle) => {
         await t.approve()(handle);
-        // Low traffic is waited for up to the step's max bake (3 × 2m), then the step pauses for a person.
-        await t.env.sleep('5 minutes');
+        // Low traffic is waited for up to the step's max bake (3 × its bake, which the plan doubles after earlier
+        // rollbacks in this file), then the step pauses for a person: look every 30 s of workflow time.
+        for (let i = 0; i < 60 && (await handle.query(statusQuery)).phase !== 'PAUSED'; i++) await t.env.sleep('30s');
         const paused = await t.waitFor(handle, 'PAUSED');
         assert.equal(paused.paused?.cause, 'inconclusive');
         assert.equal(paused.paused?.rule, 'max-bake');
