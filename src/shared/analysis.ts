@@ -211,26 +211,33 @@ export function analyseWindow(
     thresholdCheck('latencyP95', 'ms', canary.p95Ms, config.latencyP95),
   ];
   if (config.latencyP99) checks.push(thresholdCheck('latencyP99', 'ms', canary.p99Ms, config.latencyP99));
-  for (const metric of config.custom) {
-    const value = canary.custom?.[metric.name] ?? null;
-    const verdict = value === null ? 'inconclusive' : judge(value, metric, metric.direction);
-    checks.push({
-      metric: metric.name,
-      kind: 'threshold',
-      unit: 'value',
-      value,
-      warn: metric.warn,
-      critical: metric.critical,
-      // A custom metric is the user's own health signal: its warn level fails the sample, not just alerts.
-      verdict: verdict === 'warning' ? 'failing' : verdict,
-    });
-  }
+  checks.push(...customChecks(canary, config.custom));
   checks.push(...comparisonChecks(canary, stable, config));
   const verdict = checks.reduce<Verdict>(
     (worst, c) => (c.verdict !== 'skipped' && ORDER[c.verdict] > ORDER[worst] ? c.verdict : worst),
     'healthy',
   );
   return { checks, errorRate, verdict, reason: describeChecks(checks, verdict, canary.requests) };
+}
+
+/**
+ * The custom metrics' checks of one window. A custom metric is the user's own health signal: its warn level fails,
+ * not just alerts; a metric without data is inconclusive.
+ */
+export function customChecks(canary: Pick<MetricsWindow, 'custom'>, custom: AnalysisConfig['custom']): MetricCheck[] {
+  return custom.map((metric) => {
+    const value = canary.custom?.[metric.name] ?? null;
+    const verdict = value === null ? 'inconclusive' : judge(value, metric, metric.direction);
+    return {
+      metric: metric.name,
+      kind: 'threshold',
+      unit: 'value',
+      value,
+      warn: metric.warn,
+      critical: metric.critical,
+      verdict: verdict === 'warning' ? 'failing' : verdict,
+    };
+  });
 }
 
 const LABELS: Record<string, string> = {

@@ -1,5 +1,5 @@
 import type { AnalysisConfig } from '../analysis-config';
-import { describeChecks, type MetricCheck, type Verdict } from '../analysis';
+import { customChecks, describeChecks, type MetricCheck, type Verdict } from '../analysis';
 import { mannWhitneyHistograms, twoProportionTest, type LatencyHistogram } from '../statistics';
 
 /**
@@ -285,20 +285,7 @@ export function judgeWindow(
     latencyCheck('latencyP95', canary.p95Ms, config.latencyP95),
   ];
   if (config.latencyP99) checks.push(latencyCheck('latencyP99', canary.p99Ms, config.latencyP99));
-  for (const metric of config.custom) {
-    const value = canary.custom?.[metric.name] ?? null;
-    const verdict = value === null ? 'inconclusive' : judge(value, metric, metric.direction);
-    checks.push({
-      metric: metric.name,
-      kind: 'threshold',
-      unit: 'value',
-      value,
-      warn: metric.warn,
-      critical: metric.critical,
-      // A custom metric is the user's own health signal: its warn level fails, not just alerts.
-      verdict: verdict === 'warning' ? 'failing' : verdict,
-    });
-  }
+  checks.push(...customChecks(canary, config.custom));
   if (config.compare.enabled && stable) {
     if (stable.requests < minRequests) {
       checks.push(skippedComparison(canary, stable, minRequests));
