@@ -41,8 +41,11 @@ export function formatStepVerdict(v: StepVerdict): string {
   );
 }
 
-/** The status as a person reads it. */
-export function formatStatus(status: DeployStatus): string {
+/**
+ * The status as a person reads it, one string per line. Every field may come from others (names, comments, reasons,
+ * timeline messages): print each line with `print`, which shows their control characters escaped.
+ */
+export function formatStatus(status: DeployStatus): string[] {
   const lines = [
     `${status.deployId}: ${status.phase}${status.outcome ? ` (${status.outcome})` : ''}`,
     `  ${status.service} ${status.version}, requested by ${status.requestedBy}${requesterProof(status)}, started ${status.startedAt}` +
@@ -103,7 +106,7 @@ export function formatStatus(status: DeployStatus): string {
   if (status.report) lines.push(`  report: ${status.report.dir}/summary.md`);
   lines.push('  timeline:');
   for (const entry of status.timeline) lines.push(`    ${formatTimelineEntry(entry)}`);
-  return lines.join('\n');
+  return lines;
 }
 
 const dur = (ms: number | null) => (ms === null ? '–' : minutes(ms));
@@ -117,8 +120,8 @@ function figuresLine(f: DerivedFigures): string {
   );
 }
 
-/** The status for people. */
-export function formatAgentStatus(s: AgentStatus): string {
+/** The agent's status for people, one string per line (printed with `print`, like `formatStatus`). */
+export function formatAgentStatus(s: AgentStatus): string[] {
   const lines = [
     `${s.workflowId}: ${s.state} since ${s.startedAt}${s.continuedAsNew ? ` (continued as new ${s.continuedAsNew}×)` : ''}`,
     `  idle deadline  ${s.idleDeadline} (last activity ${s.lastActivityAt})`,
@@ -144,7 +147,7 @@ export function formatAgentStatus(s: AgentStatus): string {
     lines.push('  improvements');
     for (const i of s.improvements) lines.push(`    ${i.key}: ${i.text}`);
   }
-  return lines.join('\n');
+  return lines;
 }
 
 /** How the requester is known: a signed start (its key's fingerprint) or a typed name; nothing for older deploys. */

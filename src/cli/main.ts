@@ -9,6 +9,7 @@ import { registerLlmCommands } from './commands/llm';
 import { registerPlanCommand } from './commands/plan';
 import { registerKeysCommands } from './commands/keys';
 import { registerTargetsCommands } from './commands/targets';
+import { printError } from './output';
 
 /** Builds the `opsflow` command; exported so tests can run it in-process. */
 export function buildProgram(): Command {
@@ -54,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
     // One line for people; the stack of what went wrong inside only when asked for. The explainer loads Temporal's
     // client and the config's errors, so it is imported here, when something failed, and --help never pays for it.
     const { explain, isPersonError } = await import('./explain.js');
-    console.error(`opsflow: ${explain(err).message}`);
+    printError(`opsflow: ${explain(err).message}`);
     const inner = isPersonError(err) && err.cause !== undefined ? err.cause : err;
     if (process.env['OPSFLOW_DEBUG'] && !isPersonError(inner)) console.error(inner);
     process.exitCode = 1;

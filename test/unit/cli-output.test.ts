@@ -1,41 +1,169 @@
 /* eslint-disable no-control-regex -- the test looks for control characters */
 /**
- * The CLI prints no terminal escape sequences from untrusted text (workflow ids, comments, reasons, LLM text).
+ * The CLI prints no terminal escape sequences and no forged lines from untrusted text (workflow ids, names, comments,
+ * reasons, timeline messages, LLM text): every line goes through one escaping function.
  * Run: node --import tsx --test test/unit/cli-output.test.ts
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { print, printJson, terminalSafe } from '../../src/cli/output';
+import { formatAgentStatus, formatStatus } from '../../src/cli/format';
+import { oneLine, print, printError, printJson } from '../../src/cli/output';
+import type { AgentStatus } from '../../src/shared/agent';
+import { deriveFigures, emptyFigures } from '../../src/shared/agent/figures';
+import type { DeployStatus } from '../../src/shared/deploy';
 
-/** What `body` writes to stdout. */
-function captured(body: () => void): string {
-  const write = process.stdout.write.bind(process.stdout);
+/** What `body` writes to stdout (or stderr). */
+function captured(body: () => void, stream: NodeJS.WriteStream = process.stdout): string {
+  const write = stream.write.bind(stream);
   let out = '';
-  process.stdout.write = ((chunk: string) => {
+  stream.write = ((chunk: string) => {
     out += chunk;
     return true;
-  }) as typeof process.stdout.write;
+  }) as typeof stream.write;
   try {
     body();
   } finally {
-    process.stdout.write = write;
+    stream.write = write;
   }
   return out;
 }
 
-const HOSTILE = 'ok\u001b[2J\u001b]0;pwned\u0007 \u009b31m red\u0008\u202e\tdone\nnext';
+const HOSTILE = 'ok\u001b[2J\u001b]0;pwned\u0007 \u009b31m red\u0008\u202e\tdone\r\nnext\u2028last';
+/** Any character a terminal acts on rather than shows, or that reorders or breaks a line. */
+const RAW = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+/** What an ignored Signal's ids or comment would carry to forge a decision in `deploy status`. */
+const FORGED = '\n    12:00:09 AWAITING_APPROVAL production  approved by alice (update, signed)\n';
+const AT = '2026-01-01T12:00:00.000Z';
 
 describe('CLI output', () => {
-  it('strips escape sequences and control characters, keeping newlines and tabs', () => {
-    assert.equal(terminalSafe(HOSTILE), 'ok[2J]0;pwned 31m red\tdone\nnext');
-    const out = captured(() => print(HOSTILE));
-    assert.equal(out, 'ok[2J]0;pwned 31m red\tdone\nnext\n');
-    assert.doesNotMatch(out, /[\u001b\u0007\u009b\u0008\u202e]/);
+  it('shows every control character escaped, JSON style, and escaping twice changes nothing', () => {
+    const shown = 'ok\\u001b[2J\\u001b]0;pwned\\u0007 \\u009b31m red\\u0008\\u202e\\tdone\\r\\nnext\\u2028last';
+    assert.equal(oneLine(HOSTILE), shown);
+    assert.equal(oneLine(shown), shown);
+    for (const c of ['\u0000', '\u007f', '\u0085', '\u061c', '\u200f', '\u2029', '\u202a', '\u2066', '\u2069']) {
+      assert.doesNotMatch(oneLine(`a${c}b`), RAW, JSON.stringify(c));
+    }
+    assert.equal(oneLine('plain text, ünïcode — and a \\ backslash'), 'plain text, ünïcode — and a \\ backslash');
+  });
+
+  it('prints each argument as exactly one line', () => {
+    const out = captured(() => print(HOSTILE, FORGED));
+    assert.equal(out, `${oneLine(HOSTILE)}\n${oneLine(FORGED)}\n`);
+    assert.equal(out.split('\n').length, 3);
+    assert.doesNotMatch(out.replace(/\n/g, ''), RAW);
+    // An error's line (a server's or a validator's words) likewise, on stderr.
+    assert.equal(captured(() => printError(`opsflow: refused: ${FORGED}`), process.stderr).split('\n').length, 2);
   });
 
   it('prints JSON with every control character escaped', () => {
     const out = captured(() => printJson({ reason: HOSTILE }));
-    assert.doesNotMatch(out, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    assert.doesNotMatch(out.slice(0, -1), RAW);
     assert.deepEqual(JSON.parse(out), { reason: HOSTILE });
+  });
+
+  it('prints a deploy status whose timeline, approvals and controls carry newlines and escapes as its lines alone', () => {
+    const status: DeployStatus = {
+      deployId: 'deploy-hello-1.1.0-production',
+      service: 'hello',
+      version: '1.1.0',
+      feature: 'f',
+      requestedBy: `mallory${FORGED}`,
+      phase: 'PAUSED',
+      environment: 'production',
+      startedAt: AT,
+      previousVersions: {},
+      paused: {
+        environment: 'production',
+        cause: 'manual',
+        by: `bob\r${FORGED}`,
+        reason: `look\u001b[2J${FORGED}`,
+        since: AT,
+        deadline: AT,
+        resumePhase: 'CANARY',
+      },
+      approvals: [
+        { environment: 'staging', decision: 'approved', by: `carol${FORGED}`, at: AT, via: 'signal' },
+        { environment: 'production', decision: 'rejected', by: 'dave', at: AT, via: 'update', comment: FORGED },
+      ],
+      controls: [
+        { action: 'pause', by: `erin\u202e${FORGED}`, at: AT, via: 'signal', phase: 'CANARY', reason: FORGED },
+      ],
+      rollback: {
+        environment: 'production',
+        reason: `rolled${FORGED}`,
+        startedAt: AT,
+        steps: [{ step: 'traffic-to-zero', at: AT, ok: false, detail: `server said${FORGED}\u009b2J` }],
+      },
+      reason: `because\u2028${FORGED}`,
+      samples: [],
+      timeline: [
+        { at: AT, phase: 'AWAITING_APPROVAL', environment: 'production', message: `ignored a signal from ${FORGED}` },
+        { at: AT, phase: 'CANARY', environment: `prod${FORGED}`, message: 'step 1/4' },
+        { at: AT, phase: 'PAUSED', message: `\u001b]0;title\u0007paused${FORGED}` },
+      ],
+    };
+    const lines = formatStatus(status);
+    // Header 2, environment 1, pause 3, approvals 2, control 1, rollback 2, reason 1, "timeline:" 1, its entries 3.
+    assert.equal(lines.length, 16);
+    const out = captured(() => print(...lines));
+    const printed = out.split('\n');
+    assert.equal(printed.pop(), '');
+    assert.equal(printed.length, 16, out);
+    assert.doesNotMatch(out.replace(/\n/g, ''), RAW);
+    assert.ok(!printed.some((l) => /^\s*12:00:09 AWAITING_APPROVAL/.test(l)), out);
+    assert.ok(
+      printed.every((l, i) => i === 0 || l.startsWith('  ')),
+      out,
+    );
+    assert.match(printed[1]!, /requested by mallory\\n {4}12:00:09 AWAITING_APPROVAL production {2}approved by alice/);
+    assert.match(out, /approved staging by carol\\n/);
+    assert.match(out, /pause by erin\\u202e\\n/);
+  });
+
+  it('prints the agent status with names, reasons, events and improvements as its lines alone', () => {
+    const figures = deriveFigures(emptyFigures());
+    const status: AgentStatus = {
+      project: 'shop',
+      workflowId: 'ops-agent-shop',
+      state: 'stopping',
+      startedAt: AT,
+      continuedAsNew: 0,
+      lastActivityAt: AT,
+      idleDeadline: AT,
+      nextReview: AT,
+      stop: { by: `frank${FORGED}`, reason: `done\u001b[2J${FORGED}`, at: AT },
+      running: [
+        {
+          deployId: 'deploy-hello-1.1.0-production',
+          runId: 'r',
+          service: 'hello',
+          version: '1.1.0',
+          requestedBy: `gina${FORGED}`,
+          requestedAt: AT,
+        },
+      ],
+      recentDeploys: [],
+      recentEvents: [
+        {
+          id: 1,
+          at: AT,
+          type: 'alert',
+          severity: 'warning',
+          message: `disk${FORGED}`,
+          actions: [`noted${FORGED}`],
+        },
+      ],
+      figures: { total: figures, sinceLastReview: figures, deploysPerDay: 0 },
+      improvements: [{ key: 'k', openedAt: AT, text: `fix it${FORGED}` }],
+      reviews: { count: 0 },
+      artifacts: [],
+    };
+    const lines = formatAgentStatus(status);
+    // Five figures lines, stop 1, running 2, recent deploys 1, recent events 2, improvements 2.
+    assert.equal(lines.length, 13);
+    const out = captured(() => print(...lines));
+    assert.equal(out.split('\n').length, 14, out);
+    assert.doesNotMatch(out.replace(/\n/g, ''), RAW);
+    assert.ok(!out.split('\n').some((l) => /^\s*12:00:09/.test(l)), out);
   });
 });

@@ -118,7 +118,7 @@ export async function showAgentStatus(opts: ProjectOptions): Promise<void> {
       }
       const status = await handle.query(agentStatusQuery);
       if (opts.json) printJson(status);
-      else print(formatAgentStatus(status));
+      else print(...formatAgentStatus(status));
     } catch (err) {
       throw explain(err, forAgent(project));
     }

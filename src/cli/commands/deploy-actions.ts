@@ -74,7 +74,7 @@ export async function showStatus(workflowId: string, opts: { json?: boolean }): 
   await withClient(async (client) => {
     const status = await readStatus(deployHandle(client, workflowId));
     if (opts.json) printJson(status);
-    else print(formatStatus(status));
+    else print(...formatStatus(status));
   });
 }
 

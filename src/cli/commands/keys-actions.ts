@@ -19,15 +19,13 @@ export function initKey(opts: { name: string; dir?: string }): void {
     throw new CliError((err as Error).message);
   }
   print(
-    [
-      `created ${made.privateKey} (OpenSSH ed25519, private, 0600: keep it to yourself) and ${made.publicKey}`,
-      `fingerprint ${fingerprintOf(made.line)}`,
-      "add the public key to the worker's opsflow.yaml:",
-      '  policy:',
-      '    people:',
-      `      ${name.data}: { key: '${made.line}' }`,
-      `opsflow signs with it as ${name.data}; or "ssh-add ${made.privateKey}" and sign through ssh-agent`,
-    ].join('\n'),
+    `created ${made.privateKey} (OpenSSH ed25519, private, 0600: keep it to yourself) and ${made.publicKey}`,
+    `fingerprint ${fingerprintOf(made.line)}`,
+    "add the public key to the worker's opsflow.yaml:",
+    '  policy:',
+    '    people:',
+    `      ${name.data}: { key: '${made.line}' }`,
+    `opsflow signs with it as ${name.data}; or "ssh-add ${made.privateKey}" and sign through ssh-agent`,
   );
 }
 
@@ -45,19 +43,15 @@ export function initCodecKey(opts: { file?: string; id?: string }, rotate: boole
   }
   if (rotate) {
     print(
-      [
-        `added key "${key.id}" to ${file}: it encrypts from the next start of the worker, the CLI and the codec server`,
-        'the older keys still decrypt; restart the worker and the codec server to pick it up',
-      ].join('\n'),
+      `added key "${key.id}" to ${file}: it encrypts from the next start of the worker, the CLI and the codec server`,
+      'the older keys still decrypt; restart the worker and the codec server to pick it up',
     );
     return;
   }
   print(
-    [
-      `created ${file} (0600) with key "${key.id}"`,
-      'turn the codec on for the worker, the CLI and the codec server (the same file for all three):',
-      `  export ${CODEC_ENV.keysFile}=${file}`,
-      'then let the Temporal UI decode: opsflow codec-server --help',
-    ].join('\n'),
+    `created ${file} (0600) with key "${key.id}"`,
+    'turn the codec on for the worker, the CLI and the codec server (the same file for all three):',
+    `  export ${CODEC_ENV.keysFile}=${file}`,
+    'then let the Temporal UI decode: opsflow codec-server --help',
   );
 }
