@@ -43,7 +43,10 @@ export interface CodecServerOptions {
   origins: readonly string[];
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token?: string;
-  /** When set, only these namespaces (X-Namespace header, or the path segment before the endpoint). */
+  /**
+   * When set, only these namespaces: every request must name one in its X-Namespace header, and a path segment before
+   * the endpoint, if any, must name one too.
+   */
   namespaces?: readonly string[];
   /** One line per request for the operator: method, path, status, payload count. Never payload contents. */
   onRequest?: (line: string) => void;
@@ -203,7 +206,16 @@ function checkNamespace(
 ): void {
   if (!namespaces?.length) return;
   const header = req.headers['x-namespace'];
-  for (const named of [typeof header === 'string' ? header : undefined, fromPath]) {
+  // The UI and the Temporal CLI always name the namespace; a request that does not could be for any of them.
+  if (typeof header !== 'string' || header.trim() === '') {
+    throw new Refusal(
+      403,
+      'forbidden_namespace',
+      'no namespace named: send X-Namespace: <namespace> (this codec server serves only some, see --namespace)',
+      cors,
+    );
+  }
+  for (const named of [header, fromPath]) {
     if (named !== undefined && !namespaces.includes(decodedSegment(named))) {
       throw new Refusal(403, 'forbidden_namespace', `namespace "${named}" is not served here (see --namespace)`, cors);
     }

@@ -289,10 +289,18 @@ describe('codec server', () => {
   });
   after(() => server?.close());
 
-  const post = (endpoint: string, body: unknown, headers: Record<string, string> = {}) =>
+  /** A POST as the Temporal CLI sends it (token and X-Namespace), with `headers` overriding; undefined drops one. */
+  const post = (endpoint: string, body: unknown, headers: Record<string, string | undefined> = {}) =>
     fetch(`${server.url}${endpoint}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer s3cret-token', ...headers },
+      headers: Object.fromEntries(
+        Object.entries({
+          'content-type': 'application/json',
+          authorization: 'Bearer s3cret-token',
+          'x-namespace': 'default',
+          ...headers,
+        }).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      ),
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
   const toJson = (p: Payload) => ({
@@ -353,6 +361,7 @@ describe('codec server', () => {
     assert.equal((await post('/decode', body, { authorization: '' })).status, 401);
     assert.equal((await post('/decode', body, { 'x-namespace': 'payments' })).status, 403);
     assert.equal((await post('/payments/decode', body)).status, 403);
+    assert.equal((await post('/default/decode', body, { 'x-namespace': 'payments' })).status, 403);
     assert.equal((await post('/decode', 'payloads', { 'content-type': 'text/plain' })).status, 415);
     assert.equal((await post('/decode', '{nope')).status, 400);
     const invalid = await post('/decode', { payloads: [{ data: 'not base64!' }] });
@@ -375,6 +384,29 @@ describe('codec server', () => {
       req.end(JSON.stringify(body));
     });
     assert.equal(rebound, 403);
+  });
+
+  it('refuses a request that names no namespace when it serves only some, in one line, and decodes nothing', async () => {
+    const [encrypted] = await codec.encode([plain()]);
+    const body = { payloads: [toJson(encrypted!)] };
+    for (const [endpoint, headers] of [
+      ['/decode', { 'x-namespace': undefined }],
+      ['/decode', { 'x-namespace': '' }],
+      ['/decode', { 'x-namespace': '  ' }],
+      // A path segment alone does not do: the UI and the Temporal CLI always send the header.
+      ['/default/decode', { 'x-namespace': undefined }],
+      ['/decode', { 'x-namespace': undefined, origin: UI }],
+    ] as const) {
+      const res = await post(endpoint, body, headers);
+      assert.equal(res.status, 403, `${endpoint} ${JSON.stringify(headers)}`);
+      const text = await res.text();
+      assert.ok(!text.includes('marker-7f3a'), text);
+      const { error } = JSON.parse(text) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'forbidden_namespace');
+      assert.match(error.message, /^no namespace named: send X-Namespace: <namespace> \(.*--namespace\)$/);
+    }
+    // The same request naming the namespace decodes.
+    assert.equal((await post('/decode', body)).status, 200);
   });
 
   it('answers a payload it cannot decrypt with a 400 naming the key id', async () => {

@@ -19,7 +19,7 @@ export function registerCodecServerCommand(program: Command): void {
       collect,
     )
     .option('--token-file <file>', 'require "Authorization: Bearer <the token in this file>" on every request')
-    .option('--namespace <name>', 'serve only this namespace (repeatable; default: any)', collect)
+    .option('--namespace <name>', 'serve only this namespace, named by X-Namespace (repeatable; default: any)', collect)
     .option('--quiet', 'do not print a line per request')
     .addHelpText(
       'after',
