@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import {
   approvalWaitMs,
   restoreMs,
@@ -9,23 +10,35 @@ import {
   type FilesChanged,
   type ReportResult,
 } from '../../shared/deploy';
+import { ErrorType } from '../../shared/errors';
 import type { ReportRequest, SnapshotRequest } from '../types';
 import type { LlmReport } from '../llm/report';
 import { renderSummary } from './summary';
-import { checkWorkdir } from './workdir';
+import { checkStaysInside, checkWorkdir } from './workdir';
 
 /** The files every ending writes into the handoff folder. */
 export const HANDOFF_FILES = ['summary.md', 'files-changed.json', 'report.json'] as const;
 
-/** Resolves the handoff folder and refuses any path that would leave `<workdir>/.agency/handoff`. */
+/**
+ * Resolves the handoff folder; refuses (not retried) any path that would leave `<workdir>/.agency/handoff` as written,
+ * or the workdir once symbolic links are resolved (a committed `.agency` or `.agency/handoff/<feature>` link).
+ */
 export function resolveHandoffDir(workdir: string, dir: string): string {
   workdir = checkWorkdir(workdir);
   const root = path.resolve(workdir, '.agency', 'handoff');
   const resolved = path.resolve(workdir, dir);
   if (!resolved.startsWith(root + path.sep)) {
-    throw new Error(`handoff folder ${dir} would leave ${root}`);
+    throw ApplicationFailure.nonRetryable(`handoff folder ${dir} would leave ${root}`, ErrorType.InvalidRequest);
   }
+  checkStaysInside(resolved, workdir, `handoff folder ${dir}`);
   return resolved;
+}
+
+/** A file in the handoff folder, refused (not retried) when it is a symbolic link that leads out of the workdir. */
+export function resolveHandoffFile(workdir: string, dir: string, name: string): string {
+  const file = path.join(resolveHandoffDir(workdir, dir), name);
+  checkStaysInside(file, workdir, `handoff file ${path.posix.join(dir, name)}`);
+  return file;
 }
 
 /** Which of the handoff files exist before this run writes anything (recorded in history, so retries agree). */
@@ -36,10 +49,14 @@ export function snapshotHandoff({ workdir, dir }: SnapshotRequest): { existing: 
   };
 }
 
-/** Writes through a temporary file and a rename, so a reader never sees half a report. */
+/**
+ * Writes through a temporary file and a rename, so a reader never sees half a report. The temporary file is created
+ * afresh ('wx' fails on anything there, a symbolic link included): a committed link by that name leads nowhere.
+ */
 function writeAtomically(file: string, text: string): void {
   const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, text, { mode: 0o600 });
+  rmSync(temp, { force: true });
+  writeFileSync(temp, text, { mode: 0o600, flag: 'wx' });
   renameSync(temp, file);
 }
 
