@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import { handoffDir, type DeployPolicy, type Plan } from '../shared/deploy';
+import type { Authorised, DeployPolicy, Plan } from '../shared/deploy';
 import { ErrorType, type ErrorTypeName } from '../shared/errors';
+import { refuseEffect, type Effect } from './authority';
 import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
 import type { MetricsRegistry } from './metrics/registry';
 import { InvalidTargetRequest, stableVersions, TargetConflict, UnknownRelease } from './targets/contract';
@@ -12,7 +11,8 @@ import { activityDeadline, narrate, type LlmRuntime } from './llm/index';
 import { llmReport } from './llm/report';
 import { planDeploy } from './llm/plan';
 import { recentDeploys } from './planner/history';
-import { resolveHandoffDir, snapshotHandoff, writeHandoffReport } from './report/handoff';
+import { snapshotHandoff, writeHandoffReport } from './report/handoff';
+import { readHandoffPlan } from './planner/handoff-plan';
 import type {
   MeasureRequest,
   MeasureResult,
@@ -74,6 +74,41 @@ function withDeadline<T extends object>(options: T | undefined): (T & { deadline
   return deadline === undefined ? options : { ...options, deadline };
 }
 
+/**
+ * Refuses, as a non-retryable PolicyRefused failure, a change the worker's own policy does not allow with the evidence
+ * the deploy presents; answers the target's ref without the evidence.
+ */
+function authorise<R extends { service: string; environment: string }>(
+  policy: DeployPolicy,
+  request: R & Authorised,
+  effect: Omit<Effect, 'environment' | 'service'> & { version: string },
+): R {
+  const { authority, ...ref } = request;
+  const { workflowExecution, workflowNamespace, currentAttemptScheduledTimestampMs } = Context.current().info;
+  const refusal = refuseEffect(
+    policy,
+    // An activity run outside a workflow has no run to be bound to: nothing protected verifies for it.
+    {
+      namespace: workflowNamespace ?? '',
+      workflowId: workflowExecution?.workflowId ?? '',
+      runId: workflowExecution?.runId ?? '',
+      // The server's clock (when it scheduled this attempt), the one the statements' times were judged by.
+      nowMs: currentAttemptScheduledTimestampMs,
+    },
+    { ...effect, environment: request.environment, service: request.service },
+    authority,
+  );
+  if (refusal) {
+    log.warn("change refused by the worker's policy", { environment: request.environment, kind: effect.kind });
+    throw ApplicationFailure.create({
+      type: ErrorType.PolicyRefused,
+      message: `the worker refuses to ${effect.kind === 'weight' ? 'route traffic' : effect.kind} in ${request.environment}: ${refusal}`,
+      nonRetryable: true,
+    });
+  }
+  return ref as R;
+}
+
 /** How far back the planner looks for the service's rollbacks. */
 const HISTORY_MS = 30 * 86_400_000;
 
@@ -93,9 +128,8 @@ export function createActivities({ targets, metrics, llm, policy }: ActivityDeps
         const environments = input.environments.map((env) => env.name);
         return stableVersions(target, input.service, environments);
       });
-      const relative = path.posix.join(handoffDir(input.feature), 'plan.md');
-      const file = path.join(resolveHandoffDir(input.workdir, handoffDir(input.feature)), 'plan.md');
-      const handoffPlan = existsSync(file) ? { path: relative, text: readFileSync(file, 'utf8') } : undefined;
+      // A plan.md that links outside the working directory is refused, not read.
+      const handoffPlan = readHandoffPlan(input.workdir, input.feature);
       const history = recentDeploys(input.workdir, {
         project: input.project,
         service: input.service,
@@ -119,15 +153,22 @@ export function createActivities({ targets, metrics, llm, policy }: ActivityDeps
       return plan;
     },
 
-    async startRelease(ref: ReleaseRef): Promise<StartResult> {
+    /** Starts the release beside stable, once the worker's policy allows it with the evidence presented. */
+    async startRelease(request: ReleaseRef & Authorised): Promise<StartResult> {
+      const ref = authorise(policy, request, { kind: 'start', version: request.version });
       return typed(() => targets.targetFor(ref.service).startRelease(ref));
     },
 
-    async setTrafficWeight(ref: WeightRef): Promise<WeightResult> {
+    /** Routes a share of traffic to the release; a share above 0 only as the worker's policy allows. */
+    async setTrafficWeight(request: WeightRef & Authorised & { version?: string }): Promise<WeightResult> {
+      const { version, ...rest } = request;
+      const ref = authorise(policy, rest, { kind: 'weight', weight: request.weight, version: version ?? '' });
       return typed(() => targets.targetFor(ref.service).setWeight(ref));
     },
 
-    async promoteRelease(ref: ReleaseRef): Promise<PromoteResult> {
+    /** Promotes the release, once the worker's policy allows it with the evidence presented. */
+    async promoteRelease(request: ReleaseRef & Authorised): Promise<PromoteResult> {
+      const ref = authorise(policy, request, { kind: 'promote', version: request.version });
       return typed(() => targets.targetFor(ref.service).promote(ref));
     },
 

@@ -3,9 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { DeployPolicy, EnvironmentPolicy } from '../shared/deploy/policy';
-import { DEFAULT_CONTROLS, DEFAULT_SIGNED_ACTIONS, whoSchema } from '../shared/deploy/policy';
+import { DEFAULT_CONTROLS, DEFAULT_SIGNED_ACTIONS, DENY_RULE, whoSchema } from '../shared/deploy/policy';
 import { durationSchema } from '../shared/duration';
-import { parseOpenSshPublicKey, SIGNED_ACTIONS } from '../shared/signing';
+import { fingerprintOf, parseOpenSshPublicKey, SIGNED_ACTIONS } from '../shared/signing';
 import { nameSchema } from '../shared/validation';
 import { ConfigError } from './errors';
 import type { OpsflowConfig } from './schema';
@@ -59,6 +59,11 @@ export const policyConfigSchema = z
     trustTypedNames: z.boolean().default(false),
     people: z.record(nameSchema, personConfigSchema).default({}),
     environments: z.record(nameSchema, environmentPolicyConfigSchema).default({}),
+    /**
+     * The rule of an environment a deploy request names that is in neither `environments` nor `policy.environments`.
+     * Unset: such an environment is protected and nobody may approve it, so a request cannot reach it.
+     */
+    defaults: environmentPolicyConfigSchema.optional(),
   })
   .strict();
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;
@@ -138,21 +143,12 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
     }
     people[name] = { publicKey: publicKey ?? '', groups: person.groups };
   }
+  refuseSharedKeys(people);
   const environments: Record<string, EnvironmentPolicy> = {};
   for (const [name, env] of Object.entries(config.environments)) {
     const listed = Object.hasOwn(block.environments, name) ? block.environments[name] : undefined;
     environments[name] = listed
-      ? {
-          protected: listed.protected,
-          approvers: listed.approvers,
-          required: listed.required,
-          requireGroups: listed.requireGroups,
-          allowSelfApproval: listed.allowSelfApproval,
-          timeoutMs: listed.timeout,
-          controls: listed.controls,
-          signed: listed.signed,
-          signedStart: signedStartOf(listed),
-        }
+      ? listedRule(listed)
       : {
           protected: env.approval.required,
           approvers: env.approval.approvers,
@@ -165,5 +161,40 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
           signedStart: signedStartOf({ protected: env.approval.required, signed: DEFAULT_SIGNED_ACTIONS }),
         };
   }
-  return { trustTypedNames: block.trustTypedNames, people, environments, source: configPath };
+  const defaults = block.defaults ? listedRule(block.defaults) : DENY_RULE;
+  return { trustTypedNames: block.trustTypedNames, people, environments, defaults, source: configPath };
+}
+
+/** An environment's rule as `policy.environments.<name>` (or `policy.defaults`) states it. */
+function listedRule(listed: z.output<typeof environmentPolicyConfigSchema>): EnvironmentPolicy {
+  return {
+    protected: listed.protected,
+    approvers: listed.approvers,
+    required: listed.required,
+    requireGroups: listed.requireGroups,
+    allowSelfApproval: listed.allowSelfApproval,
+    timeoutMs: listed.timeout,
+    controls: listed.controls,
+    signed: listed.signed,
+    signedStart: signedStartOf(listed),
+  };
+}
+
+/**
+ * N of M counts keys, not names: one key listed under two names (alice in sre, alice-oncall in security) would let one
+ * person satisfy "2 approvals, groups sre and security" alone. Such a policy is refused when it loads.
+ */
+function refuseSharedKeys(people: DeployPolicy['people']): void {
+  const owners = new Map<string, string>();
+  for (const [name, person] of Object.entries(people)) {
+    const fingerprint = fingerprintOf(person.publicKey);
+    const other = owners.get(fingerprint);
+    if (other) {
+      throw new ConfigError(
+        `policy.people.${name}: the same key as policy.people.${other} (${fingerprint}); ` +
+          'each person needs a key of their own, or N-of-M approvals would count one key twice',
+      );
+    }
+    owners.set(fingerprint, name);
+  }
 }

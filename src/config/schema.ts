@@ -239,6 +239,17 @@ export const configSchema = z
         });
       }
     }
+    // A target entry for an environment the config does not define would have no approval rule of its own.
+    for (const [service, { target }] of Object.entries(config.services)) {
+      const targetEnvironments = 'environments' in target ? Object.keys(target.environments) : [];
+      for (const name of targetEnvironments.filter((env) => !Object.hasOwn(config.environments, env))) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', service, 'target', 'environments', name],
+          message: `environment "${name}" is not defined under environments (${Object.keys(config.environments).join(', ')}): define it there, with its approval, or remove this entry`,
+        });
+      }
+    }
     const production = config.environments['production'];
     if (production && !production.approval.required) {
       ctx.addIssue({

@@ -83,7 +83,7 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
     const requester = start?.fingerprint ? start : undefined;
     const env = input?.environments.find((e) => e.name === environment);
     if (!requester || !policy || !env) return undefined;
-    const rules = effectivePolicy(env.approval, policy.environments[environment], environment);
+    const rules = effectivePolicy(env.approval, policy, environment);
     if (!rules.ok || rules.policy.allowSelfApproval) return undefined;
     const key = personOf(policy, person)?.publicKey;
     const sameKey = key !== undefined && safeFingerprint(key) === requester.fingerprint;

@@ -210,14 +210,43 @@ export function refuseStatement(
   expected: Expected,
   publicKeyOf: (person: string) => string | undefined,
 ): string | undefined {
-  const s = signed.statement;
+  return (
+    refuseBinding(signed.statement, expected) ??
+    refuseTimeOrSignature(signed.statement, expected.nowMs, publicKeyOf, (key) =>
+      verifyBytes(signed.signature, signedBytes(signed.statement), key),
+    )
+  );
+}
+
+/**
+ * Why a statement is not for this deploy, run, environment, action and plan. The statement's own value is not echoed:
+ * it is unverified text from whoever sent it.
+ */
+function refuseBinding(s: Statement, expected: Expected): string | undefined {
   const mismatch = (['namespace', 'workflowId', 'runId', 'environment', 'action', 'planHash'] as const).find(
     (field) => s[field] !== expected[field],
   );
-  if (mismatch) return `the signed statement is for another ${mismatch} (${s[mismatch]}, not ${expected[mismatch]})`;
-  return refuseTimeOrSignature(s, expected.nowMs, publicKeyOf, (key) =>
-    verifyBytes(signed.signature, signedBytes(s), key),
-  );
+  return mismatch ? `the signed statement is for another ${mismatch} (not ${expected[mismatch]})` : undefined;
+}
+
+/**
+ * Checks a statement presented as evidence to the activity that changes an environment: bound to this deploy, run,
+ * environment, action and plan, and signed by the person's key in the worker's own policy. Its expiry is not judged
+ * again here: the workflow judged it when the decision was made, hours before a long canary's last step, and the
+ * statement is bound to this run alone. One that claims to be issued after now (more than a minute's clock skew) is
+ * refused.
+ */
+export function refuseEvidence(
+  signed: SignedStatement,
+  expected: Expected,
+  publicKeyOf: (person: string) => string | undefined,
+): string | undefined {
+  const s = signed.statement;
+  const binding = refuseBinding(s, expected);
+  if (binding) return binding;
+  if (Date.parse(s.issuedAt) > expected.nowMs + 60_000)
+    return `the signed statement was issued in the future (${s.issuedAt})`;
+  return refuseSignature(s.person, publicKeyOf, (key) => verifyBytes(signed.signature, signedBytes(s), key));
 }
 
 /** What a start statement must say to start this deploy here and now. */
@@ -243,9 +272,9 @@ export function refuseStart(
 ): string | undefined {
   const s = signed.statement;
   const mismatch = (['namespace', 'workflowId', 'service', 'version'] as const).find((f) => s[f] !== expected[f]);
-  if (mismatch) return `the signed start is for another ${mismatch} (${s[mismatch]}, not ${expected[mismatch]})`;
+  if (mismatch) return `the signed start is for another ${mismatch} (not ${expected[mismatch]})`;
   if (s.environments.join(',') !== expected.environments.join(',')) {
-    return `the signed start is for other environments (${s.environments.join(', ')}, not ${expected.environments.join(', ')})`;
+    return `the signed start is for other environments (not ${expected.environments.join(', ')})`;
   }
   if (s.requestHash !== expected.requestHash) {
     return 'the signed start is for another request (its hash differs: the request was changed after it was signed)';
@@ -270,8 +299,45 @@ function refuseTimeOrSignature(
   // Clocks differ a little: a statement issued up to a minute "in the future" still counts.
   if (issued > nowMs + 60_000) return `the signed statement was issued in the future (${s.issuedAt})`;
   if (expires < nowMs) return `the signed statement expired at ${s.expiresAt}: sign again`;
-  const key = publicKeyOf(s.person);
-  if (!key) return `${s.person} has no public key in the worker's policy`;
-  if (!verify(key)) return `the signature is not ${s.person}'s (it does not verify against their key)`;
+  return refuseSignature(s.person, publicKeyOf, verify);
+}
+
+/** Why a person's signature does not hold: no key in the worker's policy, or not made with it. */
+function refuseSignature(
+  person: string,
+  publicKeyOf: (person: string) => string | undefined,
+  verify: (publicKey: string) => boolean,
+): string | undefined {
+  const key = publicKeyOf(person);
+  if (!key) return `${person} has no public key in the worker's policy`;
+  if (!verify(key)) return `the signature is not ${person}'s (it does not verify against their key)`;
   return undefined;
+}
+
+/** What a start statement presented to the activity that changes one environment must be for. */
+export interface ExpectedStartEvidence {
+  namespace: string;
+  workflowId: string;
+  service: string;
+  version: string;
+  environment: string;
+  nowMs: number;
+}
+
+/**
+ * Checks a signed start presented as evidence to the activity that changes an environment: for this deploy, service
+ * and version, through this environment, signed by the requester's key in the worker's own policy. Its expiry and its
+ * one use are judged by the deploy when it starts (and by the activity's start ledger); not again here.
+ */
+export function refuseStartEvidence(
+  signed: SignedStart,
+  expected: ExpectedStartEvidence,
+  publicKeyOf: (person: string) => string | undefined,
+): string | undefined {
+  const s = signed.statement;
+  const mismatch = (['namespace', 'workflowId', 'service', 'version'] as const).find((f) => s[f] !== expected[f]);
+  if (mismatch) return `the signed start is for another ${mismatch} (not ${expected[mismatch]})`;
+  if (!s.environments.includes(expected.environment)) return `the signed start is not for ${expected.environment}`;
+  if (Date.parse(s.issuedAt) > expected.nowMs + 60_000) return `the signed start was issued in the future`;
+  return refuseSignature(s.person, publicKeyOf, (key) => verifyBytes(signed.signature, startSignedBytes(s), key));
 }

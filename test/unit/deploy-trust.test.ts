@@ -309,7 +309,7 @@ describe('approvals nobody can forge', () => {
         name: 'a start statement for another deploy',
         request: (input) => signedStart(input, 'carol', { workflowId: 'deploy-hello-1.1.0-production-other' }),
         reason:
-          /^the start is refused: the signed start is for another workflowId \(deploy-hello-1\.1\.0-production-other, not deploy-hello-1\.1\.0-production-\d+\)$/,
+          /^the start is refused: the signed start is for another workflowId \(not deploy-hello-1\.1\.0-production-\d+\)$/,
       },
       {
         name: 'a request changed after it was signed',

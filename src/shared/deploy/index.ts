@@ -3,3 +3,4 @@ export * from './input';
 export * from './status';
 export * from './facts';
 export * from './policy';
+export * from './authority';

@@ -53,6 +53,12 @@ export const deployPolicySchema = z
     trustTypedNames: z.boolean(),
     people: z.record(nameSchema, personSchema),
     environments: z.record(nameSchema, environmentPolicySchema),
+    /**
+     * The rule of an environment the policy does not list (a request may name any): `policy.defaults` from the worker's
+     * config, or a rule that protects it and names no approver, so nothing reaches it. Absent in policies recorded
+     * before it existed, which left such an environment unprotected.
+     */
+    defaults: environmentPolicySchema.optional(),
     /** Where the worker read it, for people. */
     source: z.string(),
   })
@@ -64,6 +70,24 @@ export function personOf(policy: DeployPolicy | undefined, name: string): Deploy
   return policy && Object.hasOwn(policy.people, name) ? policy.people[name] : undefined;
 }
 
+/** The worker's rule for an environment: its own entry, else the policy's default rule (undefined before those). */
+export function workerRules(policy: DeployPolicy, environment: string): EnvironmentPolicy | undefined {
+  return Object.hasOwn(policy.environments, environment) ? policy.environments[environment] : policy.defaults;
+}
+
+/** The default rule of a worker whose config sets no `policy.defaults`: protected, and nobody may approve. */
+export const DENY_RULE: EnvironmentPolicy = {
+  protected: true,
+  approvers: [],
+  required: 1,
+  requireGroups: [],
+  allowSelfApproval: false,
+  timeoutMs: 86_400_000,
+  controls: { ...DEFAULT_CONTROLS },
+  signed: [...DEFAULT_SIGNED_ACTIONS],
+  signedStart: true,
+};
+
 /** What a deploy's request asks of an environment's approval (from the requester's opsflow.yaml). */
 type RequestedApproval = EnvironmentPlan['approval'];
 
@@ -73,9 +97,10 @@ type RequestedApproval = EnvironmentPlan['approval'];
  */
 export function effectivePolicy(
   requested: RequestedApproval,
-  policy: EnvironmentPolicy | undefined,
+  worker: DeployPolicy,
   environment: string,
 ): { ok: true; policy: EnvironmentPolicy } | { ok: false; reason: string } {
+  const policy = workerRules(worker, environment);
   const base: EnvironmentPolicy = policy ?? {
     protected: false,
     approvers: [],
@@ -90,6 +115,14 @@ export function effectivePolicy(
     ok: false as const,
     reason: `the request would loosen the worker's policy for ${environment}: ${field} ${JSON.stringify(asked)} (policy: ${JSON.stringify(allowed)})`,
   });
+  if (base.protected && base.approvers.length === 0) {
+    return {
+      ok: false as const,
+      reason:
+        `the worker's policy names nobody who may approve ${environment}: ` +
+        "define it under environments (with its approval) in the worker's opsflow.yaml, or set policy.defaults",
+    };
+  }
   if (requested.allowSelfApproval && !base.allowSelfApproval) {
     return refuse('approval.allowSelfApproval', true, false);
   }

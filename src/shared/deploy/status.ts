@@ -196,6 +196,8 @@ export interface ControlRecord {
   via: 'update' | 'signal';
   /** The phase the deploy was in when the action was taken. */
   phase: Phase;
+  /** Set when the action was proven by a signature: the nonce of the signed statement. */
+  signedNonce?: string;
 }
 
 /** A check that decided a sample's verdict: which metric, judged how, its value and the limit it crossed. */

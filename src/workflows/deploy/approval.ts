@@ -11,10 +11,11 @@ import {
 } from '../../shared/deploy';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
+import { fingerprintOf, type SignedStatement } from '../../shared/signing';
 import type { StageResult } from './stage';
 import { guardedSignal } from './signals';
 import { now, type DeployState } from './state';
-import { environmentPolicy, identify, planHash, requireApprover, requesterOf } from './trust';
+import { environmentPolicy, identify, planHash, requireApprover, requesterOf, signingRunId } from './trust';
 
 /** Who decided, as the validator proved it; the handler proves it again (validators do not run on replay or Signals). */
 interface Decider {
@@ -61,6 +62,7 @@ export function registerApprovalHandlers(state: DeployState): void {
     decider: Decider,
     comment: string | undefined,
     via: 'update' | 'signal',
+    signed: SignedStatement | undefined,
   ): ApprovalRecord => {
     const entry: ApprovalRecord = {
       environment: state.status.environment ?? '',
@@ -72,6 +74,10 @@ export function registerApprovalHandlers(state: DeployState): void {
       ...(decider.nonce ? { signedNonce: decider.nonce } : {}),
     };
     if (decider.nonce) state.usedNonces.add(decider.nonce);
+    if (decision === 'approved' && decider.nonce && signed) {
+      const evidence = state.approvalEvidence.get(entry.environment) ?? [];
+      state.approvalEvidence.set(entry.environment, [...evidence, signed]);
+    }
     state.pendingDecision = entry;
     state.status.approvals.push(entry);
     if (decision === 'approved' && state.status.approval) {
@@ -82,21 +88,23 @@ export function registerApprovalHandlers(state: DeployState): void {
     return entry;
   };
 
-  setHandler(approveUpdate, (args) => record('approved', validateApprove(args), args.comment, 'update'), {
+  setHandler(approveUpdate, (args) => record('approved', validateApprove(args), args.comment, 'update', args.signed), {
     validator: (args) => void validateApprove(args),
   });
-  setHandler(rejectUpdate, (args) => record('rejected', validateReject(args), args.reason, 'update'), {
+  setHandler(rejectUpdate, (args) => record('rejected', validateReject(args), args.reason, 'update', args.signed), {
     validator: (args) => void validateReject(args),
   });
   setHandler(
     approveSignal,
     guardedSignal(state, 'approve', validateApprove, (a) =>
-      record('approved', validateApprove(a), a.comment, 'signal'),
+      record('approved', validateApprove(a), a.comment, 'signal', a.signed),
     ),
   );
   setHandler(
     rejectSignal,
-    guardedSignal(state, 'reject', validateReject, (a) => record('rejected', validateReject(a), a.reason, 'signal')),
+    guardedSignal(state, 'reject', validateReject, (a) =>
+      record('rejected', validateReject(a), a.reason, 'signal', a.signed),
+    ),
   );
 }
 
@@ -108,12 +116,23 @@ function approvedBy(state: DeployState, environment: string): string[] {
   return [...new Set(people)];
 }
 
-/** Enough distinct approvals, from every required group. */
+/** Enough approvals by distinct people and distinct keys, from every required group. */
 function approvalComplete(state: DeployState, env: EnvironmentPlan, rules: EnvironmentPolicy | undefined): boolean {
   const people = approvedBy(state, env.name);
-  if (people.length < (rules?.required ?? 1)) return false;
+  const keys = new Set(people.map((p) => keyOf(state, p)));
+  if (Math.min(people.length, keys.size) < (rules?.required ?? 1)) return false;
   const groupsOf = (person: string) => personOf(state.policy, person)?.groups ?? [];
   return (rules?.requireGroups ?? []).every((group) => people.some((p) => groupsOf(p).includes(group)));
+}
+
+/** A person's key (its fingerprint), or their name where the policy has no key for them. */
+function keyOf(state: DeployState, person: string): string {
+  const key = personOf(state.policy, person)?.publicKey;
+  try {
+    return key ? fingerprintOf(key) : `name:${person}`;
+  } catch {
+    return `name:${person}`;
+  }
 }
 
 /** Waits for people, or the timeout; the boolean is handled both ways. */
@@ -134,7 +153,7 @@ export async function awaitApproval(state: DeployState, env: EnvironmentPlan): P
           required: rules.required,
           requireGroups: rules.requireGroups,
           approvedBy: [],
-          runId: workflowInfo().firstExecutionRunId,
+          runId: signingRunId(state),
           namespace: workflowInfo().namespace,
           planHash: planHash(env),
           signed: !state.policy?.trustTypedNames && rules.signed.includes('approve'),

@@ -115,6 +115,7 @@ function control(
     via,
     phase: state.status.phase,
     ...(args.reason ? { reason: args.reason } : {}),
+    ...(args.signed ? { signedNonce: args.signed.statement.nonce } : {}),
   };
   if (args.signed) state.usedNonces.add(args.signed.statement.nonce);
   state.status.controls.push(entry);

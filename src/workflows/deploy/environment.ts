@@ -8,7 +8,7 @@ import { rollBack } from './rollback';
 import { PromoteNow, StageAborted, type StageResult } from './stage';
 import { now, type DeployState } from './state';
 import { STRATEGIES } from './strategies';
-import { needsApproval } from './trust';
+import { authorityFor, needsApproval } from './trust';
 
 /**
  * One environment of the pipeline: its approval where required, the new version started beside the stable one, the
@@ -27,7 +27,14 @@ export async function deployEnvironment(state: DeployState, env: EnvironmentPlan
       return approval;
     }
   }
-  const ref = { deployId: input.deployId, environment: env.name, service: input.service, version: input.version };
+  const authority = authorityFor(state, env);
+  const ref = {
+    deployId: input.deployId,
+    environment: env.name,
+    service: input.service,
+    version: input.version,
+    ...(authority ? { authority } : {}),
+  };
   const stable = status.previousVersions[env.name] ?? null;
   state.requested.abort = undefined;
   state.requested.promote = undefined;

@@ -13,6 +13,7 @@ import {
   type StopCause,
 } from '../../shared/deploy';
 import { PHASE_ATTRIBUTE } from '../../shared/search-attributes';
+import type { SignedStatement } from '../../shared/signing';
 import { describeStatus } from './details';
 
 /**
@@ -29,6 +30,10 @@ export class DeployState {
   policy: DeployPolicy | undefined;
   /** Nonces of the signed statements already counted: each counts once. */
   readonly usedNonces = new Set<string>();
+  /** The signed approvals that counted, per environment: the evidence its changes present to the worker. */
+  readonly approvalEvidence = new Map<string, SignedStatement[]>();
+  /** Statements bind to this run's id (false in deploys recorded before: they bound to the first run's id). */
+  runBound = false;
   /** Operator requests the running stage has yet to act on. */
   readonly requested: { abort?: ControlRecord; promote?: ControlRecord } = {};
 

@@ -6,6 +6,8 @@ import {
   needsSignature,
   personOf,
   requestHashOf,
+  deployPolicySchema,
+  type Authority,
   type DeployPolicy,
   type EnvironmentPlan,
   type EnvironmentPolicy,
@@ -28,6 +30,11 @@ const WORKER_POLICY_PATCH = 'worker-policy';
 const DEPLOY_ID_PATCH = 'deploy-id-pattern';
 /** Deploys recorded before signed starts knew their requester by a typed name only. */
 const SIGNED_START_PATCH = 'signed-start';
+/**
+ * Deploys recorded before statements were bound to their run: decisions bound to the first run's id (which cron, retry
+ * and reset runs share), the policy's answer was taken unchecked and a signed start counted in any run of its chain.
+ */
+const RUN_BOUND_PATCH = 'run-bound-statements';
 
 /**
  * The gate before anything runs: the deploy id follows the one pattern and names what it deploys; the worker's policy
@@ -44,20 +51,55 @@ export async function loadPolicy(state: DeployState): Promise<void> {
       (deployId === workflowInfo().workflowId ? undefined : `the deploy id ${deployId} is not this workflow's id`);
     if (problem) throw ApplicationFailure.nonRetryable(problem, ErrorType.InvalidInput);
   }
-  const policy = await local.workerPolicy.executeWithOptions(
+  const answered = await local.workerPolicy.executeWithOptions(
     { ...LOCAL_OPTIONS, summary: "the worker's approval policy" },
     [],
   );
+  state.runBound = patched(RUN_BOUND_PATCH);
+  const policy = state.runBound ? checkedPolicy(answered) : answered;
   state.policy = policy;
   state.status.trust = { mode: policy.trustTypedNames ? 'typed-names' : 'signed', source: policy.source };
   for (const env of state.input.environments) {
-    const effective = effectivePolicy(env.approval, policy.environments[env.name], env.name);
+    const effective = effectivePolicy(env.approval, policy, env.name);
     if (!effective.ok) throw ApplicationFailure.nonRetryable(effective.reason, ErrorType.PolicyRefused);
   }
   if (policy.trustTypedNames) {
     state.note(`approvals trust typed names (demo mode, ${policy.source}): nobody's identity is proven`);
   }
   if (patched(SIGNED_START_PATCH)) establishRequester(state, policy);
+}
+
+/**
+ * The policy activity's answer, checked: anyone with namespace access can complete that activity, so a malformed
+ * answer ends the deploy in one line instead of failing its workflow tasks. A well-formed forgery gets no further than
+ * the first protected change: the activity making it checks the evidence against its own worker's policy.
+ */
+function checkedPolicy(answered: unknown): DeployPolicy {
+  const parsed = deployPolicySchema.safeParse(answered);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw ApplicationFailure.nonRetryable(
+      `the worker's policy answer is malformed (${issue?.path.join('.') || 'policy'}: ${issue?.message})`,
+      ErrorType.PolicyRefused,
+    );
+  }
+  return parsed.data;
+}
+
+/** The run id a signed statement binds to: this run's (the first run's in deploys recorded before). */
+export function signingRunId(state: DeployState): string {
+  const info = workflowInfo();
+  return state.runBound ? info.runId : info.firstExecutionRunId;
+}
+
+/**
+ * What this deploy presents with a change to an environment that needs approval: the approved rollout, the signed
+ * approvals that counted and the requester's signed start. The activity checks it against its own worker's policy.
+ */
+export function authorityFor(state: DeployState, env: EnvironmentPlan): Authority | undefined {
+  if (!state.policy || !needsApproval(state, env)) return undefined;
+  const signedStart = state.status.requester?.signed ? state.input.signedStart : undefined;
+  return { plan: env, approvals: state.approvalEvidence.get(env.name) ?? [], ...(signedStart ? { signedStart } : {}) };
 }
 
 /**
@@ -73,21 +115,28 @@ function establishRequester(state: DeployState, policy: DeployPolicy): void {
   const signed = input.signedStart;
   if (signed) {
     const info = workflowInfo();
-    const refusal = refuseStart(
-      signed,
-      {
-        namespace: info.namespace,
-        workflowId: info.workflowId,
-        service: input.service,
-        version: input.version,
-        environments: input.environments.map((env) => env.name),
-        requestHash: requestHashOf(input),
-        // When the server started the deploy, not when a worker first ran it: a start queued while no worker polls
-        // does not expire in the queue.
-        nowMs: info.startTime.getTime(),
-      },
-      (person) => personOf(policy, person)?.publicKey,
-    );
+    // A cron, retry or continued run reuses its chain's input: the start was signed for the chain's first run.
+    const reused =
+      state.runBound && info.continuedFromExecutionRunId
+        ? `the signed start was used by an earlier run of this chain (this run continues ${info.continuedFromExecutionRunId}); a signed start starts one run`
+        : undefined;
+    const refusal =
+      reused ??
+      refuseStart(
+        signed,
+        {
+          namespace: info.namespace,
+          workflowId: info.workflowId,
+          service: input.service,
+          version: input.version,
+          environments: input.environments.map((env) => env.name),
+          requestHash: requestHashOf(input),
+          // When the server started the deploy, not when a worker first ran it: a start queued while no worker polls
+          // does not expire in the queue.
+          nowMs: (state.runBound ? info.runStartTime : info.startTime).getTime(),
+        },
+        (person) => personOf(policy, person)?.publicKey,
+      );
     const key = personOf(policy, signed.statement.person)?.publicKey;
     if (!refusal && key) {
       const person = signed.statement.person;
@@ -137,7 +186,7 @@ export function requesterOf(state: DeployState, person: string): 'name' | 'key' 
 /** The rules of an environment: the worker's policy tightened by the request; undefined before the policy existed. */
 export function environmentPolicy(state: DeployState, env: EnvironmentPlan): EnvironmentPolicy | undefined {
   if (!state.policy) return undefined;
-  const effective = effectivePolicy(env.approval, state.policy.environments[env.name], env.name);
+  const effective = effectivePolicy(env.approval, state.policy, env.name);
   // Checked when the deploy started; a refusal here means the plan changed the approval, which it may not: the deploy
   // fails (a plain Error would retry the workflow task forever).
   if (!effective.ok) throw ApplicationFailure.nonRetryable(effective.reason, ErrorType.PolicyRefused);
@@ -179,7 +228,7 @@ export function identify(
     {
       namespace: info.namespace,
       workflowId: info.workflowId,
-      runId: info.firstExecutionRunId,
+      runId: signingRunId(state),
       environment: env.name,
       action,
       planHash: planHash(env),
@@ -209,7 +258,7 @@ export function publishSigningTarget(state: DeployState): void {
   const info = workflowInfo();
   state.status.signing = {
     namespace: info.namespace,
-    runId: info.firstExecutionRunId,
+    runId: signingRunId(state),
     planHashes: Object.fromEntries(state.rollout.map((env) => [env.name, planHash(env)])),
   };
 }

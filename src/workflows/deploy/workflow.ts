@@ -1,6 +1,7 @@
-import { ApplicationFailure, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, isCancellation, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   deployInputSchema,
+  planSchema,
   type DeployInput,
   type DeployResult,
   type EnvironmentPlan,
@@ -12,7 +13,9 @@ import {
 import { statusQuery } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
 import { ErrorType, failureMessage, failureType } from '../../shared/errors';
+import { clampPlan } from '../../shared/plan-clamp';
 import { SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
+import { canonicalJson } from '../../shared/signing';
 import { local, LOCAL_OPTIONS } from './proxies';
 import { registerApprovalHandlers } from './approval';
 import { registerControlHandlers } from './controls';
@@ -20,6 +23,9 @@ import { deployEnvironment } from './environment';
 import { notifyParent, writeReport } from './report';
 import { DeployState } from './state';
 import { loadPolicy, publishSigningTarget } from './trust';
+
+/** Deploys recorded before the plan's answer was checked and clamped again in the workflow took it as answered. */
+const PLAN_CHECK_PATCH = 'plan-checked';
 
 const FINAL_PHASE: Record<Outcome, Phase> = {
   promoted: 'PROMOTED',
@@ -113,10 +119,11 @@ async function plan(state: DeployState): Promise<void> {
     'PLANNING',
     `planning ${input.service} ${input.version} through ${input.environments.map((e) => e.name).join(' → ')}`,
   );
-  const plan = await local.plan.executeWithOptions(
+  const answered = await local.plan.executeWithOptions(
     { ...LOCAL_OPTIONS, summary: `plan ${input.service} ${input.version}` },
     [{ input }],
   );
+  const plan = patched(PLAN_CHECK_PATCH) ? checkedPlan(state, answered) : answered;
   state.status.plan = plan;
   state.note(`plan (${plan.source}): ${plan.risk} risk; ${plan.rationale}`);
   if (plan.fallback) state.note(`the model's plan was not used: ${plan.fallback.reason}; the offline plan stands`);
@@ -125,6 +132,28 @@ async function plan(state: DeployState): Promise<void> {
   state.startRollout(planned ?? input.environments, plan.currentVersions);
   publishSigningTarget(state);
   if (planned) state.note(`rollout from the plan: ${planned.map(describeRollout).join('; ')}`);
+}
+
+/**
+ * The plan activity's answer, checked again where it is used: anyone with namespace access can complete that activity,
+ * so a malformed answer ends the deploy in one line, and a rollout looser than the configured bounds is clamped again
+ * (the timeline says what changed).
+ */
+function checkedPlan(state: DeployState, answered: unknown): Plan {
+  const parsed = planSchema.safeParse(answered);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw ApplicationFailure.nonRetryable(
+      `the plan answer is malformed (${issue?.path.join('.') || 'plan'}: ${issue?.message})`,
+      ErrorType.InvalidInput,
+    );
+  }
+  const plan = parsed.data;
+  if (!plan.environments?.length) return plan;
+  const clamped = clampPlan(state.input.environments, plan.environments);
+  if (canonicalJson(clamped.environments) === canonicalJson(plan.environments)) return plan;
+  for (const adjustment of clamped.adjustments) state.note(`the plan's answer was clamped again: ${adjustment}`);
+  return { ...plan, environments: clamped.environments };
 }
 
 /** The rollout the plan settled on, when it differs from the configured one (the planner may only tighten it). */
