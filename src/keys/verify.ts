@@ -6,8 +6,10 @@ import {
   effectivePolicy,
   personOf,
   requestHashOf,
+  workerRules,
   type DeployInput,
   type DeployPolicy,
+  type DeployStatus,
   type Plan,
 } from '../shared/deploy';
 import {
@@ -15,6 +17,7 @@ import {
   hashOf,
   refuseStart,
   refuseStatement,
+  sameKey,
   signedStatementSchema,
   SIGNED_ACTIONS,
   type SignedAction,
@@ -23,8 +26,8 @@ import {
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 /**
- * One decision found in a deploy's history, and whether its signature holds against the policy then in force. The
- * start request comes first (action "start", via "input", its environments joined by commas).
+ * One decision found in a deploy's history, and whether its signature holds against the verifier's policy. The start
+ * request comes first (action "start", via "input", its environments joined by commas).
  */
 export interface CheckedDecision {
   eventId: string;
@@ -34,15 +37,42 @@ export interface CheckedDecision {
   person: string;
   via: 'update' | 'signal' | 'input';
   signed: boolean;
+  /**
+   * Whether the deploy acted on it: a start and an accepted Update did; a Signal did when the deploy's status records
+   * it, and was ignored otherwise (a refused attempt, which cannot be kept out of history); unknown without a status.
+   */
+  effect: 'took-effect' | 'ignored' | 'unknown';
   /** Why it does not hold; absent when it does. */
   problem?: string;
 }
 
-/** What `opsflow deploy verify` finds: the policy in force and every decision. */
+/** What `opsflow deploy verify` finds: the policy it verified against, and every decision. */
 export interface Verification {
   policySource: string | null;
+  /** Whose policy: the verifier's own (its worker config), or the one recorded in history (trusting the history). */
+  policyFrom: 'verifier' | 'history' | 'none';
+  /** People whose key in the history's recorded policy is not the verifier's (a forged or an older policy). */
+  recordedPolicyDiffers: string[];
   trustTypedNames: boolean;
   decisions: CheckedDecision[];
+}
+
+/** What the verifier brings of its own. */
+export interface VerifyOptions {
+  /** The policy the verifier holds (its worker's opsflow.yaml); absent: the one recorded in the history. */
+  policy?: DeployPolicy;
+  /** The id of the run the history is of: decisions of run-bound deploys bind to it. */
+  runId?: string;
+  /** The deploy's status, when it is not in the history's report (a deploy still running): which Signals counted. */
+  status?: DeployStatus;
+}
+
+/** The marker of deploys whose statements bind to their own run (src/workflows/deploy/trust.ts). */
+const RUN_BOUND_PATCH = 'run-bound-statements';
+
+/** Failed decisions: the ones the deploy acted on (or may have) that do not verify. */
+export function failedDecisions(result: Verification): CheckedDecision[] {
+  return result.decisions.filter((d) => d.problem && d.effect !== 'ignored');
 }
 
 const decode = (payload: temporal.api.common.v1.IPayload | null | undefined): unknown =>
@@ -54,18 +84,28 @@ const decode = (payload: temporal.api.common.v1.IPayload | null | undefined): un
  * keys and against this deploy, run, environment, action and plan, at the time the decision was recorded. Nothing is
  * trusted from the worker that ran it.
  */
-export function verifyHistory(workflowId: string, namespace: string, events: HistoryEvent[]): Verification {
+export function verifyHistory(
+  workflowId: string,
+  namespace: string,
+  events: HistoryEvent[],
+  options: VerifyOptions = {},
+): Verification {
   const started = events.find(
     (e) => e.workflowExecutionStartedEventAttributes,
   )?.workflowExecutionStartedEventAttributes;
-  const runId = started?.firstExecutionRunId ?? '';
+  const runBound = events.some((e) => patchOf(e) === RUN_BOUND_PATCH);
+  const runId = (runBound ? options.runId : undefined) ?? started?.firstExecutionRunId ?? '';
   const parsedInput = deployInputSchema.safeParse(decode(started?.input?.payloads?.[0]));
   const input: DeployInput | undefined = parsedInput.success ? parsedInput.data : undefined;
   const results = new Map<string, unknown>();
   const scheduled = new Map<string, string>();
+  let reported: DeployStatus | undefined;
   for (const e of events) {
     const s = e.activityTaskScheduledEventAttributes;
     if (s?.activityType?.name) scheduled.set(String(e.eventId), s.activityType.name);
+    if (s?.activityType?.name === 'writeHandoffReport') {
+      reported = (decode(s.input?.payloads?.[0]) as { status?: DeployStatus } | undefined)?.status;
+    }
     const c = e.activityTaskCompletedEventAttributes;
     if (c) {
       const name = scheduled.get(String(c.scheduledEventId));
@@ -73,7 +113,9 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
     }
   }
   const parsedPolicy = deployPolicySchema.safeParse(results.get('workerPolicy'));
-  const policy: DeployPolicy | undefined = parsedPolicy.success ? parsedPolicy.data : undefined;
+  const recorded: DeployPolicy | undefined = parsedPolicy.success ? parsedPolicy.data : undefined;
+  const policy: DeployPolicy | undefined = options.policy ?? recorded;
+  const status = options.status ?? reported;
   const plan = results.get('plan') as Plan | undefined;
   const rollout = plan?.environments?.length ? plan.environments : (input?.environments ?? []);
   const hashes = new Map(rollout.map((env) => [env.name, hashOf(env)]));
@@ -108,6 +150,7 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
       at,
       action: name,
       via: update ? ('update' as const) : ('signal' as const),
+      effect: update ? ('took-effect' as const) : signalEffect(status, name, args),
     };
     if (!checked.success) {
       decisions.push({
@@ -144,7 +187,53 @@ export function verifyHistory(workflowId: string, namespace: string, events: His
       ...(problem || self ? { problem: problem ?? self } : {}),
     });
   }
-  return { policySource: policy?.source ?? null, trustTypedNames: policy?.trustTypedNames ?? false, decisions };
+  return {
+    policySource: policy?.source ?? null,
+    policyFrom: options.policy ? 'verifier' : recorded ? 'history' : 'none',
+    recordedPolicyDiffers: options.policy && recorded ? differingPeople(recorded, options.policy) : [],
+    trustTypedNames: policy?.trustTypedNames ?? false,
+    decisions,
+  };
+}
+
+/**
+ * Whether the deploy acted on a Signal: its status records the decision (a signed one by its statement's nonce, an
+ * unsigned one by who sent it and how). A Signal the workflow refused is in history all the same.
+ */
+function signalEffect(
+  status: DeployStatus | undefined,
+  action: string,
+  args: { by?: string; signed?: unknown } | undefined,
+): CheckedDecision['effect'] {
+  if (!status) return 'unknown';
+  const nonce = signedStatementSchema.safeParse(args?.signed).data?.statement.nonce;
+  const matches = (record: { by: string; via: string; signedNonce?: string }) =>
+    nonce ? record.signedNonce === nonce : record.via === 'signal' && !record.signedNonce && record.by === args?.by;
+  const decision = action === 'approve' ? 'approved' : action === 'reject' ? 'rejected' : undefined;
+  const counted = decision
+    ? status.approvals.some((a) => a.decision === decision && matches(a))
+    : status.controls.some((c) => c.action === action && matches(c));
+  return counted ? 'took-effect' : 'ignored';
+}
+
+/** People whose key differs between two policies (or who are in only one of them). */
+function differingPeople(a: DeployPolicy, b: DeployPolicy): string[] {
+  const names = new Set([...Object.keys(a.people), ...Object.keys(b.people)]);
+  return [...names]
+    .filter((name) => {
+      const x = personOf(a, name)?.publicKey;
+      const y = personOf(b, name)?.publicKey;
+      return !x || !y || !sameKey(x, y);
+    })
+    .sort();
+}
+
+/** The patch id a marker event records, if it is a patch marker. */
+function patchOf(e: HistoryEvent): string | undefined {
+  const marker = e.markerRecordedEventAttributes;
+  if (marker?.markerName !== 'core_patch') return undefined;
+  const id = decode(marker.details?.['patch_id']?.payloads?.[0]);
+  return typeof id === 'string' ? id : undefined;
 }
 
 /** The start request: who signed it (or the typed name), and whether the signature holds. */
@@ -163,11 +252,12 @@ function checkStart(
     action: 'start',
     environment: environments.join(','),
     via: 'input' as const,
+    effect: 'took-effect' as const,
   };
   const signed = input.signedStart;
   if (!signed) {
     const required =
-      policy && !policy.trustTypedNames && environments.some((name) => policy.environments[name]?.signedStart);
+      policy && !policy.trustTypedNames && environments.some((name) => workerRules(policy, name)?.signedStart);
     return {
       decision: {
         ...base,

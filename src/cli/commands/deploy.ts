@@ -93,10 +93,14 @@ Example:
   deployCmd
     .command('verify <workflowId>')
     .description(
-      "re-verify every approval and control of a deploy from its history, against the worker's policy then in force",
+      're-verify every approval, control and the signed start of a deploy from its history, against the policy of ' +
+        "this machine's worker config (never the one the history was answered); exit 1 if a decision the deploy " +
+        'acted on does not hold (a refused attempt it ignored is listed, and fails nothing)',
     )
+    .option('-c, --config <file>', "the worker's configuration file, whose policy is the verifier's", 'opsflow.yaml')
+    .option('--recorded-policy', 'verify against the policy recorded in the history (only as trustworthy as it)')
     .option('--json', 'print the decisions and what was found as JSON')
-    .action(async (workflowId: string, opts: { json?: boolean }) => {
+    .action(async (workflowId: string, opts: { json?: boolean; config: string; recordedPolicy?: boolean }) => {
       const { verifyDeploy } = await import('./verify-actions.js');
       process.exitCode = await verifyDeploy(workflowId, opts);
     });
