@@ -1,7 +1,9 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Authorised, DeployPolicy, Plan } from '../shared/deploy';
 import { ErrorType, type ErrorTypeName } from '../shared/errors';
+import type { SignedStart } from '../shared/signing';
 import { refuseEffect, type Effect } from './authority';
+import type { StartLedger } from './start-ledger';
 import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
 import type { MetricsRegistry } from './metrics/registry';
 import { InvalidTargetRequest, stableVersions, TargetConflict, UnknownRelease } from './targets/contract';
@@ -37,6 +39,12 @@ export interface ActivityDeps {
   llm?: LlmRuntime;
   /** The worker's approval policy (src/config/policy.ts): who may approve and control, with their public keys. */
   policy: DeployPolicy;
+  /**
+   * Whether a signed start already started another run, from the Temporal server's records (start-ledger.ts); the
+   * worker passes one on its own connection. Absent (tests on the time-skipping server, which lists no runs): not
+   * checked.
+   */
+  starts?: StartLedger;
 }
 
 /**
@@ -78,26 +86,29 @@ function withDeadline<T extends object>(options: T | undefined): (T & { deadline
  * Refuses, as a non-retryable PolicyRefused failure, a change the worker's own policy does not allow with the evidence
  * the deploy presents; answers the target's ref without the evidence.
  */
-function authorise<R extends { service: string; environment: string }>(
-  policy: DeployPolicy,
+async function authorise<R extends { service: string; environment: string }>(
+  { policy, starts }: Pick<ActivityDeps, 'policy' | 'starts'>,
   request: R & Authorised,
   effect: Omit<Effect, 'environment' | 'service'> & { version: string },
-): R {
+): Promise<R> {
   const { authority, ...ref } = request;
   const { workflowExecution, workflowNamespace, currentAttemptScheduledTimestampMs } = Context.current().info;
-  const refusal = refuseEffect(
-    policy,
-    // An activity run outside a workflow has no run to be bound to: nothing protected verifies for it.
-    {
-      namespace: workflowNamespace ?? '',
-      workflowId: workflowExecution?.workflowId ?? '',
-      runId: workflowExecution?.runId ?? '',
-      // The server's clock (when it scheduled this attempt), the one the statements' times were judged by.
-      nowMs: currentAttemptScheduledTimestampMs,
-    },
-    { ...effect, environment: request.environment, service: request.service },
-    authority,
-  );
+  const reused = await startUsedElsewhere(starts, authority?.signedStart, workflowExecution);
+  const refusal =
+    (reused ? `the requester's start does not hold: ${reused}` : undefined) ??
+    refuseEffect(
+      policy,
+      // An activity run outside a workflow has no run to be bound to: nothing protected verifies for it.
+      {
+        namespace: workflowNamespace ?? '',
+        workflowId: workflowExecution?.workflowId ?? '',
+        runId: workflowExecution?.runId ?? '',
+        // The server's clock (when it scheduled this attempt), the one the statements' times were judged by.
+        nowMs: currentAttemptScheduledTimestampMs,
+      },
+      { ...effect, environment: request.environment, service: request.service },
+      authority,
+    );
   if (refusal) {
     log.warn("change refused by the worker's policy", { environment: request.environment, kind: effect.kind });
     throw ApplicationFailure.create({
@@ -109,11 +120,27 @@ function authorise<R extends { service: string; environment: string }>(
   return ref as R;
 }
 
+/** Why a signed start may not count for this run (another run used it, or a start delay outlived it), per the ledger. */
+async function startUsedElsewhere(
+  starts: StartLedger | undefined,
+  signedStart: SignedStart | undefined,
+  run: { workflowId: string; runId: string } | undefined,
+): Promise<string | undefined> {
+  if (!starts || !signedStart || !run) return undefined;
+  const refusal = await starts.refuse({
+    workflowId: run.workflowId,
+    runId: run.runId,
+    issuedAtMs: Date.parse(signedStart.statement.issuedAt),
+    expiresAtMs: Date.parse(signedStart.statement.expiresAt),
+  });
+  return refusal;
+}
+
 /** How far back the planner looks for the service's rollbacks. */
 const HISTORY_MS = 30 * 86_400_000;
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ targets, metrics, llm, policy }: ActivityDeps) {
+export function createActivities({ targets, metrics, llm, policy, starts }: ActivityDeps) {
   const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
@@ -155,20 +182,24 @@ export function createActivities({ targets, metrics, llm, policy }: ActivityDeps
 
     /** Starts the release beside stable, once the worker's policy allows it with the evidence presented. */
     async startRelease(request: ReleaseRef & Authorised): Promise<StartResult> {
-      const ref = authorise(policy, request, { kind: 'start', version: request.version });
+      const ref = await authorise({ policy, starts }, request, { kind: 'start', version: request.version });
       return typed(() => targets.targetFor(ref.service).startRelease(ref));
     },
 
     /** Routes a share of traffic to the release; a share above 0 only as the worker's policy allows. */
     async setTrafficWeight(request: WeightRef & Authorised & { version?: string }): Promise<WeightResult> {
       const { version, ...rest } = request;
-      const ref = authorise(policy, rest, { kind: 'weight', weight: request.weight, version: version ?? '' });
+      const ref = await authorise({ policy, starts }, rest, {
+        kind: 'weight',
+        weight: request.weight,
+        version: version ?? '',
+      });
       return typed(() => targets.targetFor(ref.service).setWeight(ref));
     },
 
     /** Promotes the release, once the worker's policy allows it with the evidence presented. */
     async promoteRelease(request: ReleaseRef & Authorised): Promise<PromoteResult> {
-      const ref = authorise(policy, request, { kind: 'promote', version: request.version });
+      const ref = await authorise({ policy, starts }, request, { kind: 'promote', version: request.version });
       return typed(() => targets.targetFor(ref.service).promote(ref));
     },
 
@@ -210,6 +241,16 @@ export function createActivities({ targets, metrics, llm, policy }: ActivityDeps
     /** The worker's approval policy: the deploy asks for it when it starts, so it is in history and replays. */
     async workerPolicy(): Promise<DeployPolicy> {
       return policy;
+    },
+
+    /**
+     * Whether the deploy's signed start may start this run: not used by an earlier run of the same deploy id, still
+     * valid when a start delay let the run begin. `checked: false` where the worker has no ledger.
+     */
+    async checkSignedStart(signedStart: SignedStart): Promise<{ checked: boolean; refusal?: string }> {
+      if (!starts) return { checked: false };
+      const refusal = await startUsedElsewhere(starts, signedStart, Context.current().info.workflowExecution);
+      return { checked: true, ...(refusal ? { refusal } : {}) };
     },
 
     async snapshotHandoff(request: SnapshotRequest): Promise<{ existing: string[] }> {

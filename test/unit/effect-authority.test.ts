@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { createActivities } from '../../src/activities';
 import { refuseEffect, type Effect, type EffectContext } from '../../src/activities/authority';
+import type { StartLedger, StartUse } from '../../src/activities/start-ledger';
 import { ConfigError } from '../../src/config/errors';
 import { loadConfig } from '../../src/config/load';
 import { resolvePolicy } from '../../src/config/policy';
@@ -15,8 +20,10 @@ import {
   type EnvironmentPlan,
   type EnvironmentPolicy,
 } from '../../src/shared/deploy';
+import { ErrorType } from '../../src/shared/errors';
 import { hashOf, type SignedStatement } from '../../src/shared/signing';
 import { testConfig, testInput } from '../helpers/config';
+import { fakeDeps, FakeMetrics, FakeTarget } from '../helpers/fakes';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-effect-'));
 const people = ['alice', 'bob', 'carol', 'mallory'] as const;
@@ -255,5 +262,78 @@ ${policyBlock}
       () => loadConfig(file),
       /services\.hello\.target\.environments\.production-eu: environment "production-eu" is not defined under environments/,
     );
+  });
+});
+
+describe('the activities refuse a protected change before the target sees it', () => {
+  const info = {
+    workflowNamespace: 'default',
+    workflowExecution: { workflowId: where.workflowId, runId: where.runId },
+    currentAttemptScheduledTimestampMs: NOW,
+  };
+  const activities = (target: FakeTarget, starts?: StartLedger) =>
+    createActivities({ ...fakeDeps(target, new FakeMetrics({}), 'hello', policy()), ...(starts ? { starts } : {}) });
+  const ref = { deployId: where.workflowId, environment: 'production', service: 'hello', version: '1.1.0' };
+
+  it('starts and routes with genuine evidence; refuses without, and the target is never called', async () => {
+    const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
+    const mock = new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+    const a = activities(target);
+    await assert.rejects(
+      mock.run(a.startRelease, ref),
+      (err: unknown) =>
+        err instanceof ApplicationFailure &&
+        err.type === ErrorType.PolicyRefused &&
+        err.nonRetryable &&
+        /^the worker refuses to start in production: no approvals were presented/.test(err.message),
+    );
+    assert.equal(target.calls.length, 0);
+    const authority: Authority = { plan, approvals: [await approval('bob')] };
+    await mock.run(a.startRelease, { ...ref, authority });
+    await mock.run(a.setTrafficWeight, { ...ref, weight: 10, authority });
+    await assert.rejects(mock.run(a.setTrafficWeight, { ...ref, weight: 100 }), /no approvals were presented/);
+    await mock.run(a.setTrafficWeight, {
+      deployId: ref.deployId,
+      environment: 'production',
+      service: 'hello',
+      weight: 0,
+    });
+    assert.deepEqual(
+      target.calls.map((c) => [c.op, c.weight]),
+      [
+        ['start', undefined],
+        ['weight', 10],
+        ['weight', 0],
+      ],
+    );
+  });
+
+  it("refuses a signed start the server's records say another run used, before the target sees it", async () => {
+    const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
+    const asked: StartUse[] = [];
+    const ledger: StartLedger = {
+      async refuse(use) {
+        asked.push(use);
+        return 'the signed start was already used by run run-1 of deploy-hello-1.1.0-production';
+      },
+    };
+    const mock = new MockActivityEnvironment(info, { logger: new DefaultLogger('ERROR') });
+    const signedStart = await startBy('carol');
+    await assert.rejects(
+      mock.run(activities(target, ledger).startRelease, {
+        ...ref,
+        authority: { plan, approvals: [await approval('bob')], signedStart },
+      }),
+      /the requester's start does not hold: the signed start was already used by run run-1/,
+    );
+    assert.equal(target.calls.length, 0);
+    assert.deepEqual(asked, [
+      {
+        workflowId: where.workflowId,
+        runId: where.runId,
+        issuedAtMs: Date.parse(signedStart.statement.issuedAt),
+        expiresAtMs: Date.parse(signedStart.statement.expiresAt),
+      },
+    ]);
   });
 });

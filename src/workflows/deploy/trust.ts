@@ -66,7 +66,7 @@ export async function loadPolicy(state: DeployState): Promise<void> {
   if (policy.trustTypedNames) {
     state.note(`approvals trust typed names (demo mode, ${policy.source}): nobody's identity is proven`);
   }
-  if (patched(SIGNED_START_PATCH)) establishRequester(state, policy);
+  if (patched(SIGNED_START_PATCH)) await establishRequester(state, policy);
 }
 
 /**
@@ -107,7 +107,7 @@ export function authorityFor(state: DeployState, env: EnvironmentPlan): Authorit
  * --requested-by then counts for nothing), or the typed name where the policy lets an unsigned start through. A start
  * the policy needs signed and is not, or whose signature does not hold, ends the deploy before anything runs.
  */
-function establishRequester(state: DeployState, policy: DeployPolicy): void {
+async function establishRequester(state: DeployState, policy: DeployPolicy): Promise<void> {
   const { input, status } = state;
   const required = policy.trustTypedNames
     ? []
@@ -120,7 +120,7 @@ function establishRequester(state: DeployState, policy: DeployPolicy): void {
       state.runBound && info.continuedFromExecutionRunId
         ? `the signed start was used by an earlier run of this chain (this run continues ${info.continuedFromExecutionRunId}); a signed start starts one run`
         : undefined;
-    const refusal =
+    let refusal =
       reused ??
       refuseStart(
         signed,
@@ -138,6 +138,14 @@ function establishRequester(state: DeployState, policy: DeployPolicy): void {
         (person) => personOf(policy, person)?.publicKey,
       );
     const key = personOf(policy, signed.statement.person)?.publicKey;
+    // The server's records, asked by the worker: no other run of this deploy id used it, no start delay outlived it.
+    if (!refusal && key && state.runBound) {
+      const ledger = await local.checkSignedStart.executeWithOptions(
+        { ...LOCAL_OPTIONS, summary: 'has this signed start started another run?' },
+        [signed],
+      );
+      refusal = ledger.refusal;
+    }
     if (!refusal && key) {
       const person = signed.statement.person;
       const fingerprint = fingerprintOf(key);
