@@ -2,9 +2,9 @@
  * One signed start, one run. A start statement cannot name the run it starts (the run id does not exist when it is
  * signed), so the deploy's id and its lifetime bind it; this ledger closes what they leave open, from the Temporal
  * server's own records rather than anything the request or the history says:
- * - a run of the same deploy id started after the statement was issued and before this run has used it: a signed
- *   start cannot start the deploy again after its run ended (a rolled-back deploy may be retried, with a new
- *   signature);
+ * - a run of the same deploy id started after the statement was issued (and still running then) and before this run
+ *   has used it: a signed start cannot start the deploy again after its run ended (a rolled-back deploy may be
+ *   retried, with a new signature made after it ended);
  * - a start delay does not stretch its lifetime: it must still hold when the run was due to begin.
  */
 import type { Client } from '@temporalio/client';
@@ -41,6 +41,8 @@ export function temporalStartLedger(client: Client): StartLedger {
       const query = `WorkflowId = ${JSON.stringify(workflowId)} AND StartTime >= ${JSON.stringify(since)}`;
       for await (const other of client.workflow.list({ query })) {
         if (other.runId === runId || other.startTime.getTime() > run.startTime.getTime()) continue;
+        // A run that had ended before the statement was signed did not use it: a retry signs anew after it.
+        if (other.closeTime && other.closeTime.getTime() < issuedAtMs) continue;
         return (
           `the signed start was already used by run ${other.runId} of ${workflowId} ` +
           `(started ${other.startTime.toISOString()}): a signed start starts one run; sign a new one`

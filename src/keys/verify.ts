@@ -232,8 +232,8 @@ function differingPeople(a: DeployPolicy, b: DeployPolicy): string[] {
 function patchOf(e: HistoryEvent): string | undefined {
   const marker = e.markerRecordedEventAttributes;
   if (marker?.markerName !== 'core_patch') return undefined;
-  const id = decode(marker.details?.['patch_id']?.payloads?.[0]);
-  return typeof id === 'string' ? id : undefined;
+  const data = decode(marker.details?.['patch-data']?.payloads?.[0]) as { id?: unknown } | undefined;
+  return typeof data?.id === 'string' ? data.id : undefined;
 }
 
 /** The start request: who signed it (or the typed name), and whether the signature holds. */
