@@ -1,0 +1,43 @@
+/**
+ * The notification channel contract: anything that can tell people about an event (Slack, PagerDuty, a webhook,
+ * GitHub deployments, email). Each kind lives in a folder of its own beside this file and is built by `registry.ts`
+ * from the worker's `notifications.channels`; the notify activity routes events to channels by the worker's rules.
+ *
+ * The rules every channel keeps:
+ * - At most one message per event: `send` of an event whose id the channel already has answers the earlier result with
+ *   `duplicate: true` and sends nothing, also when the earlier send's worker died before it could record it. Each kind
+ *   uses its service's own means (Slack message metadata looked up before posting, PagerDuty's dedup key, the
+ *   CloudEvent id, GitHub's deployment per environment).
+ * - A failure says whether a retry can help: {@link ChannelError} with `retryable` (HTTP 5xx, timeouts, 429 with its
+ *   Retry-After) or not (invalid_auth, a 4xx that will not change). Anything else thrown counts as retryable.
+ * - No credential in a result, an error message or a log line.
+ */
+import type { OpsEvent } from '../../shared/notify/events';
+
+export interface SendResult {
+  /** The channel's handle of what it sent or found (Slack ts, dedup key, CloudEvent id, deployment id). */
+  ref: string;
+  /** The event was already there: nothing was sent. */
+  duplicate: boolean;
+  /** For people: what was sent. */
+  detail: string;
+}
+
+export interface Channel {
+  /** The kind, as the config names it (slack, webhook, pagerduty, github, email). */
+  readonly kind: string;
+  send(event: OpsEvent): Promise<SendResult>;
+}
+
+/** A channel's failure: one line without credentials, and whether retrying can help. */
+export class ChannelError extends Error {
+  override name = 'ChannelError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    /** The service asked to wait this long (429 Retry-After). */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
