@@ -21,6 +21,8 @@ const BUNDLE = path.join(DIST, 'workflow-bundle.js');
 const LOCK = path.join(DIST, '.build-lock');
 const TSBUILDINFO = path.join(DIST, 'tsconfig.build.tsbuildinfo');
 const WORKFLOWS_ENTRY = path.join(ROOT, 'src', 'workflows', 'index.ts');
+/** The worker's lenient payload converter (src/workers/worker.ts loads the same by path): bundled into the sandbox. */
+const PAYLOAD_CONVERTER = path.join(ROOT, 'src', 'temporal', 'payload-converter.ts');
 /** What the compiled code is built from (relative to the root): a change under any of them makes dist/ stale. */
 const COMPILE_INPUTS = ['src', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'];
 const NOT_BUILT = 'dist/ is not built';
@@ -136,7 +138,11 @@ function pruneOrphans(dir = DIST) {
 async function bundle() {
   /** @type {typeof import('@temporalio/worker')} */
   const { bundleWorkflowCode, DefaultLogger } = require('@temporalio/worker');
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_ENTRY, logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_ENTRY,
+    payloadConverterPath: PAYLOAD_CONVERTER,
+    logger: new DefaultLogger('WARN'),
+  });
   const tmp = `${BUNDLE}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, code);
   fs.renameSync(tmp, BUNDLE);

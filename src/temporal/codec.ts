@@ -6,7 +6,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import type { UndecodableReason } from '../shared/undecodable';
 import { CODEC_ENV, codecKeysFromEnv, type CodecKeyring } from './codec-keys';
+import { undecodablePayload } from './payload-converter';
 
 /** The encoding an encrypted payload carries, as in Temporal's encryption samples. */
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -21,6 +23,25 @@ const ProtoPayload = temporal.api.common.v1.Payload;
 /** A payload that cannot be decrypted: its key is not configured, or its bytes were altered. One line, no key. */
 export class PayloadDecryptError extends Error {
   override name = 'PayloadDecryptError';
+
+  constructor(
+    message: string,
+    /** Why, as the worker's payload converter names it (the message is for people). */
+    readonly reason: UndecodableReason = 'unknown-key',
+  ) {
+    super(message);
+  }
+}
+
+/** How an {@link EncryptionCodec} treats a payload it cannot decrypt. */
+export interface EncryptionCodecOptions {
+  /**
+   * Decode returns a `binary/undecodable` payload with the reason (never the key id or the bytes) instead of throwing,
+   * which the worker's payload converter turns into the Undecodable sentinel: anyone can send a Signal with an
+   * encrypted-looking payload, and a throw here would fail every workflow task of the deploy. The worker's codec only;
+   * the CLI and the codec server throw, so a person is told which key is missing.
+   */
+  lenient?: boolean;
 }
 
 const utf8 = (bytes: Uint8Array | null | undefined): string | undefined =>
@@ -38,7 +59,10 @@ export function isEncrypted(payload: Payload): boolean {
  * every older history readable.
  */
 export class EncryptionCodec implements PayloadCodec {
-  constructor(private readonly keyring: CodecKeyring) {}
+  constructor(
+    private readonly keyring: CodecKeyring,
+    private readonly options: EncryptionCodecOptions = {},
+  ) {}
 
   /** The id of the key that encrypts. */
   get currentKeyId(): string {
@@ -50,7 +74,16 @@ export class EncryptionCodec implements PayloadCodec {
   }
 
   async decode(payloads: Payload[]): Promise<Payload[]> {
-    return payloads.map((payload) => this.decrypt(payload));
+    return payloads.map((payload) => (this.options.lenient ? this.decryptOrMark(payload) : this.decrypt(payload)));
+  }
+
+  private decryptOrMark(payload: Payload): Payload {
+    try {
+      return this.decrypt(payload);
+    } catch (err) {
+      if (!(err instanceof PayloadDecryptError)) throw err;
+      return undecodablePayload(ENCRYPTED_ENCODING, err.reason);
+    }
   }
 
   private encrypt(payload: Payload): Payload {
@@ -81,7 +114,7 @@ export class EncryptionCodec implements PayloadCodec {
     }
     const data = Buffer.from(payload.data ?? []);
     if (data.length < IV_BYTES + TAG_BYTES) {
-      throw new PayloadDecryptError(`cannot decrypt a payload with key "${id}": it is too short to be one`);
+      throw new PayloadDecryptError(`cannot decrypt a payload with key "${id}": it is too short to be one`, 'altered');
     }
     const decipher = createDecipheriv(CIPHER, key, data.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
     decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
@@ -91,9 +124,15 @@ export class EncryptionCodec implements PayloadCodec {
     } catch {
       throw new PayloadDecryptError(
         `cannot decrypt a payload with key "${id}": it was altered, or the key with that id is not the one that encrypted it`,
+        'altered',
       );
     }
-    return ProtoPayload.decode(plain);
+    try {
+      return ProtoPayload.decode(plain);
+    } catch {
+      // Only a holder of the key can get here: what it encrypted is not a payload.
+      throw new PayloadDecryptError(`a payload decrypted with key "${id}" is not a payload`, 'malformed');
+    }
   }
 }
 
@@ -126,10 +165,10 @@ export function codecFromEnv(env: NodeJS.ProcessEnv = process.env): EncryptionCo
 }
 
 /**
- * The data converter the worker and every client use: undefined (Temporal's default) when no codec key is configured,
- * or with `explainEncrypted` (the CLI) the {@link KeylessCodec}; otherwise the encryption codec, and a failure
- * converter that moves activity failure messages and stack traces into an (encrypted) payload. Throws a one-line
- * CodecKeyError when the key settings are wrong.
+ * The data converter every client uses (the worker's is {@link workerDataConverter}): undefined (Temporal's default)
+ * when no codec key is configured, or with `explainEncrypted` (the CLI) the {@link KeylessCodec}; otherwise the
+ * encryption codec, and a failure converter that moves activity failure messages and stack traces into an (encrypted)
+ * payload. Throws a one-line CodecKeyError when the key settings are wrong.
  */
 export function dataConverterFromEnv(
   env: NodeJS.ProcessEnv = process.env,
@@ -140,6 +179,28 @@ export function dataConverterFromEnv(
   // A path, as the SDK wants it: the worker and clients require() it. The prebuilt workflow bundle keeps the default
   // failure converter, so failures raised by workflow code keep their messages in clear (docs/encryption.md).
   return { payloadCodecs: [codec], failureConverterPath: require.resolve('./failure-converter') };
+}
+
+/** The worker's payload converter (payload-converter.ts), by path as the SDK wants it: the bundle and the worker load it. */
+export const PAYLOAD_CONVERTER_PATH = require.resolve('./payload-converter');
+
+/**
+ * The data converter of the worker: always the lenient payload converter, so no payload anyone sends can fail a
+ * workflow task; with a codec key, the codec in lenient mode (a payload it cannot decrypt reaches the handler as the
+ * Undecodable sentinel) and the failure converter of {@link dataConverterFromEnv}.
+ */
+export function workerDataConverter(keyring: CodecKeyring | undefined): DataConverter {
+  if (!keyring) return { payloadConverterPath: PAYLOAD_CONVERTER_PATH };
+  return {
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    payloadCodecs: [new EncryptionCodec(keyring, { lenient: true })],
+    failureConverterPath: require.resolve('./failure-converter'),
+  };
+}
+
+/** {@link workerDataConverter} with the codec keys the environment configures; a one-line CodecKeyError if wrong. */
+export function workerDataConverterFromEnv(env: NodeJS.ProcessEnv = process.env): DataConverter {
+  return workerDataConverter(codecKeysFromEnv(env));
 }
 
 /** Whether a value has the shape of a Payload whose metadata says it is encrypted. */

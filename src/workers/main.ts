@@ -7,7 +7,7 @@ import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
 import { resolvePolicy } from '../config/policy';
 import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
-import { dataConverterFromEnv } from '../temporal/codec';
+import { workerDataConverterFromEnv } from '../temporal/codec';
 import { temporalTarget } from '../temporal/connection';
 import { createOpsflowWorker, ensureSearchAttributes } from './worker';
 
@@ -38,7 +38,9 @@ async function main(): Promise<void> {
 
   const target = temporalTarget();
   // Payload encryption when a codec key is configured (docs/encryption.md); the key ids are logged, never the keys.
-  const dataConverter = dataConverterFromEnv();
+  // Always the lenient payload converter: a payload nobody can decode reaches the handlers as a value they refuse.
+  const dataConverter = workerDataConverterFromEnv();
+  const encrypted = Boolean(dataConverter.payloadCodecs?.length);
   const taskQueue = options.taskQueue ?? config.temporal.taskQueue;
   // One deploy target per service (services.<name>.target) and the metrics providers the config has settings for.
   const targets = targetsFromConfig(config);
@@ -66,10 +68,10 @@ async function main(): Promise<void> {
       namespace: target.namespace,
       taskQueue,
       deps: { targets, metrics, llm, policy },
-      ...(dataConverter ? { dataConverter } : {}),
+      dataConverter,
     });
     pino.info(
-      { address: target.address, namespace: target.namespace, taskQueue, payloadEncryption: Boolean(dataConverter) },
+      { address: target.address, namespace: target.namespace, taskQueue, payloadEncryption: encrypted },
       'worker running',
     );
     pino.info(
@@ -78,7 +80,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `opsflow worker running: ${target.address}, namespace ${target.namespace}, task queue ${taskQueue}` +
-        (dataConverter ? ', payloads encrypted' : ''),
+        (encrypted ? ', payloads encrypted' : ''),
     );
     await worker.run();
     pino.info('worker stopped');

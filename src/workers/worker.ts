@@ -7,6 +7,7 @@ import { createActivities, type ActivityDeps } from '../activities';
 import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
 import { clientAgentDeps } from '../activities/agent/client-deps';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { PAYLOAD_CONVERTER_PATH } from '../temporal/codec';
 import { clientConnectionOptions, type TemporalTarget } from '../temporal/connection';
 
 /** Options to build an opsflow worker; tests pass their own dependencies and connection. */
@@ -15,7 +16,10 @@ export interface OpsflowWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
-  /** The payload codec (dataConverterFromEnv); the agent's client uses it too. Absent: Temporal's default. */
+  /**
+   * The payload codec (workerDataConverterFromEnv); the agent's client uses it too. Whatever is given, the worker
+   * decodes with opsflow's lenient payload converter, so no payload anyone sends can fail a workflow task.
+   */
   dataConverter?: DataConverter;
   /** The ops agent's dependencies; by default read deploy statuses through this worker's connection. */
   agentDeps?: AgentActivityDeps;
@@ -42,7 +46,8 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     ...workflowCode(options),
-    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+    // A workflow bundle passed in (tests, bench) or prebuilt (npm run build) must be bundled with the same converter.
+    dataConverter: { ...options.dataConverter, payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities: {
       ...createActivities(options.deps),
       ...createAgentActivities(

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowClient, WorkflowHandle } from '@temporalio/client';
+import { TestWorkflowEnvironment, TimeSkippingWorkflowClient } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import {
@@ -14,6 +14,8 @@ import {
   type DeployStatus,
   type Phase,
 } from '../../src/shared/deploy';
+import { EncryptionCodec, PAYLOAD_CONVERTER_PATH, workerDataConverter } from '../../src/temporal/codec';
+import type { CodecKeyring } from '../../src/temporal/codec-keys';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import type { deploy } from '../../src/workflows/deploy';
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
@@ -36,6 +38,8 @@ export interface Scenario {
   arrange?: (target: FakeTarget) => void;
   /** Changes the deploy's input before it starts (e.g. signs the start as the requester). */
   request?: (input: DeployInput) => DeployInput | Promise<DeployInput>;
+  /** Payload encryption: the worker decodes with these keys as the real worker does, the test's client too. */
+  codecKeys?: CodecKeyring;
 }
 
 export interface DeployRun {
@@ -61,8 +65,10 @@ export class DeployTestEnv {
     this.env = await TestWorkflowEnvironment.createTimeSkipping({
       server: { executable: { type: 'existing-path', path: resolveTestServer() } },
     });
+    // With the worker's payload converter, as npm run build bundles it.
     this.bundle = await bundleWorkflowCode({
       workflowsPath: require.resolve('../../src/workflows'),
+      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
       logger: new DefaultLogger('WARN'),
     });
     this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-wf-'));
@@ -109,10 +115,11 @@ export class DeployTestEnv {
       connection: this.env.nativeConnection,
       taskQueue,
       workflowBundle: this.bundle,
+      dataConverter: workerDataConverter(scenario.codecKeys),
       activities: createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)),
     });
     return worker.runUntil(async () => {
-      const handle = await this.env.client.workflow.start<typeof deploy>('deploy', {
+      const handle = await this.workflows(scenario.codecKeys).start<typeof deploy>('deploy', {
         taskQueue,
         workflowId: request.deployId,
         args: [request],
@@ -125,6 +132,16 @@ export class DeployTestEnv {
       // Queried while the worker still runs: a closed workflow is queried by replaying it.
       const status = await handle.query(statusQuery);
       return { ...outcome, status, target, input: request, handle };
+    });
+  }
+
+  /** The client deploys start with: the environment's, or one that encrypts with the scenario's codec keys. */
+  private workflows(codecKeys: CodecKeyring | undefined): WorkflowClient {
+    if (!codecKeys) return this.env.client.workflow;
+    return new TimeSkippingWorkflowClient({
+      connection: this.env.connection,
+      ...(this.env.namespace ? { namespace: this.env.namespace } : {}),
+      dataConverter: { payloadCodecs: [new EncryptionCodec(codecKeys)] },
     });
   }
 

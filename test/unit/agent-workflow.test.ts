@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { RawValue } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
@@ -21,6 +22,7 @@ import type { AgentResult, AgentStatus } from '../../src/shared/agent';
 import { agentConfigSchema } from '../../src/config/agent';
 import { agentWorkflowId } from '../../src/shared/agent/config';
 import type { DeployResult, Phase } from '../../src/shared/deploy';
+import { PAYLOAD_CONVERTER_PATH } from '../../src/temporal/codec';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import { agentStatusQuery, recordEventUpdate, stopUpdate } from '../../src/shared/agent/messages';
 import type { opsAgent } from '../../src/workflows/agent';
@@ -50,6 +52,7 @@ before(async () => {
   });
   bundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('../../src/workflows'),
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
     logger: new DefaultLogger('WARN'),
   });
   root = mkdtempSync(path.join(os.tmpdir(), 'opsflow-agent-'));
@@ -89,6 +92,7 @@ async function withAgent<T>(
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: bundle,
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities: {
       ...createActivities(
         fakeDeps(
@@ -231,6 +235,30 @@ describe('ops agent', () => {
       const history = await h.handle.fetchHistory();
       const accepted = history.events?.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? [];
       assert.equal(accepted.length, 1, 'only the first stop reached history');
+    });
+  });
+
+  it('ignores Signals and refuses Updates whose payload cannot be decoded, and still answers and stops', async () => {
+    await withAgent({}, async (h) => {
+      // As `temporal workflow signal --input-meta encoding=binary/bogus` sends it.
+      const bogus = RawValue.fromPayload({
+        metadata: { encoding: Buffer.from('binary/bogus') },
+        data: Buffer.from('"x"'),
+      }) as never;
+      for (const name of ['recordEvent', 'stop', 'deployFinished']) await h.handle.signal(name, bogus);
+      for (const update of [recordEventUpdate.name, stopUpdate.name]) {
+        await assert.rejects(
+          h.handle.executeUpdate(update, { args: [bogus] }),
+          (err: unknown) =>
+            err instanceof WorkflowUpdateFailedError &&
+            (err.cause as Error).message === 'its payload cannot be decoded (unknown encoding binary/bogus)',
+        );
+      }
+      const status = await h.status();
+      assert.equal(status.state, 'running');
+      assert.deepEqual(status.recentEvents, []);
+      await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'orchestrator', reason: 'project done' }] });
+      assert.equal((await h.handle.result()).reason, 'requested');
     });
   });
 

@@ -9,7 +9,7 @@ import { failureMessage } from '../../shared/errors';
 import { describeIssue, nameSchema, versionSchema } from '../../shared/validation';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
 import type { deploy } from '../deploy';
-import { now, parseOrRefuse, type AgentRuntime } from './runtime';
+import { now, parseOrRefuse, undecodableSignal, type AgentRuntime } from './runtime';
 
 /**
  * Deploy requests start each deploy as a child (ABANDON: the agent's continue-as-new never cuts a canary); its result,
@@ -87,6 +87,7 @@ export function registerDeployHandlers(rt: AgentRuntime): void {
     },
   );
   setHandler(deployFinishedSignal, (result) => {
+    if (undecodableSignal('deployFinished', result)) return;
     // Anyone who reaches the namespace can signal: only a well-formed result of a deploy this agent runs counts.
     const parsed = deployFinishedSchema.safeParse(result);
     if (!parsed.success) {

@@ -2,7 +2,7 @@ import { getExternalWorkflowHandle, log, setHandler } from '@temporalio/workflow
 import { agentEventArgsSchema, applyEvent, type AgentEventArgs, type RecordedEvent } from '../../shared/agent';
 import { eventSignal, recordEventUpdate } from '../../shared/agent/messages';
 import { abortSignal } from '../../shared/deploy/messages';
-import { now, parseOrRefuse, type AgentRuntime } from './runtime';
+import { now, parseOrRefuse, undecodableSignal, type AgentRuntime } from './runtime';
 
 /** Infrastructure events, as an Update and a Signal: a critical one naming a service aborts its running deploys. */
 export function registerEventHandlers(rt: AgentRuntime): void {
@@ -15,6 +15,7 @@ export function registerEventHandlers(rt: AgentRuntime): void {
   });
   // Signals cannot be refused before they reach history: an invalid one is logged and dropped.
   setHandler(eventSignal, async (args) => {
+    if (undecodableSignal('event', args)) return;
     const checked = agentEventArgsSchema.safeParse(args);
     if (!checked.success) return log.warn('ignored invalid event signal', { issue: checked.error.issues[0]?.message });
     await recordEvent(checked.data);

@@ -2,7 +2,7 @@ import { condition, log, setHandler } from '@temporalio/workflow';
 import { stopArgsSchema, type StopArgs } from '../../shared/agent';
 import { reviewNowUpdate, stopSignal, stopUpdate } from '../../shared/agent/messages';
 import { nameSchema } from '../../shared/validation';
-import { now, parseOrRefuse, type AgentRuntime } from './runtime';
+import { now, parseOrRefuse, undecodableSignal, type AgentRuntime } from './runtime';
 
 /** What an orchestrator or a person asks of the agent: stop (Update and Signal), and the self-review now. */
 export function registerOperatorHandlers(rt: AgentRuntime): void {
@@ -27,6 +27,7 @@ export function registerOperatorHandlers(rt: AgentRuntime): void {
     },
   );
   setHandler(stopSignal, (args) => {
+    if (undecodableSignal('stop', args)) return;
     const checked = stopArgsSchema.safeParse(args);
     if (checked.success && !state.stop) requestStop(checked.data);
     else log.warn('ignored stop signal', { already: Boolean(state.stop) });

@@ -1,4 +1,4 @@
-import { setCurrentDetails, workflowInfo } from '@temporalio/workflow';
+import { log, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import type { z } from 'zod';
 import {
   deploysPerDay,
@@ -12,6 +12,7 @@ import {
 } from '../../shared/agent';
 import { nextReviewTime } from '../../shared/agent/config';
 import type { DeployResult } from '../../shared/deploy';
+import { describeUndecodable, isUndecodable } from '../../shared/undecodable';
 import { describeIssue } from '../../shared/validation';
 
 /**
@@ -101,9 +102,23 @@ export function now(): string {
   return new Date().toISOString();
 }
 
-/** Validates a message's argument; a validator's refusal is one line naming the field. */
+/**
+ * Validates a message's argument; a validator's refusal is one line naming the field, or saying that its payload
+ * could not be decoded (the worker's payload converter hands such an argument over as the Undecodable sentinel).
+ */
 export function parseOrRefuse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  if (isUndecodable(value)) throw new Error(describeUndecodable(value));
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new Error(`invalid argument: ${describeIssue(parsed.error)}`);
   return parsed.data;
+}
+
+/**
+ * True (and logged) when a Signal's argument could not be decoded: Signals cannot be refused before they reach
+ * history, so the handler drops it, as it drops an invalid one.
+ */
+export function undecodableSignal(name: string, value: unknown): boolean {
+  if (!isUndecodable(value)) return false;
+  log.warn(`ignored ${name} signal: ${describeUndecodable(value)}`);
+  return true;
 }
