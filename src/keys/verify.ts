@@ -1,5 +1,4 @@
 import type { temporal } from '@temporalio/proto';
-import { defaultPayloadConverter } from '@temporalio/common';
 import {
   deployInputSchema,
   deployPolicySchema,
@@ -22,6 +21,8 @@ import {
   SIGNED_ACTIONS,
   type SignedAction,
 } from '../shared/signing';
+
+import { payloadConverter } from '../temporal/payload-converter';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -75,8 +76,10 @@ export function failedDecisions(result: Verification): CheckedDecision[] {
   return result.decisions.filter((d) => d.problem && d.effect !== 'ignored');
 }
 
+// The worker's lenient converter: a payload nobody can decode (a refused attempt) reads as the Undecodable sentinel,
+// which no schema here accepts, instead of ending the verification.
 const decode = (payload: temporal.api.common.v1.IPayload | null | undefined): unknown =>
-  payload ? defaultPayloadConverter.fromPayload(payload as never) : undefined;
+  payload ? payloadConverter.fromPayload(payload as never) : undefined;
 
 /**
  * Re-verifies every decision recorded in a deploy's history, offline: the policy is the one the worker answered when the

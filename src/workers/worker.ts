@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
 import { clientAgentDeps } from '../activities/agent/client-deps';
+import { rememberingLedger, temporalStartLedger, type StartLedger } from '../activities/start-ledger';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { PAYLOAD_CONVERTER_PATH } from '../temporal/codec';
 import { clientConnectionOptions, type TemporalTarget } from '../temporal/connection';
@@ -49,7 +50,7 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     // A workflow bundle passed in (tests, bench) or prebuilt (npm run build) must be bundled with the same converter.
     dataConverter: { ...options.dataConverter, payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities: {
-      ...createActivities(options.deps),
+      ...createActivities({ ...options.deps, starts: options.deps.starts ?? workerStartLedger(options) }),
       ...createAgentActivities(
         options.agentDeps ??
           clientAgentDeps(options.connection, options.namespace, options.deps.llm, options.dataConverter),
@@ -61,6 +62,12 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     stickyQueueScheduleToStartTimeout: '3 seconds',
     ...options.overrides,
   });
+}
+
+/** The ledger of signed starts, read through the worker's own connection (never anything a deploy says). */
+function workerStartLedger(options: OpsflowWorkerOptions): StartLedger {
+  const client = new Client({ connection: options.connection, namespace: options.namespace });
+  return rememberingLedger(temporalStartLedger(client));
 }
 
 /**

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { WorkflowClient, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment, TimeSkippingWorkflowClient } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
+import { createActivities, type Activities } from '../../src/activities';
 import {
   handoffDir,
   type DeployPolicy,
@@ -40,6 +40,10 @@ export interface Scenario {
   request?: (input: DeployInput) => DeployInput | Promise<DeployInput>;
   /** Payload encryption: the worker decodes with these keys as the real worker does, the test's client too. */
   codecKeys?: CodecKeyring;
+  /** Starts the deploy as a cron chain (each run reuses the first run's input). */
+  cronSchedule?: string;
+  /** Replaces activities, as someone completing them by hand or a rogue worker on the task queue would answer. */
+  forge?: (real: Activities) => Partial<Activities>;
 }
 
 export interface DeployRun {
@@ -116,13 +120,14 @@ export class DeployTestEnv {
       taskQueue,
       workflowBundle: this.bundle,
       dataConverter: workerDataConverter(scenario.codecKeys),
-      activities: createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)),
+      activities: withForgeries(createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)), scenario.forge),
     });
     return worker.runUntil(async () => {
       const handle = await this.workflows(scenario.codecKeys).start<typeof deploy>('deploy', {
         taskQueue,
         workflowId: request.deployId,
         args: [request],
+        ...(scenario.cronSchedule ? { cronSchedule: scenario.cronSchedule } : {}),
       });
       await drive(handle, request);
       const outcome = await handle.result().then(
@@ -166,4 +171,9 @@ export class DeployTestEnv {
       await handle.executeUpdate(approveUpdate, { args: [{ by, comment }] });
     };
   }
+}
+
+/** The real activities, with the ones a scenario forges replaced. */
+function withForgeries(real: Activities, forge: Scenario['forge']): Activities {
+  return { ...real, ...(forge?.(real) ?? {}) };
 }

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { defaultPayloadConverter } from '@temporalio/common';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
 import {
   createKeyPair,
   loadSigner,
@@ -15,7 +17,7 @@ import {
   signStatement,
   type Signer,
 } from '../../src/keys/keys';
-import { verifyHistory } from '../../src/keys/verify';
+import { failedDecisions, verifyHistory } from '../../src/keys/verify';
 import {
   requestHashOf,
   type DeployInput,
@@ -31,6 +33,9 @@ import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const t = new DeployTestEnv();
+const HISTORIES = path.join(__dirname, '..', 'histories');
+/** The deploy whose history the replay tests keep: a signed start and a signed approval, bound to its run. */
+const RUN_BOUND_DEPLOY = 'deploy-hello-1.1.0-production-run-bound';
 const keysDir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-keys-'));
 const people = ['alice', 'bob', 'carol', 'mallory'] as const;
 type Person = (typeof people)[number];
@@ -388,7 +393,8 @@ describe('approvals nobody can forge', () => {
 
   it('deploy verify re-checks the start and every decision from the history alone; a tampered approval fails', async () => {
     const run = await t.runDeploy(
-      { policy: policy(), request: (input) => signedStart(input, 'carol') },
+      // A deploy id of its own: its recorded history is replayed under it (replay.test.ts).
+      { policy: policy(), request: (input) => signedStart({ ...input, deployId: RUN_BOUND_DEPLOY }, 'carol') },
       async (handle) => {
         await t.waitFor(handle, 'AWAITING_APPROVAL');
         await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', signed: await statement(handle, 'bob') }] });
@@ -396,6 +402,12 @@ describe('approvals nobody can forge', () => {
     );
     assert.equal(run.result?.outcome, 'promoted');
     const history = await run.handle.fetchHistory();
+    // OPSFLOW_RECORD_HISTORIES=1 refreshes the replay tests' history of a run-bound deploy (markers worker-policy,
+    // deploy-id-pattern, run-bound-statements, signed-start, plan-checked), named by its workflow id, which its start
+    // is bound to.
+    if (process.env['OPSFLOW_RECORD_HISTORIES'] === '1') {
+      writeFileSync(path.join(HISTORIES, `${run.handle.workflowId}.json`), historyToJSON(history));
+    }
     const events = history.events ?? [];
     const checked = verifyHistory(run.handle.workflowId, 'default', events);
     assert.equal(checked.policySource, 'test policy');
@@ -449,6 +461,202 @@ describe('approvals nobody can forge', () => {
       checked.decisions[1]?.problem ?? '',
       /approved by the requester \(alice, SHA256:.*\) where self-approval is off/,
     );
+  });
+});
+
+describe('trust one level down: forged answers, other runs (issue 17)', () => {
+  it('a forged policy answer gets no further than the first protected change: production is never touched', async () => {
+    // Someone completes the workerPolicy activity (or runs a worker of their own): "alice" holds mallory's key.
+    const forged = policy();
+    forged.people['alice'] = { publicKey: lines.mallory, groups: ['sre'] };
+    const run = await t.runDeploy(
+      { policy: policy(), forge: () => ({ workerPolicy: async () => forged }) },
+      async (handle) => {
+        await t.waitFor(handle, 'AWAITING_APPROVAL');
+        const aliceByMallory = await statement(handle, 'mallory', 'approve', { person: 'alice' });
+        // The workflow, answered the forged policy, takes it...
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: aliceByMallory }] });
+      },
+    );
+    // ...the activity that would start the release in production checks it against its own worker's policy.
+    assert.equal(run.status.outcome, 'failed');
+    assert.equal(run.status.cause?.kind === 'error' ? run.status.cause.errorType : undefined, ErrorType.PolicyRefused);
+    assert.match(run.status.reason ?? '', /the worker refuses to start in production: .*the signature is not alice's/);
+    assert.equal(run.target.count('start', 'production'), 0, 'nothing started in production');
+    assert.deepEqual(
+      run.target.calls.filter((c) => c.op === 'weight' && c.environment === 'production').map((c) => c.weight),
+      [0],
+      "only the rollback's traffic to 0 %, which needs no authority",
+    );
+    assert.equal(run.target.count('promote', 'production'), 0);
+    assert.equal((await run.target.status({ environment: 'production', service: 'hello' })).stable?.version, '1.0.0');
+
+    // deploy verify checks the history against the policy the verifier holds, and says the recorded one differs.
+    const events = (await run.handle.fetchHistory()).events ?? [];
+    const runId = (await run.handle.describe()).runId;
+    const verified = verifyHistory(run.handle.workflowId, 'default', events, { policy: policy(), runId });
+    assert.equal(verified.policyFrom, 'verifier');
+    assert.deepEqual(verified.recordedPolicyDiffers, ['alice']);
+    const approval = verified.decisions.find((d) => d.action === 'approve');
+    assert.equal(approval?.effect, 'took-effect');
+    assert.match(approval?.problem ?? '', /the signature is not alice's/);
+    assert.equal(failedDecisions(verified).length, 1);
+    // Against the history's own (forged) policy it would have verified: why the verifier brings its own.
+    const trusting = verifyHistory(run.handle.workflowId, 'default', events, { runId });
+    assert.equal(trusting.policyFrom, 'history');
+    assert.equal(failedDecisions(trusting).length, 0);
+  });
+
+  it('deploy verify lists an ignored Signal as a refused attempt and fails only on a decision the deploy acted on', async () => {
+    const run = await t.runDeploy({ policy: policy() }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      // An unsigned and a forged Signal: the deploy ignores both, but they are in history.
+      await handle.signal(approveSignal, { by: 'alice' });
+      await handle.signal(approveSignal, {
+        by: 'alice',
+        signed: await statement(handle, 'mallory', 'approve', { person: 'alice' }),
+      });
+      await handle.signal(approveSignal, { by: 'bob', signed: await statement(handle, 'bob') });
+    });
+    assert.equal(run.result?.outcome, 'promoted');
+    const events = (await run.handle.fetchHistory()).events ?? [];
+    const runId = (await run.handle.describe()).runId;
+    const verified = verifyHistory(run.handle.workflowId, 'default', events, { policy: policy(), runId });
+    assert.deepEqual(
+      verified.decisions.filter((d) => d.via === 'signal').map((d) => [d.person, d.effect, Boolean(d.problem)]),
+      [
+        ['alice', 'ignored', true],
+        ['alice', 'ignored', true],
+        ['bob', 'took-effect', false],
+      ],
+    );
+    assert.equal(failedDecisions(verified).length, 0, 'every decision the deploy acted on verifies');
+  });
+
+  it("a signed start the server's records say another run used is refused before anything runs", async () => {
+    const asked: unknown[] = [];
+    const run = await t.runDeploy(
+      {
+        policy: policy({ signedStart: true }),
+        request: (input) => signedStart(input, 'carol'),
+        // The worker's ledger, as the Temporal server would answer it for a replayed start (start-ledger.test.ts).
+        forge: () => ({
+          checkSignedStart: async (start) => {
+            asked.push(start);
+            return { checked: true, refusal: 'the signed start was already used by run r-1 of this deploy' };
+          },
+        }),
+      },
+      async () => undefined,
+    );
+    assert.equal(asked.length, 1);
+    assert.equal(run.status.outcome, 'failed');
+    assert.equal(
+      run.status.reason,
+      'the start is refused: the signed start was already used by run r-1 of this deploy',
+    );
+    assert.equal(run.target.calls.length, 0, 'nothing changed anywhere');
+  });
+
+  it('a forged plan answer is checked and clamped again in the workflow', async () => {
+    const looser = await t.runDeploy(
+      {
+        forge: (real) => ({
+          plan: async (request) => {
+            const plan = await real.plan(request);
+            const environments = (plan.environments ?? request.input.environments).map((env) =>
+              env.name === 'production' ? { ...env, steps: [{ weight: 100, bake: 1_000 }] } : env,
+            );
+            return { ...plan, environments };
+          },
+        }),
+      },
+      t.approve(),
+    );
+    assert.equal(looser.result?.outcome, 'promoted');
+    assert.ok(
+      looser.status.timeline.some((e) => /^the plan's answer was clamped again: production: /.test(e.message)),
+      'the timeline says the answer was clamped',
+    );
+    assert.deepEqual(
+      looser.target.calls.filter((c) => c.op === 'weight' && c.environment === 'production').map((c) => c.weight),
+      [10, 50, 100],
+      "production ran the configured steps, not the answer's single 100 % step",
+    );
+    const malformed = await t.runDeploy(
+      { forge: () => ({ plan: async () => ({ risk: 'none' }) as never }) },
+      async () => undefined,
+    );
+    assert.equal(malformed.status.outcome, 'failed');
+    assert.match(malformed.status.reason ?? '', /^the plan answer is malformed \(/);
+    assert.equal(malformed.target.calls.length, 0, 'nothing changed anywhere');
+  });
+
+  it('a decision or a signed start from an earlier run of a cron chain does not count in the next run', async () => {
+    let nextRun: DeployStatus | undefined;
+    const run = await t.runDeploy(
+      { policy: policy(), cronSchedule: '0 * * * *', request: (input) => signedStart(input, 'carol') },
+      async (handle) => {
+        // A cron chain's first run waits for the schedule: until then there is nothing to query.
+        for (let i = 0; i < 120 && !(await handle.query(statusQuery).catch(() => undefined)); i++) {
+          await t.env.sleep('1 minute');
+        }
+        await t.waitFor(handle, 'AWAITING_APPROVAL');
+        const firstRun = (await handle.describe()).runId;
+        const alice = await statement(handle, 'alice');
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: alice }] });
+        for (let i = 0; i < 240 && !nextRun; i++) {
+          await t.env.sleep('1 minute');
+          const described = await handle.describe();
+          if (described.runId === firstRun) continue;
+          const status = await handle.query(statusQuery).catch(() => undefined);
+          if (status?.phase === 'AWAITING_APPROVAL') nextRun = status;
+        }
+        assert.ok(nextRun, 'the cron chain started its next run');
+        // alice's approval of the first run, sent again: the runs share their first run's id, not their own.
+        await refused(handle, { by: 'alice', signed: alice }, /another runId/);
+        await handle.terminate('the test is done');
+      },
+    );
+    assert.ok(run.error, 'terminated');
+    assert.equal(nextRun?.requester?.signed, false, "the next run's requester is not proven by the first run's start");
+    assert.ok(
+      nextRun?.timeline.some((e) => /the signed start was used by an earlier run of this chain/.test(e.message)),
+    );
+  });
+});
+
+describe('replay of a run-bound deploy', () => {
+  const file = path.join(HISTORIES, `${RUN_BOUND_DEPLOY}.json`);
+  const options = { workflowsPath: require.resolve('../../src/workflows'), replayName: 'run-bound-replay' };
+
+  it('its committed history replays; without its run-bound-statements marker the commands part (negative control)', async () => {
+    const history = JSON.parse(readFileSync(file, 'utf8'));
+    await Worker.runReplayHistory(options, history, RUN_BOUND_DEPLOY);
+    // Renamed away, the marker no longer guards the run-bound code (the start ledger's activity among it): replay
+    // takes the path of deploys recorded before it, and its commands part from the history's.
+    const patch = history.events.find((e: { markerRecordedEventAttributes?: { details: Record<string, never> } }) =>
+      JSON.stringify(e.markerRecordedEventAttributes?.details ?? {}).includes(
+        Buffer.from('{"id":"run-bound-statements"').toString('base64').slice(0, 30),
+      ),
+    );
+    assert.ok(patch, 'the history carries the run-bound-statements marker');
+    const payload = patch.markerRecordedEventAttributes.details['patch-data'].payloads[0];
+    payload.data = Buffer.from('{"id":"some-other-patch","deprecated":false}').toString('base64');
+    await assert.rejects(Worker.runReplayHistory(options, history, RUN_BOUND_DEPLOY), (err: unknown) => {
+      assert.ok(err instanceof DeterminismViolationError, String(err));
+      return true;
+    });
+  });
+
+  it("deploy verify checks its decisions against the run's own id", async () => {
+    const events = historyFromJSON(JSON.parse(readFileSync(file, 'utf8'))).events ?? [];
+    const firstRun = events[0]?.workflowExecutionStartedEventAttributes?.firstExecutionRunId ?? '';
+    // The keys of the recording are the history's own policy's (this run's keys are new).
+    const own = verifyHistory(RUN_BOUND_DEPLOY, 'default', events, { runId: firstRun });
+    assert.deepEqual(failedDecisions(own), []);
+    const other = verifyHistory(RUN_BOUND_DEPLOY, 'default', events, { runId: 'a-reset-run' });
+    assert.match(failedDecisions(other)[0]?.problem ?? '', /another runId \(not a-reset-run\)/);
   });
 });
 
