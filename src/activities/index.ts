@@ -4,6 +4,8 @@ import { ErrorType, type ErrorTypeName } from '../shared/errors';
 import type { SignedStart } from '../shared/signing';
 import { refuseEffect, type Effect } from './authority';
 import type { StartLedger } from './start-ledger';
+import { createNotifyActivities } from './notify';
+import { ChannelRegistry } from './notify/registry';
 import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
 import type { MetricsRegistry } from './metrics/registry';
 import { InvalidTargetRequest, stableVersions, TargetConflict, UnknownRelease } from './targets/contract';
@@ -45,6 +47,8 @@ export interface ActivityDeps {
    * checked.
    */
   starts?: StartLedger;
+  /** The worker's notification channels and routes (notify/registry.ts); absent: nothing is sent. */
+  channels?: ChannelRegistry;
 }
 
 /**
@@ -140,9 +144,10 @@ async function startUsedElsewhere(
 const HISTORY_MS = 30 * 86_400_000;
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ targets, metrics, llm, policy, starts }: ActivityDeps) {
+export function createActivities({ targets, metrics, llm, policy, starts, channels }: ActivityDeps) {
   const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
+    ...createNotifyActivities({ channels: channels ?? new ChannelRegistry({}, []) }),
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
     async plan({ input }: PlanRequest): Promise<Plan> {
       const currentVersions = await typed(async () => {

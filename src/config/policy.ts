@@ -8,6 +8,7 @@ import { durationSchema } from '../shared/duration';
 import { fingerprintOf, parseOpenSshPublicKey, SIGNED_ACTIONS } from '../shared/signing';
 import { nameSchema } from '../shared/validation';
 import { ConfigError } from './errors';
+import { wantedEvents, type NotificationsConfig } from './notifications';
 import type { OpsflowConfig } from './schema';
 
 /** A person of the policy: an OpenSSH ed25519 public key, inline or in a file, and the groups they belong to. */
@@ -162,7 +163,31 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
         };
   }
   const defaults = block.defaults ? listedRule(block.defaults) : DENY_RULE;
-  return { trustTypedNames: block.trustTypedNames, people, environments, defaults, source: configPath };
+  const notify = notifyOf(config.notifications);
+  return {
+    trustTypedNames: block.trustTypedNames,
+    people,
+    environments,
+    defaults,
+    ...(notify ? { notify } : {}),
+    source: configPath,
+  };
+}
+
+/** What the deploy needs to know of the worker's notifications: the wanted events and the escalation timings. */
+function notifyOf(block: NotificationsConfig | undefined): DeployPolicy['notify'] {
+  const events = block ? wantedEvents(block) : [];
+  if (!block || events.length === 0) return undefined;
+  const escalation = Object.fromEntries(
+    Object.entries(block.escalation).map(([env, e]) => [
+      env,
+      {
+        approvalRemindersMs: [...e.approvalReminders].sort((a, b) => a - b).filter((ms) => ms > 0),
+        ...(e.pauseAlertBefore ? { pauseAlertBeforeMs: e.pauseAlertBefore } : {}),
+      },
+    ]),
+  );
+  return { events, escalation };
 }
 
 /** An environment's rule as `policy.environments.<name>` (or `policy.defaults`) states it. */

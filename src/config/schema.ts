@@ -16,6 +16,7 @@ import { commandTargetConfigSchema } from '../activities/targets/command/config'
 import { kubernetesTargetConfigSchema } from '../activities/targets/kubernetes/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
+import { notificationsConfigSchema } from './notifications';
 import { policyConfigSchema } from './policy';
 
 const bounded = boundedDuration;
@@ -217,6 +218,8 @@ export const configSchema = z
     llm: llmConfigSchema.default(DEFAULT_LLM_CONFIG),
     /** The worker's approval policy: people and their public keys, protected environments, N of M, controls. */
     policy: policyConfigSchema.optional(),
+    /** The worker's notification channels, routes and escalation (read by the worker only, never sent with a request). */
+    notifications: notificationsConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

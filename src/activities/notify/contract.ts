@@ -4,10 +4,10 @@
  * from the worker's `notifications.channels`; the notify activity routes events to channels by the worker's rules.
  *
  * The rules every channel keeps:
- * - At most one message per event: `send` of an event whose id the channel already has answers the earlier result with
- *   `duplicate: true` and sends nothing, also when the earlier send's worker died before it could record it. Each kind
- *   uses its service's own means (Slack message metadata looked up before posting, PagerDuty's dedup key, the
- *   CloudEvent id, GitHub's deployment per environment).
+ * - At most one message per event: `send` of an event whose id the channel already has sends nothing, also when the
+ *   earlier send's worker died before it could record it. A channel that can see it answers `duplicate: true` (Slack:
+ *   message metadata looked up before posting); one whose service dedups sends again with the same key and answers
+ *   `duplicate: false` (PagerDuty's dedup key, the CloudEvent id a receiver dedups on).
  * - A failure says whether a retry can help: {@link ChannelError} with `retryable` (HTTP 5xx, timeouts, 429 with its
  *   Retry-After) or not (invalid_auth, a 4xx that will not change). Anything else thrown counts as retryable.
  * - No credential in a result, an error message or a log line.
@@ -26,6 +26,8 @@ export interface SendResult {
 export interface Channel {
   /** The kind, as the config names it (slack, webhook, pagerduty, github, email). */
   readonly kind: string;
+  /** Whether the channel has anything to send for this event (PagerDuty: only events that open or close incidents). */
+  wants?(event: OpsEvent): boolean;
   send(event: OpsEvent): Promise<SendResult>;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EVENT_TYPES } from '../notify/events';
 import { SIGNED_ACTIONS, type SignedAction } from '../signing';
 import { nameSchema } from '../validation';
 import type { ControlAction, EnvironmentPlan } from './input';
@@ -59,6 +60,25 @@ export const deployPolicySchema = z
      * before it existed, which left such an environment unprotected.
      */
     defaults: environmentPolicySchema.optional(),
+    /**
+     * What the worker's notification routes want to hear of, and when waits escalate, per environment: the deploy builds
+     * only wanted events; the notify activity routes them by the worker's own config. Absent: nothing is notified.
+     */
+    notify: z
+      .object({
+        events: z.array(z.enum(EVENT_TYPES)),
+        escalation: z.record(
+          nameSchema,
+          z
+            .object({
+              approvalRemindersMs: z.array(z.number().int().positive()),
+              pauseAlertBeforeMs: z.number().int().positive().optional(),
+            })
+            .strict(),
+        ),
+      })
+      .strict()
+      .optional(),
     /** Where the worker read it, for people. */
     source: z.string(),
   })

@@ -1,3 +1,4 @@
+import type { Delivery, EventType } from '../notify/events';
 import type { AnalysisSample, DecisionRule, MetricCheck, Verdict } from '../analysis';
 import type { AnalysisProgress, StepVerdict, UnmeasuredSample } from '../analysis/judge';
 import type { ControlAction, EnvironmentPlan, Plan, Requester } from './input';
@@ -121,9 +122,22 @@ export interface DeployStatus {
   rollout?: EnvironmentPlan[];
   /** What happened in each environment so far, in pipeline order: the facts reports and figures read. */
   results?: EnvironmentResult[];
+  /** Every notification the deploy sent, or could not: which event, and what each channel answered. */
+  notifications?: NotificationRecord[];
   /** For people only: rendered from the facts, never parsed. */
   timeline: TimelineEntry[];
   report?: ReportResult;
+}
+
+/** One event the deploy told people of, and what became of it on each channel. */
+export interface NotificationRecord {
+  event: EventType;
+  eventId: string;
+  at: string;
+  environment?: string;
+  deliveries: Delivery[];
+  /** Set when the notify activity itself failed (timed out): nothing is known of the channels. */
+  error?: string;
 }
 
 export type BlueGreenStage = 'green-started' | 'switched' | 'blue-warm';

@@ -12,10 +12,19 @@ import {
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
 import { fingerprintOf, type SignedStatement } from '../../shared/signing';
+import { escalationOf, notify } from './notify';
 import type { StageResult } from './stage';
 import { guardedSignal } from './signals';
 import { now, type DeployState } from './state';
-import { environmentPolicy, identify, planHash, requireApprover, requesterOf, signingRunId } from './trust';
+import {
+  environmentPolicy,
+  identify,
+  planHash,
+  refuseUndecodable,
+  requireApprover,
+  requesterOf,
+  signingRunId,
+} from './trust';
 
 /** Who decided, as the validator proved it; the handler proves it again (validators do not run on replay or Signals). */
 interface Decider {
@@ -26,6 +35,7 @@ interface Decider {
 /** Registers approve and reject, as Updates with validators and as Signals for the UI and `temporal workflow signal`. */
 export function registerApprovalHandlers(state: DeployState): void {
   const validateApprove = (args: ApproveArgs): Decider => {
+    refuseUndecodable(args);
     const parsed = approveArgsSchema.parse(args);
     const env = waitingEnvironment(state);
     const { person, groups, nonce } = identify(state, env, 'approve', parsed.by, parsed.signed);
@@ -50,6 +60,7 @@ export function registerApprovalHandlers(state: DeployState): void {
     return { person, ...(nonce ? { nonce } : {}) };
   };
   const validateReject = (args: RejectArgs): Decider => {
+    refuseUndecodable(args);
     const parsed = rejectArgsSchema.parse(args);
     const env = waitingEnvironment(state);
     const { person, groups, nonce } = identify(state, env, 'reject', parsed.by, parsed.signed);
@@ -166,14 +177,39 @@ export async function awaitApproval(state: DeployState, env: EnvironmentPlan): P
     'AWAITING_APPROVAL',
     `waiting for approval of ${env.name} by ${needed}${approvers.join(' or ')} until ${deadline}`,
   );
-  const decided = await condition(
-    () => state.pendingDecision?.decision === 'rejected' || approvalComplete(state, env, rules),
-    timeoutMs,
-    { summary: `approval of ${env.name} by ${needed}${approvers.join(' or ')}` },
-  );
+  const required = rules?.required ?? 1;
+  notify(state, 'approval.requested', 'warning', { environment: env.name, approvers, required, deadline });
+  const done = () => state.pendingDecision?.decision === 'rejected' || approvalComplete(state, env, rules);
+  const summary = `approval of ${env.name} by ${needed}${approvers.join(' or ')}`;
+  // Reminders at the environment's escalation times (the second and later page); one wait when there are none.
+  let waited = 0;
+  let decided = false;
+  for (const [i, at] of escalationOf(state, env.name)
+    .approvalRemindersMs.filter((ms) => ms < timeoutMs)
+    .entries()) {
+    decided = await condition(done, at - waited, { summary: `${summary}; reminder ${i + 1} after that` });
+    waited = at;
+    if (decided) break;
+    notify(state, 'approval.reminder', i >= 1 ? 'critical' : 'warning', {
+      environment: env.name,
+      approvers,
+      level: i + 1,
+      waitingMs: at,
+      deadline,
+    });
+  }
+  if (!decided) decided = await condition(done, timeoutMs - waited, { summary });
   state.status.approval = undefined;
   // Set by a handler while we waited; TypeScript cannot see that.
   const decision = state.pendingDecision as ApprovalRecord | undefined;
+  const approvals = approvedBy(state, env.name).length;
+  notify(state, 'approval.decided', 'info', {
+    environment: env.name,
+    decision: decided && decision ? decision.decision : 'timed-out',
+    ...(decided && decision ? { by: decision.by } : {}),
+    approvals,
+    required,
+  });
   if (!decided || !decision) {
     result.approval = { requestedAt, decidedAt: now(), decision: 'timed-out' };
     return {

@@ -20,10 +20,11 @@ import {
   resumeUpdate,
 } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
+import { escalationOf, notify } from './notify';
 import { guardedSignal } from './signals';
 import { PromoteNow, StageAborted } from './stage';
 import { now, type DeployState } from './state';
-import { environmentPolicy, identify } from './trust';
+import { environmentPolicy, identify, refuseUndecodable } from './trust';
 
 /** Phases in which the deploy is analysing a release that takes traffic: pause and promote make sense there. */
 const ANALYSING: readonly Phase[] = ['VERIFYING', 'CANARY', 'BLUE_GREEN'];
@@ -62,6 +63,7 @@ export function registerControlHandlers(state: DeployState): void {
 
 /** Refuses an operator action that makes no sense in the current phase, or from someone who may not take it. */
 function validateControl(state: DeployState, action: ControlAction, args: ControlArgs): void {
+  refuseUndecodable(args);
   const { by } = controlArgsSchema.parse(args);
   const { status, requested } = state;
   const phase = status.phase;
@@ -149,6 +151,13 @@ export function pause(
   };
   state.status.paused = paused;
   state.enter('PAUSED', `paused by ${by}: ${reason}; waiting until ${paused.deadline} for resume, promote or abort`);
+  notify(state, 'canary.paused', 'warning', {
+    environment: env.name,
+    cause,
+    by,
+    reason: reason.slice(0, 1000),
+    deadline: paused.deadline,
+  });
 }
 
 function resume(state: DeployState, entry: ControlRecord): void {
@@ -170,11 +179,29 @@ export async function honourControls(state: DeployState, env: EnvironmentPlan): 
   const { status, requested } = state;
   if (status.paused && !requested.abort && !requested.promote) {
     const paused = status.paused;
-    const decided = await condition(
-      () => !status.paused || !!requested.abort || !!requested.promote,
-      env.pauseTimeoutMs,
-      { summary: `paused: wait up to ${formatDuration(env.pauseTimeoutMs)} for resume, promote or abort` },
-    );
+    const answered = () => !status.paused || !!requested.abort || !!requested.promote;
+    const summary = `paused: wait up to ${formatDuration(env.pauseTimeoutMs)} for resume, promote or abort`;
+    // Before the pause timeout rolls the canary back, the pause is sent again as critical (it pages).
+    const alertBefore = escalationOf(state, env.name).pauseAlertBeforeMs;
+    let decided = false;
+    if (alertBefore !== undefined && alertBefore < env.pauseTimeoutMs) {
+      decided = await condition(answered, env.pauseTimeoutMs - alertBefore, { summary });
+      if (!decided) {
+        notify(state, 'canary.paused', 'critical', {
+          environment: env.name,
+          cause: paused.cause,
+          by: paused.by,
+          reason: `rolls back in ${formatDuration(alertBefore)} unless someone decides: ${paused.reason}`.slice(
+            0,
+            1000,
+          ),
+          deadline: paused.deadline,
+        });
+        decided = await condition(answered, alertBefore, { summary: `paused: ${formatDuration(alertBefore)} left` });
+      }
+    } else {
+      decided = await condition(answered, env.pauseTimeoutMs, { summary });
+    }
     if (!decided) {
       const result = state.result(env.name);
       result.failingSince ??= paused.since;

@@ -8,6 +8,7 @@ import { rollBack } from './rollback';
 import { PromoteNow, StageAborted, type StageResult } from './stage';
 import { now, type DeployState } from './state';
 import { STRATEGIES } from './strategies';
+import { notifyRollback } from './notify';
 import { authorityFor, needsApproval } from './trust';
 
 /**
@@ -66,6 +67,7 @@ export async function deployEnvironment(state: DeployState, env: EnvironmentPlan
       status.paused = undefined;
       result.failingSince ??= now();
       const failures = await rollBack(state, env, reason, stable);
+      notifyRollback(state, env.name, { cause: stop.kind, reason, failures, protectedEnv: needsApproval(state, env) });
       if (isCancellation(err)) {
         state.finish(env.name, failures.length ? 'failed' : 'rolled-back', stop);
         throw err;

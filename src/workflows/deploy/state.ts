@@ -13,6 +13,7 @@ import {
   type StopCause,
 } from '../../shared/deploy';
 import { PHASE_ATTRIBUTE } from '../../shared/search-attributes';
+import type { EventType } from '../../shared/notify/events';
 import type { SignedStatement } from '../../shared/signing';
 import { describeStatus } from './details';
 
@@ -34,6 +35,17 @@ export class DeployState {
   readonly approvalEvidence = new Map<string, SignedStatement[]>();
   /** Statements bind to this run's id (false in deploys recorded before: they bound to the first run's id). */
   runBound = false;
+  /** What the worker's routes want to hear of, and the notifications still being sent; absent: nothing is sent. */
+  notifications:
+    | {
+        types: ReadonlySet<EventType>;
+        escalation: NonNullable<DeployPolicy['notify']>['escalation'];
+        sequence: number;
+        pending: Promise<void>[];
+        /** The rollback already told people how the deploy stopped. */
+        stopTold?: boolean;
+      }
+    | undefined;
   /** Operator requests the running stage has yet to act on. */
   readonly requested: { abort?: ControlRecord; promote?: ControlRecord } = {};
 

@@ -21,6 +21,8 @@ import {
   type SignedAction,
   type SignedStatement,
 } from '../../shared/signing';
+import { describeUndecodable, isUndecodable } from '../../shared/undecodable';
+import { startNotifications } from './notify';
 import { local, LOCAL_OPTIONS } from './proxies';
 import type { DeployState } from './state';
 
@@ -67,6 +69,7 @@ export async function loadPolicy(state: DeployState): Promise<void> {
     state.note(`approvals trust typed names (demo mode, ${policy.source}): nobody's identity is proven`);
   }
   if (patched(SIGNED_START_PATCH)) await establishRequester(state, policy);
+  startNotifications(state, policy);
 }
 
 /**
@@ -178,6 +181,11 @@ async function establishRequester(state: DeployState, policy: DeployPolicy): Pro
   );
 }
 
+/** Refuses, in one line, a message whose payload the worker could not decode (before any schema's longer answer). */
+export function refuseUndecodable(args: unknown): void {
+  if (isUndecodable(args)) throw new Error(describeUndecodable(args));
+}
+
 /** Whether a person is the requester: by name, or (after a signed start) by holding the requester's key. */
 export function requesterOf(state: DeployState, person: string): 'name' | 'key' | undefined {
   const requester = state.status.requester;
@@ -204,6 +212,16 @@ export function environmentPolicy(state: DeployState, env: EnvironmentPlan): Env
 /** Whether an environment waits for approval: protected by the policy, or asked for by the request. */
 export function needsApproval(state: DeployState, env: EnvironmentPlan): boolean {
   return environmentPolicy(state, env)?.protected ?? env.approval.required;
+}
+
+/** Whether an environment of the rollout waits for approval; false where its rules cannot be had (the deploy ends). */
+export function isProtected(state: DeployState, environment: string | undefined): boolean {
+  const env = state.rollout.find((e) => e.name === environment);
+  try {
+    return env ? needsApproval(state, env) : false;
+  } catch {
+    return false;
+  }
 }
 
 /** The hash a signed statement binds to: the rollout of the environment being decided on. */

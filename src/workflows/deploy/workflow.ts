@@ -22,7 +22,8 @@ import { registerControlHandlers } from './controls';
 import { deployEnvironment } from './environment';
 import { notifyParent, writeReport } from './report';
 import { DeployState } from './state';
-import { loadPolicy, publishSigningTarget } from './trust';
+import { notify, settleNotifications } from './notify';
+import { isProtected, loadPolicy, publishSigningTarget } from './trust';
 
 /** Deploys recorded before the plan's answer was checked and clamped again in the workflow took it as answered. */
 const PLAN_CHECK_PATCH = 'plan-checked';
@@ -104,12 +105,29 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
     ...(cause ? { cause } : {}),
     environments: status.results ?? [],
   };
+  notifyOutcome(state, result);
   await notifyParent(result);
+  await settleNotifications(state);
   if (cancelled) throw cancelled;
   if (outcome === 'failed') {
     throw ApplicationFailure.nonRetryable(`deploy failed: ${reason}`, ErrorType.DeployFailed, result);
   }
   return result;
+}
+
+/** Tells people how the deploy ended, unless its rollback already did: a failure where approval is needed pages. */
+function notifyOutcome(state: DeployState, result: DeployResult): void {
+  if (!state.notifications || state.notifications.stopTold) return;
+  const environment = state.status.environment;
+  const where = environment ? { environment } : {};
+  const reason = result.reason.slice(0, 2000);
+  if (result.outcome === 'promoted') {
+    notify(state, 'deploy.promoted', 'info', { ...where, environments: state.rollout.map((e) => e.name) });
+  } else if (result.outcome === 'failed') {
+    notify(state, 'deploy.failed', isProtected(state, environment) ? 'critical' : 'warning', { ...where, reason });
+  } else {
+    notify(state, 'deploy.cancelled', 'info', { ...where, reason });
+  }
 }
 
 /** Plans the rollout; the plan may only tighten the configured one, and the timeline says how. */
@@ -132,6 +150,7 @@ async function plan(state: DeployState): Promise<void> {
   state.startRollout(planned ?? input.environments, plan.currentVersions);
   publishSigningTarget(state);
   if (planned) state.note(`rollout from the plan: ${planned.map(describeRollout).join('; ')}`);
+  notify(state, 'deploy.started', 'info', { environments: state.rollout.map((e) => e.name) });
 }
 
 /**

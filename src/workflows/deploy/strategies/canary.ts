@@ -1,5 +1,6 @@
 import { formatDuration } from '../../../shared/duration';
 import { analyse } from '../analysis';
+import { notify } from '../notify';
 import { setWeight } from '../traffic';
 import type { Strategy } from './strategy';
 
@@ -12,5 +13,6 @@ export const canary: Strategy = async (state, env, stable) => {
     state.enter('CANARY', `step ${i + 1}/${steps}: ${step.weight} % for ${formatDuration(step.bake)}`);
     await analyse(state, { env, step: i, weight: step.weight, durationMs: step.bake, stable });
     state.note(`step ${i + 1}/${steps} passed at ${step.weight} %`);
+    notify(state, 'canary.step-passed', 'info', { environment: env.name, step: i + 1, steps, weight: step.weight });
   }
 };
