@@ -151,11 +151,14 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
   });
 
   it('catches the faulty 1.2.0 in staging and rolls it back without asking for approval', async () => {
-    const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.2.0', '--json');
-    assert.equal(started.code, 0, started.stderr);
-    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-    const watched = await stack.cli('deploy', 'watch', workflowId);
-    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+    // As a CI job would: one step that starts the deploy, follows it and exits as watch does (2: rolled back).
+    const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.2.0', '--wait');
+    assert.equal(started.code, 2, started.stdout + started.stderr);
+    const workflowId = /^started (\S+)/m.exec(started.stdout)?.[1] ?? '';
+    assert.equal(workflowId, 'deploy-hello-1.2.0-production');
+    assert.match(started.stdout, /^ {2}http:\/\/.*\/history$/m, 'the UI link');
+    assert.match(started.stdout, /^ROLLED_BACK: /m);
+    assert.doesNotMatch(started.stdout, /next: opsflow deploy watch/);
     const final = await status(workflowId);
     assert.equal(final.phase, 'ROLLED_BACK');
     assert.equal(final.approvals.length, 0);

@@ -26,10 +26,24 @@ export interface StartOptions {
   config?: string;
   json?: boolean;
   standalone?: boolean;
+  /** Follow the deploy to its end, as `deploy watch` does, and exit as it does (CI: one step). */
+  wait?: boolean;
 }
 
-/** Starts a deploy through the project's ops agent (or directly with --standalone) and says where to follow it. */
-export async function startDeploy(opts: StartOptions): Promise<void> {
+/**
+ * Starts a deploy through the project's ops agent (or directly with --standalone) and says where to follow it; with
+ * --wait, follows it to its end and answers `deploy watch`'s exit code (0 promoted, 2 rolled back, ...). Answers 0
+ * otherwise.
+ */
+export async function startDeploy(opts: StartOptions): Promise<number> {
+  const workflowId = await start(opts);
+  if (!opts.wait) return 0;
+  const { watchDeploy } = await import('./deploy-actions.js');
+  return watchDeploy(workflowId, { interval: '1000', ...(opts.json ? { json: true } : {}) });
+}
+
+/** Starts (or finds) the deploy; answers its workflow id. */
+async function start(opts: StartOptions): Promise<string> {
   const { config, path: configPath } = loadConfig(opts.config);
   const request = buildDeployInput(
     config,
@@ -42,7 +56,7 @@ export async function startDeploy(opts: StartOptions): Promise<void> {
     },
     { workdir: process.cwd(), uiUrl: config.temporal.uiUrl },
   );
-  await withClient(async (client) => {
+  return withClient(async (client) => {
     const context = forDeploy(request.deployId);
     const previous = await deployHandle(client, request.deployId)
       .describe()
@@ -116,7 +130,7 @@ export async function startDeploy(opts: StartOptions): Promise<void> {
     const uiUrl = uiLink(config.temporal.uiUrl, client.options.namespace, workflowId, runId);
     if (opts.json) {
       printJson({ workflowId, runId, uiUrl });
-      return;
+      return workflowId;
     }
     const via = opts.standalone ? '' : ` (through ${agentWorkflowId(config.project)})`;
     print(existing ? `already running: ${workflowId}${via}` : `started ${workflowId}${via}`);
@@ -128,7 +142,8 @@ export async function startDeploy(opts: StartOptions): Promise<void> {
       );
     }
     print(`  ${uiUrl}`);
-    print(`next: opsflow deploy watch ${workflowId}`);
+    if (!opts.wait) print(`next: opsflow deploy watch ${workflowId}`);
+    return workflowId;
   });
 }
 

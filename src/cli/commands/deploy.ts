@@ -54,9 +54,14 @@ Example:
     .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
     .option('--json', 'print {"workflowId","runId","uiUrl"}')
     .option('--standalone', "start the deploy directly, not through the project's ops agent")
+    .option(
+      '--wait',
+      'follow the deploy to its end as "deploy watch" does and exit as it does: 0 promoted, 2 rolled back, ' +
+        '3 cancelled, 4 failed (a CI job in one step)',
+    )
     .action(async (opts: StartOptions) => {
       const { startDeploy } = await import('./deploy-start.js');
-      await startDeploy(opts);
+      process.exitCode = await startDeploy(opts);
     });
 
   const approvalAction = (kind: 'approve' | 'reject') => async (workflowId: string, opts: ApprovalOptions) => {
