@@ -6,6 +6,8 @@ import { setWorkdirRoot } from '../activities/report/workdir';
 import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
 import { resolvePolicy } from '../config/policy';
+import { CHANNEL_KINDS } from '../activities/notify/kinds';
+import { channelsFromConfig } from '../activities/notify/registry';
 import { createFileLogger, PinoTemporalLogger } from '../logging/logger';
 import { workerDataConverterFromEnv } from '../temporal/codec';
 import { temporalTarget } from '../temporal/connection';
@@ -45,6 +47,8 @@ async function main(): Promise<void> {
   // One deploy target per service (services.<name>.target) and the metrics providers the config has settings for.
   const targets = targetsFromConfig(config);
   const metrics = metricsFromConfig(config);
+  // The worker's own notification channels and routes; their credentials come from its environment or files.
+  const channels = channelsFromConfig(config.notifications, CHANNEL_KINDS);
   // The key stays inside the provider: only the provider, model and address are logged.
   const llm = createWorkerLlm(config.llm);
   pino.info(
@@ -67,7 +71,7 @@ async function main(): Promise<void> {
       connection,
       namespace: target.namespace,
       taskQueue,
-      deps: { targets, metrics, llm, policy },
+      deps: { targets, metrics, llm, policy, channels },
       dataConverter,
     });
     pino.info(
