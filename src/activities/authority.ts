@@ -6,12 +6,14 @@
  * nobody can sign for an approver without their key.
  */
 import {
+  activeFreeze,
   isApprover,
   personOf,
   workerRules,
   type Authority,
   type DeployPolicy,
   type EnvironmentPlan,
+  type EnvironmentPolicy,
 } from '../shared/deploy';
 import { fingerprintOf, hashOf, refuseEvidence, refuseStartEvidence } from '../shared/signing';
 
@@ -31,6 +33,39 @@ export interface Effect {
   /** start: the release beside stable; weight: a traffic share (0 needs no authority); promote: 100 % for good. */
   kind: 'start' | 'weight' | 'promote';
   weight?: number;
+}
+
+/**
+ * Why a freeze of the worker's policy holds the environment now, unless its break-glass number of approvers signed an
+ * override for this run and rollout (distinct keys).
+ */
+function refuseFrozen(
+  policy: DeployPolicy,
+  where: EffectContext,
+  environment: string,
+  rules: EnvironmentPolicy | undefined,
+  authority: Authority | undefined,
+): string | undefined {
+  const freeze = activeFreeze(policy.freezes, environment, rules?.protected ?? false, where.nowMs);
+  if (!freeze) return undefined;
+  const keys = new Set<string>();
+  for (const override of authority?.overrides ?? []) {
+    const refusal = refuseEvidence(
+      override,
+      { ...where, environment, action: 'override', planHash: authority ? hashOf(authority.plan) : '' },
+      (person) => personOf(policy, person)?.publicKey,
+    );
+    const person = override.statement.person;
+    const key = personOf(policy, person)?.publicKey;
+    if (!refusal && key && rules && isApprover(rules, person, personOf(policy, person)?.groups ?? [])) {
+      keys.add(fingerprintOf(key));
+    }
+  }
+  if (keys.size >= freeze.breakGlass) return undefined;
+  return (
+    `${environment} is frozen ("${freeze.name}") until ${new Date(freeze.untilMs).toISOString()}; ` +
+    `${keys.size} of ${freeze.breakGlass} break-glass overrides verify`
+  );
 }
 
 /** The traffic shares an approved rollout may route to its new release. */
@@ -53,7 +88,11 @@ export function refuseEffect(
   const { environment } = effect;
   if (effect.kind === 'weight' && effect.weight === 0) return undefined;
   const rules = workerRules(policy, environment);
-  if (!rules?.protected || policy.trustTypedNames) return undefined;
+  if (policy.trustTypedNames) return undefined;
+  // A freeze holds a release from starting; one already ramping when it begins goes on (people can pause or abort it).
+  const frozen = effect.kind === 'start' ? refuseFrozen(policy, where, environment, rules, authority) : undefined;
+  if (frozen) return frozen;
+  if (!rules?.protected) return undefined;
   if (rules.approvers.length === 0) return `the worker's policy names nobody who may approve ${environment}`;
   if (!authority) return `no approvals were presented for ${environment}, which the worker's policy protects`;
   if (authority.plan.name !== environment) return `the approved rollout presented is not ${environment}'s`;

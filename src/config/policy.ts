@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { freezeSchema } from '../shared/deploy/freeze';
 import type { DeployPolicy, EnvironmentPolicy } from '../shared/deploy/policy';
 import { DEFAULT_CONTROLS, DEFAULT_SIGNED_ACTIONS, DENY_RULE, whoSchema } from '../shared/deploy/policy';
 import { durationSchema } from '../shared/duration';
@@ -65,6 +66,11 @@ export const policyConfigSchema = z
      * Unset: such an environment is protected and nobody may approve it, so a request cannot reach it.
      */
     defaults: environmentPolicyConfigSchema.optional(),
+    /**
+     * Stop the line: date ranges or weekly windows (in a time zone) during which nothing reaches the environments they
+     * name (default: every environment that needs approval), unless `breakGlass` approvers sign an override.
+     */
+    freezes: z.array(freezeSchema).default([]),
   })
   .strict();
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;
@@ -170,6 +176,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
     environments,
     defaults,
     ...(notify ? { notify } : {}),
+    ...(block.freezes.length ? { freezes: block.freezes } : {}),
     source: configPath,
   };
 }

@@ -12,7 +12,7 @@ import { nameSchema, versionSchema } from './validation';
  */
 
 /** The actions a statement can authorise. */
-export const SIGNED_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'promote', 'abort'] as const;
+export const SIGNED_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'promote', 'abort', 'override'] as const;
 export type SignedAction = (typeof SIGNED_ACTIONS)[number];
 
 /** What a person signs. Every field binds the decision to one place and time, so it cannot be replayed elsewhere. */

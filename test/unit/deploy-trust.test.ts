@@ -19,13 +19,22 @@ import {
 } from '../../src/keys/keys';
 import { failedDecisions, verifyHistory } from '../../src/keys/verify';
 import {
+  activeFreeze,
+  freezeSchema,
   requestHashOf,
+  type Freeze,
   type DeployInput,
   type DeployPolicy,
   type DeployStatus,
   type EnvironmentPolicy,
 } from '../../src/shared/deploy';
-import { approveSignal, approveUpdate, promoteUpdate, statusQuery } from '../../src/shared/deploy/messages';
+import {
+  approveSignal,
+  approveUpdate,
+  overrideUpdate,
+  promoteUpdate,
+  statusQuery,
+} from '../../src/shared/deploy/messages';
 import { applicationFailure, ErrorType } from '../../src/shared/errors';
 import type { SignedAction, SignedStatement } from '../../src/shared/signing';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
@@ -142,7 +151,7 @@ async function refused(
   handle: DeployHandle,
   args: object,
   reason: RegExp,
-  update: typeof approveUpdate | typeof promoteUpdate = approveUpdate,
+  update: typeof approveUpdate | typeof promoteUpdate | typeof overrideUpdate = approveUpdate,
 ) {
   await assert.rejects(
     handle.executeUpdate(update as typeof approveUpdate, { args: [args as never] }),
@@ -664,3 +673,150 @@ describe('replay of a run-bound deploy', () => {
 async function signDecisionLike(signed: SignedStatement): Promise<SignedStatement> {
   return signStatement(await signerOf('mallory'), signed.statement);
 }
+
+describe('stop the line: freeze windows (issue 18)', () => {
+  /** A freeze of production from an hour ago for `hours` hours of the test server's clock. */
+  async function freezeFor(hours: number, breakGlass = 2): Promise<Freeze[]> {
+    const nowMs = await t.env.currentTimeMs();
+    return [
+      freezeSchema.parse({
+        name: 'holiday',
+        environments: ['production'],
+        from: new Date(nowMs - 3_600_000).toISOString(),
+        to: new Date(nowMs + hours * 3_600_000).toISOString(),
+        breakGlass,
+      }),
+    ];
+  }
+
+  it('holds a deploy at a frozen environment and lets it go when the freeze lifts', async () => {
+    const withFreeze = { ...policy(), freezes: await freezeFor(3) };
+    let held: DeployStatus | undefined;
+    const run = await t.runDeploy({ policy: withFreeze }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: await statement(handle, 'alice') }] });
+      held = await t.waitFor(handle, 'FROZEN');
+      await t.env.sleep('1 hour');
+      assert.equal((await handle.query(statusQuery)).phase, 'FROZEN', 'still frozen an hour later');
+    });
+    assert.equal(run.result?.outcome, 'promoted');
+    assert.deepEqual([held?.frozen?.freeze, held?.frozen?.breakGlass, held?.frozen?.overriddenBy], ['holiday', 2, []]);
+    const startedAt = run.status.timeline.find((e) => /^starting hello 1\.1\.0 in production/.test(e.message))?.at;
+    assert.ok(startedAt && held?.frozen && Date.parse(startedAt) >= Date.parse(held.frozen.until));
+    assert.ok(run.status.timeline.some((e) => e.message === 'the freeze of production has lifted'));
+  });
+
+  it('a break-glass override needs its number of distinct approvers, signed; too few is refused where it acts', async () => {
+    const withFreeze = { ...policy(), freezes: await freezeFor(24 * 30) };
+    const run = await t.runDeploy({ policy: withFreeze }, async (handle) => {
+      await t.waitFor(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', signed: await statement(handle, 'alice') }] });
+      await t.waitFor(handle, 'FROZEN');
+      await refused(
+        handle,
+        { by: 'alice', reason: 'hotfix' },
+        /override in production needs a signed statement/,
+        overrideUpdate,
+      );
+      const byMallory = await statement(handle, 'mallory', 'override');
+      await refused(
+        handle,
+        { by: 'mallory', signed: byMallory },
+        /mallory is not an approver for production/,
+        overrideUpdate,
+      );
+      await handle.executeUpdate(overrideUpdate, {
+        args: [{ by: 'alice', reason: 'hotfix', signed: await statement(handle, 'alice', 'override') }],
+      });
+      await refused(
+        handle,
+        { by: 'alice', signed: await statement(handle, 'alice', 'override') },
+        /alice already signed an override/,
+        overrideUpdate,
+      );
+      assert.equal((await handle.query(statusQuery)).phase, 'FROZEN', 'one override of two does not let it go');
+      await handle.executeUpdate(overrideUpdate, {
+        args: [{ by: 'bob', reason: 'hotfix', signed: await statement(handle, 'bob', 'override') }],
+      });
+    });
+    assert.equal(run.result?.outcome, 'promoted');
+    assert.deepEqual(
+      run.status.controls.filter((c) => c.action === 'override').map((c) => [c.by, Boolean(c.signedNonce)]),
+      [
+        ['alice', true],
+        ['bob', true],
+      ],
+    );
+
+    // A forged policy answer that asks for one override: the worker's own freeze asks for two, where it acts.
+    const forged = { ...policy(), freezes: await freezeFor(24 * 30, 1) };
+    const tooFew = await t.runDeploy(
+      {
+        policy: { ...policy(), freezes: await freezeFor(24 * 30, 2) },
+        forge: () => ({ workerPolicy: async () => forged }),
+      },
+      async (handle) => {
+        await t.waitFor(handle, 'AWAITING_APPROVAL');
+        await handle.executeUpdate(approveUpdate, {
+          args: [{ by: 'alice', signed: await statement(handle, 'alice') }],
+        });
+        await t.waitFor(handle, 'FROZEN');
+        await handle.executeUpdate(overrideUpdate, {
+          args: [{ by: 'bob', reason: 'hotfix', signed: await statement(handle, 'bob', 'override') }],
+        });
+      },
+    );
+    assert.equal(tooFew.status.outcome, 'failed');
+    assert.match(
+      tooFew.status.reason ?? '',
+      /production is frozen \("holiday"\) until .*; 1 of 2 break-glass overrides verify/,
+    );
+    assert.equal(tooFew.target.count('start', 'production'), 0);
+  });
+});
+
+describe('freeze windows, judged at an instant', () => {
+  const weekly = (from: string, to: string, days: string[], timeZone = 'Europe/Berlin') =>
+    freezeSchema.parse({ name: 'nights', weekly: { days, from, to, timeZone } });
+
+  it('holds inside a date range and a weekly window (also across midnight, in its time zone), and says until when', () => {
+    const range = freezeSchema.parse({ name: 'holiday', from: '2026-12-20T00:00:00Z', to: '2027-01-04T00:00:00Z' });
+    assert.equal(activeFreeze([range], 'production', true, Date.parse('2026-12-19T23:59:00Z')), undefined);
+    assert.deepEqual(activeFreeze([range], 'production', true, Date.parse('2026-12-24T12:00:00Z')), {
+      name: 'holiday',
+      untilMs: Date.parse('2027-01-04T00:00:00Z'),
+      breakGlass: 2,
+    });
+    assert.equal(activeFreeze([range], 'staging', false, Date.parse('2026-12-24T12:00:00Z')), undefined, 'unprotected');
+    // Friday 18:00 to Saturday 08:00 Berlin time (UTC+1 in December).
+    const nights = weekly('18:00', '08:00', ['fri']);
+    assert.equal(activeFreeze([nights], 'production', true, Date.parse('2026-12-11T16:59:00Z')), undefined);
+    assert.equal(
+      activeFreeze([nights], 'production', true, Date.parse('2026-12-11T17:00:00Z'))?.untilMs,
+      Date.parse('2026-12-12T07:00:00Z'),
+    );
+    assert.equal(
+      activeFreeze([nights], 'production', true, Date.parse('2026-12-12T06:30:00Z'))?.untilMs,
+      Date.parse('2026-12-12T07:00:00Z'),
+    );
+    assert.equal(activeFreeze([nights], 'production', true, Date.parse('2026-12-12T07:00:00Z')), undefined);
+    const weekend = weekly('00:00', '24:00', ['sat', 'sun'], 'UTC');
+    assert.equal(
+      activeFreeze([weekend], 'production', true, Date.parse('2026-12-12T10:00:00Z'))?.untilMs,
+      Date.parse('2026-12-13T00:00:00Z'),
+      'the deploy judges again at midnight: Sunday holds too',
+    );
+  });
+
+  it('refuses a freeze that is neither a range nor a weekly window, or names an unknown time zone, in one line', () => {
+    assert.throws(() => freezeSchema.parse({ name: 'x', from: '2026-12-20T00:00:00Z' }), /give either from and to/);
+    assert.throws(
+      () =>
+        freezeSchema.parse({
+          name: 'x',
+          weekly: { days: ['mon'], from: '09:00', to: '17:00', timeZone: 'Mars/Olympus' },
+        }),
+      /an IANA time zone/,
+    );
+  });
+});

@@ -46,3 +46,25 @@ export function registerControlCommands(deployCmd: Command): void {
       });
   }
 }
+
+/** Registers `opsflow deploy override <id> --by <name> --reason ...`: a signed break-glass override of a freeze. */
+export function registerOverrideCommand(deployCmd: Command): void {
+  deployCmd
+    .command('override <workflowId>')
+    .description(
+      "sign a break-glass override of the freeze holding a deploy (phase FROZEN): the freeze's breakGlass number of " +
+        'approvers of the environment, each with their own key, let it go before the freeze ends',
+    )
+    .requiredOption('--by <name>', 'who overrides (an approver of the frozen environment, signing with their key)')
+    .requiredOption(
+      '--reason <text>',
+      'why the line must not stop (recorded in the history, the timeline and the report)',
+    )
+    .option('--key <file>', 'the signing key (default: <name>.key in the keys folders, as for approve)')
+    .option('--signal', 'send a Signal instead of an Update (no answer; for tools that cannot send Updates)')
+    .option('--json', 'print the recorded override as JSON')
+    .action(async (workflowId: string, opts: ControlOptions) => {
+      const { overrideFreeze } = await import('./deploy-actions.js');
+      await overrideFreeze(workflowId, opts);
+    });
+}

@@ -8,6 +8,8 @@ import {
   approveUpdate,
   pauseSignal,
   pauseUpdate,
+  overrideSignal,
+  overrideUpdate,
   promoteSignal,
   promoteUpdate,
   rejectSignal,
@@ -170,6 +172,34 @@ export async function control(action: ControlAction, done: string, workflowId: s
       else print(`${done} ${workflowId} by ${record.by} at ${record.at} (was ${record.phase})`);
     } catch (err) {
       throw await explainDeployMessage(handle, action, err);
+    }
+  });
+}
+
+/** Signs a break-glass override of the freeze holding a deploy (`opsflow deploy override`). */
+export async function overrideFreeze(workflowId: string, opts: ControlOptions) {
+  await withClient(async (client) => {
+    const handle = deployHandle(client, workflowId);
+    try {
+      const { signFor } = await import('../sign.js');
+      const signed = await signFor(handle, 'override', opts.by, opts.key ? { key: opts.key } : {});
+      const args: ControlArgs = {
+        by: opts.by,
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        ...(signed ? { signed } : {}),
+      };
+      if (opts.signal) {
+        await handle.signal(overrideSignal, args);
+        print(
+          `override signal sent to ${workflowId}; "opsflow deploy status ${workflowId}" shows whether it was taken`,
+        );
+        return;
+      }
+      const record: ControlRecord = await handle.executeUpdate(overrideUpdate, { args: [args] });
+      if (opts.json) printJson(record);
+      else print(`break-glass override of ${workflowId} signed by ${record.by} at ${record.at}`);
+    } catch (err) {
+      throw await explainDeployMessage(handle, 'override', err);
     }
   });
 }

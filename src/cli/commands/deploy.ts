@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { deployIdProblem } from '../../shared/deploy/deploy-id';
 import { CliError, defaultUser } from '../output';
-import { registerControlCommands } from './control';
+import { registerControlCommands, registerOverrideCommand } from './control';
 import type { ApprovalOptions } from './deploy-actions';
 import type { StartOptions } from './deploy-start';
 import { EXIT } from './exit-codes';
@@ -132,6 +132,7 @@ Example:
     });
 
   registerControlCommands(deployCmd);
+  registerOverrideCommand(deployCmd);
 
   deployCmd
     .command('list')

@@ -11,6 +11,8 @@ export interface Authority {
   plan: EnvironmentPlan;
   approvals: SignedStatement[];
   signedStart?: SignedStart;
+  /** Signed break-glass overrides of a freeze holding the environment. */
+  overrides?: SignedStatement[];
 }
 
 /** What a change presents: the authority, for an environment that needs approval. */

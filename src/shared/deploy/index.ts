@@ -4,3 +4,4 @@ export * from './status';
 export * from './facts';
 export * from './policy';
 export * from './authority';
+export * from './freeze';

@@ -34,6 +34,10 @@ export const resumeSignal = defineSignal<[ControlArgs]>('resume');
 export const promoteSignal = defineSignal<[ControlArgs]>('promote');
 export const abortSignal = defineSignal<[ControlArgs]>('abort');
 
+/** Signs a break-glass override of the freeze holding the deploy; enough of them (the freeze's breakGlass) let it go. */
+export const overrideUpdate = defineUpdate<ControlRecord, [ControlArgs]>('override');
+export const overrideSignal = defineSignal<[ControlArgs]>('override');
+
 /**
  * Sent by a deploy that runs as a child workflow to its parent (the ops agent) when it has ended and written its
  * report, so the parent learns the outcome even across its own continue-as-new.

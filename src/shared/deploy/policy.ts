@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../notify/events';
+import { freezeSchema } from './freeze';
 import { SIGNED_ACTIONS, type SignedAction } from '../signing';
 import { nameSchema } from '../validation';
 import type { ControlAction, EnvironmentPlan } from './input';
@@ -79,6 +80,8 @@ export const deployPolicySchema = z
       })
       .strict()
       .optional(),
+    /** Freeze windows: nothing reaches the environments they hold unless enough approvers sign a break-glass override. */
+    freezes: z.array(freezeSchema).optional(),
     /** Where the worker read it, for people. */
     source: z.string(),
   })
@@ -185,7 +188,7 @@ export function isApprover(policy: EnvironmentPolicy, person: string, groups: re
   return policy.approvers.some((a) => a === person || (a.startsWith('group:') && groups.includes(a.slice(6))));
 }
 
-/** Whether an action needs a signed statement here. */
+/** Whether an action needs a signed statement here (a break-glass override always does, but in demo mode). */
 export function needsSignature(policy: DeployPolicy, env: EnvironmentPolicy, action: SignedAction): boolean {
-  return !policy.trustTypedNames && env.signed.includes(action);
+  return !policy.trustTypedNames && (action === 'override' || env.signed.includes(action));
 }

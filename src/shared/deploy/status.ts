@@ -8,6 +8,7 @@ export type Phase =
   | 'DEPLOYING'
   | 'VERIFYING'
   | 'AWAITING_APPROVAL'
+  | 'FROZEN'
   | 'CANARY'
   | 'BLUE_GREEN'
   | 'PAUSED'
@@ -91,6 +92,8 @@ export interface DeployStatus {
     stage: BlueGreenStage;
     keepBlueUntil?: string;
   };
+  /** Set while a freeze holds the deploy: which, until when, and the break-glass overrides signed so far. */
+  frozen?: { environment: string; freeze: string; until: string; breakGlass: number; overriddenBy: string[] };
   /** Set while the deploy is paused, by a person or on inconclusive data. */
   paused?: PauseState;
   /** Operator actions taken while it ran: pause, resume, promote, abort. */
@@ -203,7 +206,8 @@ export interface FilesChanged {
 
 /** What an operator action did, as the Update answers it. */
 export interface ControlRecord {
-  action: ControlAction;
+  /** An operator action, or a signed break-glass override of a freeze. */
+  action: ControlAction | 'override';
   by: string;
   at: string;
   reason?: string;

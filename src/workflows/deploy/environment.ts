@@ -8,6 +8,7 @@ import { rollBack } from './rollback';
 import { PromoteNow, StageAborted, type StageResult } from './stage';
 import { now, type DeployState } from './state';
 import { STRATEGIES } from './strategies';
+import { holdForFreeze } from './freeze';
 import { notifyRollback } from './notify';
 import { authorityFor, needsApproval } from './trust';
 
@@ -28,6 +29,7 @@ export async function deployEnvironment(state: DeployState, env: EnvironmentPlan
       return approval;
     }
   }
+  await holdForFreeze(state, env);
   const authority = authorityFor(state, env);
   const ref = {
     deployId: input.deployId,

@@ -33,6 +33,8 @@ export class DeployState {
   readonly usedNonces = new Set<string>();
   /** The signed approvals that counted, per environment: the evidence its changes present to the worker. */
   readonly approvalEvidence = new Map<string, SignedStatement[]>();
+  /** The signed break-glass overrides of a freeze, per environment: evidence too. */
+  readonly overrideEvidence = new Map<string, SignedStatement[]>();
   /** Statements bind to this run's id (false in deploys recorded before: they bound to the first run's id). */
   runBound = false;
   /** What the worker's routes want to hear of, and the notifications still being sent; absent: nothing is sent. */

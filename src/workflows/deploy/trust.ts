@@ -100,9 +100,15 @@ export function signingRunId(state: DeployState): string {
  * approvals that counted and the requester's signed start. The activity checks it against its own worker's policy.
  */
 export function authorityFor(state: DeployState, env: EnvironmentPlan): Authority | undefined {
-  if (!state.policy || !needsApproval(state, env)) return undefined;
+  const overrides = state.overrideEvidence.get(env.name);
+  if (!state.policy || (!needsApproval(state, env) && !overrides)) return undefined;
   const signedStart = state.status.requester?.signed ? state.input.signedStart : undefined;
-  return { plan: env, approvals: state.approvalEvidence.get(env.name) ?? [], ...(signedStart ? { signedStart } : {}) };
+  return {
+    plan: env,
+    approvals: state.approvalEvidence.get(env.name) ?? [],
+    ...(signedStart ? { signedStart } : {}),
+    ...(overrides ? { overrides } : {}),
+  };
 }
 
 /**

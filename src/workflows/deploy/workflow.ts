@@ -19,6 +19,7 @@ import { canonicalJson } from '../../shared/signing';
 import { local, LOCAL_OPTIONS } from './proxies';
 import { registerApprovalHandlers } from './approval';
 import { registerControlHandlers } from './controls';
+import { registerFreezeHandlers } from './freeze';
 import { deployEnvironment } from './environment';
 import { notifyParent, writeReport } from './report';
 import { DeployState } from './state';
@@ -56,6 +57,7 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
   setHandler(statusQuery, () => status);
   registerApprovalHandlers(state);
   registerControlHandlers(state);
+  registerFreezeHandlers(state);
 
   let outcome: Outcome = 'failed';
   let reason = '';
