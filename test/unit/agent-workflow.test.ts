@@ -24,7 +24,8 @@ import { agentWorkflowId } from '../../src/shared/agent/config';
 import type { DeployResult, Phase } from '../../src/shared/deploy';
 import { PAYLOAD_CONVERTER_PATH } from '../../src/temporal/codec';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
-import { agentStatusQuery, recordEventUpdate, stopUpdate } from '../../src/shared/agent/messages';
+import { agentStatusQuery, recordEventUpdate, reviewNowUpdate, stopUpdate } from '../../src/shared/agent/messages';
+import type { OpsEvent } from '../../src/shared/notify/events';
 import type { opsAgent } from '../../src/workflows/agent';
 import { approveUpdate, deployFinishedSignal, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from '../helpers/config';
@@ -74,7 +75,13 @@ interface Harness {
 
 /** Runs one agent (own project, task queue and workdir) with a worker whose deploys use fakes. */
 async function withAgent<T>(
-  options: { config?: Record<string, unknown>; profiles?: Record<string, VersionProfile>; start?: boolean },
+  options: {
+    config?: Record<string, unknown>;
+    profiles?: Record<string, VersionProfile>;
+    start?: boolean;
+    /** Keeps what the worker is asked to notify (a channel that answers at once). */
+    notified?: OpsEvent[];
+  },
   body: (h: Harness) => Promise<T>,
 ): Promise<T> {
   counter += 1;
@@ -100,6 +107,14 @@ async function withAgent<T>(
           new FakeMetrics(options.profiles ?? {}),
         ),
       ),
+      ...(options.notified
+        ? {
+            notify: async (event: OpsEvent) => {
+              options.notified?.push(event);
+              return [{ channel: 'team', ok: true, detail: 'posted' }];
+            },
+          }
+        : {}),
       ...createAgentActivities({
         deployStatus: (id) => env.client.workflow.getHandle(id).query(statusQuery),
         // A plain client: the time-skipping one would skip time while it waits, timing the activity out.
@@ -358,6 +373,38 @@ describe('ops agent', () => {
       assert.equal(status.figures.total.criticalEvents, 1);
       await recordHistory(h.handle.workflowId, undefined, 'agent-critical-alert-abort');
     });
+  });
+
+  it("tells people of escalations (a critical event pages) and of its review, through the worker's notify", async () => {
+    const notified: OpsEvent[] = [];
+    await withAgent({ notified }, async (h) => {
+      await h.handle.executeUpdate(recordEventUpdate, {
+        args: [{ type: 'alert', severity: 'info', message: 'cpu at 60 %' }],
+      });
+      await h.handle.executeUpdate(recordEventUpdate, {
+        args: [{ type: 'incident', severity: 'critical', message: 'eu-west database down', by: 'pagerduty' }],
+      });
+      await h.handle.executeUpdate(reviewNowUpdate, { args: [{ by: 'alice' }] });
+      await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'alice', reason: 'test over' }] }).catch(() => undefined);
+      await h.handle.result().catch(() => undefined);
+    });
+    assert.deepEqual(
+      notified.map((e) => [e.type, e.severity]),
+      [
+        ['agent.escalation', 'critical'],
+        ['agent.review', 'info'],
+      ],
+      'an info event is not escalated',
+    );
+    const escalation = notified[0];
+    assert.ok(escalation?.type === 'agent.escalation');
+    assert.deepEqual(
+      [escalation.kind, escalation.source, escalation.summary],
+      ['incident', 'pagerduty', 'eu-west database down'],
+    );
+    const review = notified[1];
+    assert.ok(review?.type === 'agent.review');
+    assert.match(review.path, /\.md$/);
   });
 
   it('lets a running deploy finish after a stop request, then ends with reason requested', async () => {

@@ -2,6 +2,7 @@ import { getExternalWorkflowHandle, log, setHandler } from '@temporalio/workflow
 import { agentEventArgsSchema, applyEvent, type AgentEventArgs, type RecordedEvent } from '../../shared/agent';
 import { eventSignal, recordEventUpdate } from '../../shared/agent/messages';
 import { abortSignal } from '../../shared/deploy/messages';
+import { notifyAgent } from './notify';
 import { now, parseOrRefuse, undecodableSignal, type AgentRuntime } from './runtime';
 
 /** Infrastructure events, as an Update and a Signal: a critical one naming a service aborts its running deploys. */
@@ -48,6 +49,14 @@ async function record(rt: AgentRuntime, args: AgentEventArgs): Promise<RecordedE
     );
   }
   const recorded: RecordedEvent = { ...args, id: state.eventCount, at: now(), actions };
+  // The spec's escalation triggers (outage, incident, severe degradation): a critical event pages, a warning is told.
+  if (args.severity !== 'info') {
+    notifyAgent(rt, 'agent.escalation', args.severity, {
+      kind: args.type,
+      summary: `${args.message}${actions.length ? ` (${actions.join('; ')})` : ''}`.slice(0, 2000),
+      source: args.by ?? args.service ?? 'an infrastructure event',
+    });
+  }
   applyEvent(state, recorded, aborted, rt.config.keep);
   log.info('event recorded', { type: args.type, severity: args.severity, actions });
   rt.describe();

@@ -8,6 +8,7 @@ import {
   type FinishedDeploy,
 } from '../../shared/agent';
 import { causeKey } from '../../shared/deploy';
+import { notifyAgent } from './notify';
 import { acts, DOCS_OPTIONS } from './proxies';
 import type { AgentRuntime } from './runtime';
 
@@ -61,4 +62,12 @@ export async function review(rt: AgentRuntime, manual: boolean): Promise<void> {
     log.warn('self-review could not be written', { error: (err as Error).message });
   }
   applyReview(state, built, improvements, files, at, config);
+  const day = built.day;
+  notifyAgent(rt, 'agent.review', 'info', {
+    day: built.date,
+    path: files?.[0] ?? 'not written',
+    summary:
+      `${day.deploys} deploys: ${day.promoted} promoted, ${day.rolledBack} rolled back, ${day.failed} failed` +
+      `${day.changeFailureRate === null ? '' : `; change failure rate ${Math.round(day.changeFailureRate * 100)} %`}`,
+  });
 }

@@ -30,6 +30,9 @@ export class AgentRuntime {
   reviewRequested = false;
   /** When the running deploys are next checked while the agent waits for them to end. */
   nextDeployCheckMs = 0;
+  /** Notifications sent in this run (their ids' sequence), and the ones still being sent. */
+  notifications = 0;
+  readonly pendingNotifications: Promise<void>[] = [];
 
   constructor(readonly input: ValidAgentInput) {
     const { config } = input;

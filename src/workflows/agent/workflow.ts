@@ -13,6 +13,7 @@ import { ErrorType } from '../../shared/errors';
 import { registerDeployHandlers } from './deploys';
 import { registerEventHandlers } from './events';
 import { feedback, review } from './feedback';
+import { settleAgentNotifications } from './notify';
 import { registerOperatorHandlers } from './operator';
 import { acts, DOCS_OPTIONS } from './proxies';
 import { finalReport } from './report';
@@ -95,6 +96,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
         rt.wake = false;
         continue;
       }
+      await settleAgentNotifications(rt);
       log.info('continuing as new', { historyLength: workflowInfo().historyLength });
       await continueAsNew<typeof opsAgent>({
         ...rawInput,
@@ -111,6 +113,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
     ];
     await condition(() => rt.wake, Math.max(1, Math.min(...deadlines) - Date.now()));
   }
+  await settleAgentNotifications(rt);
   return finalReport(rt, reason);
 }
 
