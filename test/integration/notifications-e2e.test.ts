@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { DeployStatus } from '../../src/shared/deploy';
+import { FakePagerDuty } from '../helpers/fake-pagerduty';
+import { FakeSlack } from '../helpers/fake-slack';
+import { Stack, waitFor } from '../helpers/stack';
+
+// The real stack (dev server, worker, local platform, CLI) with the worker's notifications pointed at local servers
+// that speak Slack's Web API and PagerDuty's Events API v2; the worker reads the credentials from its environment.
+const TOKEN = 'xoxb-e2e-token';
+const ROUTING_KEY = 'e2e0routing0key0000000000000000a';
+const CHANNEL = 'C0TEAM0001';
+
+let stack: Stack;
+const slack = new FakeSlack(TOKEN, [CHANNEL]);
+const pagerduty = new FakePagerDuty(ROUTING_KEY);
+
+before(async () => {
+  const slackUrl = await slack.start();
+  const pagerdutyUrl = await pagerduty.start();
+  stack = await Stack.start({
+    env: { SLACK_BOT_TOKEN: TOKEN, PAGERDUTY_ROUTING_KEY: ROUTING_KEY },
+    configure: (config) => ({
+      ...config,
+      notifications: {
+        channels: {
+          team: { kind: 'slack', channel: CHANNEL, apiUrl: slackUrl },
+          oncall: { kind: 'pagerduty', apiUrl: pagerdutyUrl },
+        },
+      },
+    }),
+  });
+});
+
+after(async () => {
+  await stack?.stop();
+  await slack.close();
+  await pagerduty.stop();
+});
+
+async function status(id: string): Promise<DeployStatus> {
+  const { code, stdout, stderr } = await stack.cli('deploy', 'status', id, '--json');
+  assert.equal(code, 0, stderr);
+  return JSON.parse(stdout) as DeployStatus;
+}
+
+/** The deploy's message in the channel (its metadata names the deploy) and its thread's replies. */
+function deployThread(deployId: string) {
+  const root = slack
+    .topLevel(CHANNEL)
+    .find((m) => m.metadata?.event_type === 'opsflow_deploy' && m.metadata.event_payload['deployId'] === deployId);
+  return { root, replies: root ? slack.replies(CHANNEL, root.ts) : [] };
+}
+
+describe('notifications end to end (Slack, PagerDuty)', () => {
+  it('asks the approvers in Slack with buttons, tells the promotion in place, and pages nobody', async () => {
+    const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.1.0', '--json');
+    assert.equal(started.code, 0, started.stderr);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    await waitFor(
+      async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL',
+      60_000,
+      () => 'awaiting approval',
+    );
+    await waitFor(
+      async () => deployThread(workflowId).replies.length >= 1,
+      30_000,
+      () => 'the approval request in Slack',
+    );
+    const request = deployThread(workflowId).replies[0];
+    const buttons = JSON.stringify(request?.blocks ?? []);
+    assert.match(buttons, /opsflow_approve/);
+    assert.match(buttons, /opsflow_reject/);
+
+    const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice');
+    assert.equal(approved.code, 0, approved.stdout + approved.stderr);
+    const watched = await stack.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 0, watched.stdout + watched.stderr);
+
+    const final = await status(workflowId);
+    const told = (final.notifications ?? []).map((n) => [n.event, n.deliveries.map((d) => [d.channel, d.ok])]);
+    assert.deepEqual(told, [
+      ['approval.requested', [['team', true]]],
+      [
+        'approval.decided',
+        [
+          ['team', true],
+          ['oncall', true],
+        ],
+      ],
+      [
+        'deploy.promoted',
+        [
+          ['team', true],
+          ['oncall', true],
+        ],
+      ],
+    ]);
+    const { root, replies } = deployThread(workflowId);
+    assert.equal(replies.length, 3, 'one reply per event');
+    assert.match(root?.text ?? '', /promoted/i, 'the deploy message tells the outcome in place');
+    assert.equal(pagerduty.triggers, 0, 'a promotion pages nobody');
+  });
+
+  it('pages once when 1.2.0 is rolled back, and resolves the incident once stable is verified', async () => {
+    const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.2.0', '--wait');
+    assert.equal(started.code, 2, started.stdout + started.stderr);
+    const workflowId = 'deploy-hello-1.2.0-production';
+    const final = await status(workflowId);
+    assert.equal(final.phase, 'ROLLED_BACK');
+    const rolledBack = final.notifications?.find((n) => n.event === 'deploy.rolled-back');
+    assert.deepEqual(
+      rolledBack?.deliveries.map((d) => [d.channel, d.ok]),
+      [
+        ['team', true],
+        ['oncall', true],
+      ],
+    );
+    assert.equal(pagerduty.triggers, 1, 'one trigger');
+    const incident = pagerduty.incidents.find((i) => i.dedupKey.includes(workflowId));
+    assert.equal(incident?.status, 'resolved', 'resolved once the rollback was verified');
+    assert.equal(pagerduty.incidents.length, 1);
+    assert.ok(final.timeline.some((e) => e.message === 'told oncall of deploy.rolled-back'));
+  });
+});
