@@ -102,6 +102,25 @@ export function formatStatus(status: DeployStatus): string[] {
       lines.push(`    ${step.ok ? 'ok    ' : 'FAILED'} ${step.step}: ${step.detail}`);
     }
   }
+  if (status.frozen) {
+    const f = status.frozen;
+    lines.push(
+      `  frozen: ${f.environment} by "${f.freeze}" until ${f.until}; break-glass overrides ${f.overriddenBy.length} of ` +
+        `${f.breakGlass}${f.overriddenBy.length ? ` (${f.overriddenBy.join(', ')})` : ''}`,
+    );
+  }
+  if (status.notifications?.length) {
+    const deliveries = status.notifications.flatMap((n) => n.deliveries.map((d) => ({ ...d, event: n.event })));
+    const failed = [
+      ...deliveries.filter((d) => !d.ok).map((d) => `${d.channel} (${d.event}): ${d.detail}`),
+      ...status.notifications.filter((n) => n.error).map((n) => `${n.event}: ${n.error}`),
+    ];
+    lines.push(
+      `  notifications: ${status.notifications.length} events, ${deliveries.filter((d) => d.ok).length} delivered, ` +
+        `${failed.length} failed`,
+    );
+    for (const line of failed.slice(-5)) lines.push(`    not delivered: ${line}`);
+  }
   if (status.reason) lines.push(`  ${status.reason}`);
   if (status.report) lines.push(`  report: ${status.report.dir}/summary.md`);
   lines.push('  timeline:');

@@ -120,6 +120,44 @@ describe('CLI output', () => {
     assert.match(out, /pause by erin\\u202e\\n/);
   });
 
+  it('prints where a deploy is frozen and what became of its notifications, failures named', () => {
+    const status: DeployStatus = {
+      deployId: 'deploy-hello-1.2.0-production',
+      service: 'hello',
+      version: '1.2.0',
+      feature: 'f',
+      requestedBy: 'carol',
+      phase: 'FROZEN',
+      environment: 'production',
+      startedAt: AT,
+      previousVersions: {},
+      approvals: [],
+      controls: [],
+      samples: [],
+      timeline: [],
+      frozen: { environment: 'production', freeze: 'holiday', until: AT, breakGlass: 2, overriddenBy: ['alice'] },
+      notifications: [
+        {
+          event: 'approval.requested',
+          eventId: 'e/1',
+          at: AT,
+          deliveries: [{ channel: 'team', ok: true, detail: 'posted' }],
+        },
+        {
+          event: 'freeze.waiting',
+          eventId: 'e/2',
+          at: AT,
+          deliveries: [{ channel: 'oncall', ok: false, detail: `gave up after 5 attempts${FORGED}` }],
+        },
+      ],
+    };
+    const out = captured(() => print(...formatStatus(status)));
+    assert.match(out, /^ {2}frozen: production by "holiday" until .*; break-glass overrides 1 of 2 \(alice\)$/m);
+    assert.match(out, /^ {2}notifications: 2 events, 1 delivered, 1 failed$/m);
+    assert.match(out, /^ {4}not delivered: oncall \(freeze\.waiting\): gave up after 5 attempts\\n/m);
+    assert.doesNotMatch(out.replace(/\n/g, ''), RAW);
+  });
+
   it('prints the agent status with names, reasons, events and improvements as its lines alone', () => {
     const figures = deriveFigures(emptyFigures());
     const status: AgentStatus = {
