@@ -33,6 +33,7 @@ const escalationSchema = z
 
 /** The default route: what a team needs to hear of, to every channel. */
 export const DEFAULT_EVENTS: readonly EventType[] = [
+  'deploy.started',
   'approval.requested',
   'approval.reminder',
   'approval.decided',

@@ -80,6 +80,7 @@ describe('notifications end to end (Slack, PagerDuty)', () => {
     const final = await status(workflowId);
     const told = (final.notifications ?? []).map((n) => [n.event, n.deliveries.map((d) => [d.channel, d.ok])]);
     assert.deepEqual(told, [
+      ['deploy.started', [['team', true]]],
       ['approval.requested', [['team', true]]],
       [
         'approval.decided',
@@ -97,7 +98,7 @@ describe('notifications end to end (Slack, PagerDuty)', () => {
       ],
     ]);
     const { root, replies } = deployThread(workflowId);
-    assert.equal(replies.length, 3, 'one reply per event');
+    assert.equal(replies.length, 4, 'one reply per event');
     assert.match(root?.text ?? '', /promoted/i, 'the deploy message tells the outcome in place');
     assert.equal(pagerduty.triggers, 0, 'a promotion pages nobody');
   });
