@@ -7,8 +7,10 @@
  */
 import {
   activeFreeze,
+  bridgeKeyOf,
   isApprover,
   personOf,
+  refuseChat,
   workerRules,
   type Authority,
   type DeployPolicy,
@@ -50,11 +52,13 @@ function refuseFrozen(
   if (!freeze) return undefined;
   const keys = new Set<string>();
   for (const override of authority?.overrides ?? []) {
-    const refusal = refuseEvidence(
-      override,
-      { ...where, environment, action: 'override', planHash: authority ? hashOf(authority.plan) : '' },
-      (person) => personOf(policy, person)?.publicKey,
-    );
+    const refusal =
+      refuseEvidence(
+        override,
+        { ...where, environment, action: 'override', planHash: authority ? hashOf(authority.plan) : '' },
+        (person) => personOf(policy, person)?.publicKey,
+        bridgeKeyOf(policy),
+      ) ?? refuseChat(policy, rules, environment, override.statement, 0);
     const person = override.statement.person;
     const key = personOf(policy, person)?.publicKey;
     if (!refusal && key && rules && isApprover(rules, person, personOf(policy, person)?.groups ?? [])) {
@@ -124,9 +128,21 @@ export function refuseEffect(
   const planHash = hashOf(authority.plan);
   const counted = new Map<string, string>();
   const reasons: string[] = [];
-  for (const approval of authority.approvals) {
-    const refusal = refuseEvidence(approval, { ...where, environment, action: 'approve', planHash }, publicKeyOf);
+  // Personal keys first, then chat: a person counts once however they approved, and under the worker's `chat: first`
+  // one approval of the N may have come through chat.
+  const ordered = [
+    ...authority.approvals.filter((a) => !a.statement.via),
+    ...authority.approvals.filter((a) => a.statement.via),
+  ];
+  let throughChat = 0;
+  for (const approval of ordered) {
     const person = approval.statement.person;
+    const refusal = refuseEvidence(
+      approval,
+      { ...where, environment, action: 'approve', planHash },
+      publicKeyOf,
+      bridgeKeyOf(policy),
+    );
     const key = refusal ? undefined : fingerprint(person);
     const groups = personOf(policy, person)?.groups ?? [];
     const self =
@@ -134,7 +150,14 @@ export function refuseEffect(
     if (refusal) reasons.push(refusal);
     else if (!isApprover(rules, person, groups)) reasons.push(`${person} is not an approver of ${environment}`);
     else if (self) reasons.push(`${person} signs with the requester's key`);
-    else if (key) counted.set(key, person);
+    else if (key && !counted.has(key)) {
+      const chat = refuseChat(policy, rules, environment, approval.statement, throughChat);
+      if (chat) reasons.push(chat);
+      else {
+        counted.set(key, person);
+        if (approval.statement.via) throughChat += 1;
+      }
+    }
   }
   const people = [...counted.values()];
   const missingGroup = rules.requireGroups.find(

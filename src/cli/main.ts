@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './commands/agent';
 import { registerAnalysisCommands } from './commands/analysis';
+import { registerChatBridgeCommand } from './commands/chat-bridge';
 import { registerCodecServerCommand } from './commands/codec-server';
 import { registerDeployCommands } from './commands/deploy';
 import { registerLlmCommands } from './commands/llm';
@@ -40,6 +41,7 @@ Start here:
   registerTargetsCommands(program);
   registerKeysCommands(program);
   registerCodecServerCommand(program);
+  registerChatBridgeCommand(program);
   return program;
 }
 

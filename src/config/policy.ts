@@ -4,9 +4,15 @@ import path from 'node:path';
 import { z } from 'zod';
 import { freezeSchema } from '../shared/deploy/freeze';
 import type { DeployPolicy, EnvironmentPolicy } from '../shared/deploy/policy';
-import { DEFAULT_CONTROLS, DEFAULT_SIGNED_ACTIONS, DENY_RULE, whoSchema } from '../shared/deploy/policy';
+import { CHAT_RULES, DEFAULT_CONTROLS, DEFAULT_SIGNED_ACTIONS, DENY_RULE, whoSchema } from '../shared/deploy/policy';
 import { durationSchema } from '../shared/duration';
-import { fingerprintOf, parseOpenSshPublicKey, SIGNED_ACTIONS } from '../shared/signing';
+import {
+  CHAT_PLATFORMS,
+  fingerprintOf,
+  parseOpenSshPublicKey,
+  SIGNED_ACTIONS,
+  slackUserIdSchema,
+} from '../shared/signing';
 import { nameSchema } from '../shared/validation';
 import { ConfigError } from './errors';
 import { wantedEvents, type NotificationsConfig } from './notifications';
@@ -19,10 +25,26 @@ const personConfigSchema = z
     /** A file holding the public key (e.g. ~/.ssh/id_ed25519.pub), relative to opsflow.yaml; ~ is the home folder. */
     keyFile: z.string().min(1).optional(),
     groups: z.array(nameSchema).default([]),
+    /** Their Slack user id (U…): a chat bridge signs for them when this user presses a button. */
+    slack: slackUserIdSchema.optional(),
   })
   .strict()
   .refine((p) => (p.key === undefined) !== (p.keyFile === undefined), { message: 'give either key or keyFile' })
   .refine((p) => p.key === undefined || isPublicKey(p.key), { message: 'key must be "ssh-ed25519 AAAA..."' });
+
+/**
+ * A chat bridge (`opsflow chat-bridge`): its OWN OpenSSH ed25519 public key, inline or in a file (never a person's),
+ * and the platform it answers. Its statements count for the people it maps where an environment's `chat` allows.
+ */
+const bridgeConfigSchema = z
+  .object({
+    key: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    kind: z.enum(CHAT_PLATFORMS),
+  })
+  .strict()
+  .refine((b) => (b.key === undefined) !== (b.keyFile === undefined), { message: 'give either key or keyFile' })
+  .refine((b) => b.key === undefined || isPublicKey(b.key), { message: 'key must be "ssh-ed25519 AAAA..."' });
 
 const environmentPolicyConfigSchema = z
   .object({
@@ -48,6 +70,11 @@ const environmentPolicyConfigSchema = z
      * key. Default: where the environment is protected and its approvals are signed.
      */
     signedStart: z.boolean().optional(),
+    /**
+     * Whether approvals and controls through a chat bridge count here: none (default), first (one approval of N-of-M,
+     * the others with personal keys), all.
+     */
+    chat: z.enum(CHAT_RULES).default('none'),
   })
   .strict();
 
@@ -60,6 +87,8 @@ export const policyConfigSchema = z
     /** Typed names count as identities, with no signature: for throwaway demos only. Off by default. */
     trustTypedNames: z.boolean().default(false),
     people: z.record(nameSchema, personConfigSchema).default({}),
+    /** Chat bridges and their own public keys; none by default, so no decision from chat counts. */
+    bridges: z.record(nameSchema, bridgeConfigSchema).default({}),
     environments: z.record(nameSchema, environmentPolicyConfigSchema).default({}),
     /**
      * The rule of an environment a deploy request names that is in neither `environments` nor `policy.environments`.
@@ -135,22 +164,20 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
   const dir = path.dirname(configPath);
   const people: DeployPolicy['people'] = {};
   for (const [name, person] of Object.entries(block.people)) {
-    let publicKey = person.key;
-    if (person.keyFile) {
-      const file = keyFilePath(dir, person.keyFile);
-      try {
-        publicKey = readFileSync(file, 'utf8').trim();
-      } catch {
-        throw new ConfigError(
-          `policy.people.${name}.keyFile: cannot read ${file}; create it with "opsflow keys init --name ${name}"`,
-        );
-      }
-      if (!isPublicKey(publicKey))
-        throw new ConfigError(`policy.people.${name}.keyFile: ${file} is not an ssh-ed25519 public key`);
-    }
-    people[name] = { publicKey: publicKey ?? '', groups: person.groups };
+    const publicKey =
+      person.key ?? readKeyFile(dir, person.keyFile ?? '', `policy.people.${name}`, `opsflow keys init --name ${name}`);
+    people[name] = { publicKey, groups: person.groups, ...(person.slack ? { slack: person.slack } : {}) };
   }
   refuseSharedKeys(people);
+  refuseSharedChatUsers(people);
+  const bridges: NonNullable<DeployPolicy['bridges']> = {};
+  for (const [name, bridge] of Object.entries(block.bridges)) {
+    const publicKey =
+      bridge.key ??
+      readKeyFile(dir, bridge.keyFile ?? '', `policy.bridges.${name}`, `opsflow keys init --name ${name}`);
+    bridges[name] = { publicKey, kind: bridge.kind };
+  }
+  refuseBridgePersonKeys(bridges, people);
   const environments: Record<string, EnvironmentPolicy> = {};
   for (const [name, env] of Object.entries(config.environments)) {
     const listed = Object.hasOwn(block.environments, name) ? block.environments[name] : undefined;
@@ -173,6 +200,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
   return {
     trustTypedNames: block.trustTypedNames,
     people,
+    ...(Object.keys(bridges).length ? { bridges } : {}),
     environments,
     defaults,
     ...(notify ? { notify } : {}),
@@ -209,7 +237,54 @@ function listedRule(listed: z.output<typeof environmentPolicyConfigSchema>): Env
     controls: listed.controls,
     signed: listed.signed,
     signedStart: signedStartOf(listed),
+    // Absent means none: a policy without chat reads as policies recorded before bridges did.
+    ...(listed.chat !== 'none' ? { chat: listed.chat } : {}),
   };
+}
+
+/** A public key line from a file of the policy, or a ConfigError naming the entry and how to make the key. */
+function readKeyFile(dir: string, keyFile: string, entry: string, make: string): string {
+  const file = keyFilePath(dir, keyFile);
+  let line: string;
+  try {
+    line = readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new ConfigError(`${entry}.keyFile: cannot read ${file}; create it with "${make}"`);
+  }
+  if (!isPublicKey(line)) throw new ConfigError(`${entry}.keyFile: ${file} is not an ssh-ed25519 public key`);
+  return line;
+}
+
+/** A Slack user is one person: listed for two, a button press would sign for whichever the bridge found first. */
+function refuseSharedChatUsers(people: DeployPolicy['people']): void {
+  const owners = new Map<string, string>();
+  for (const [name, person] of Object.entries(people)) {
+    if (!person.slack) continue;
+    const other = owners.get(person.slack);
+    if (other) {
+      throw new ConfigError(
+        `policy.people.${name}.slack: ${person.slack} is policy.people.${other}'s too; a Slack user maps to one person`,
+      );
+    }
+    owners.set(person.slack, name);
+  }
+}
+
+/**
+ * A bridge signs with a key of its own: one that is also a person's would make that person's own approvals and the
+ * bridge's indistinguishable, and let the bridge's host approve as them wherever chat is not allowed.
+ */
+function refuseBridgePersonKeys(bridges: NonNullable<DeployPolicy['bridges']>, people: DeployPolicy['people']): void {
+  const owners = new Map(Object.entries(people).map(([name, p]) => [fingerprintOf(p.publicKey), name]));
+  for (const [name, bridge] of Object.entries(bridges)) {
+    const fingerprint = fingerprintOf(bridge.publicKey);
+    const person = owners.get(fingerprint);
+    if (person) {
+      throw new ConfigError(
+        `policy.bridges.${name}: the same key as policy.people.${person} (${fingerprint}); a bridge needs a key of its own`,
+      );
+    }
+  }
 }
 
 /**

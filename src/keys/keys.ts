@@ -5,6 +5,7 @@ import path from 'node:path';
 import {
   signedBytes,
   startSignedBytes,
+  type ChatVia,
   type SignedAction,
   type SignedStart,
   type SignedStatement,
@@ -125,11 +126,14 @@ export interface DecisionTarget {
   planHash: string;
 }
 
-/** Signs a decision: a statement valid for `ttlMs` (at most an hour) with a fresh nonce. */
+/**
+ * Signs a decision: a statement valid for `ttlMs` (at most an hour) with a fresh nonce. A chat bridge signs for the
+ * person its policy maps the platform user to, with its own key, and says so in `via`.
+ */
 export async function signDecision(
   signer: Signer,
   target: DecisionTarget,
-  decision: { action: SignedAction; person: string; comment?: string },
+  decision: { action: SignedAction; person: string; comment?: string; via?: ChatVia },
   options: { nowMs?: number; ttlMs?: number } = {},
 ): Promise<SignedStatement> {
   const nowMs = options.nowMs ?? Date.now();
@@ -142,6 +146,7 @@ export async function signDecision(
     expiresAt: new Date(nowMs + (options.ttlMs ?? 600_000)).toISOString(),
     nonce: randomBytes(16).toString('hex'),
     ...(decision.comment ? { comment: decision.comment } : {}),
+    ...(decision.via ? { via: decision.via } : {}),
   };
   return signStatement(signer, statement);
 }

@@ -1,9 +1,11 @@
 import type { temporal } from '@temporalio/proto';
 import {
+  bridgeKeyOf,
   deployInputSchema,
   deployPolicySchema,
   effectivePolicy,
   personOf,
+  refuseChat,
   requestHashOf,
   workerRules,
   type DeployInput,
@@ -19,6 +21,7 @@ import {
   sameKey,
   signedStatementSchema,
   SIGNED_ACTIONS,
+  type ChatVia,
   type SignedAction,
 } from '../shared/signing';
 
@@ -38,6 +41,8 @@ export interface CheckedDecision {
   person: string;
   via: 'update' | 'signal' | 'input';
   signed: boolean;
+  /** Set when a chat bridge signed it for `person`: which bridge, platform and platform user. */
+  chat?: ChatVia;
   /**
    * Whether the deploy acted on it: a start and an accepted Update did; a Signal did when the deploy's status records
    * it, and was ignored otherwise (a refused attempt, which cannot be kept out of history); unknown without a status.
@@ -139,6 +144,20 @@ export function verifyHistory(
   const startEvent = events.find((e) => e.workflowExecutionStartedEventAttributes);
   const start = input && startEvent ? checkStart(input, startEvent, namespace, workflowId, policy) : undefined;
   const decisions: CheckedDecision[] = start ? [start.decision] : [];
+  // The approvals that counted so far, per environment: who, and how many through chat.
+  const counted = new Map<string, { people: Set<string>; chat: number }>();
+  const approvals = (environment: string) => {
+    const found = counted.get(environment) ?? { people: new Set<string>(), chat: 0 };
+    counted.set(environment, found);
+    return found;
+  };
+  const countApproval = (environment: string, person: string, chat: boolean): string | undefined => {
+    const so = approvals(environment);
+    if (so.people.has(person)) return `${person} already approved ${environment}: a person counts once, by key or chat`;
+    so.people.add(person);
+    if (chat) so.chat += 1;
+    return undefined;
+  };
   for (const e of events) {
     const update = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input;
     const signal = e.workflowExecutionSignaledEventAttributes;
@@ -166,28 +185,36 @@ export function verifyHistory(
       continue;
     }
     const statement = checked.data.statement;
+    const environment = statement.environment;
     const problem = policy
-      ? refuseStatement(
+      ? (refuseStatement(
           checked.data,
           {
             namespace,
             workflowId,
             runId,
-            environment: statement.environment,
+            environment,
             action: name as SignedAction,
-            planHash: hashes.get(statement.environment) ?? '',
+            planHash: hashes.get(environment) ?? '',
             nowMs: Date.parse(at),
           },
           (person) => personOf(policy, person)?.publicKey,
-        )
+          bridgeKeyOf(policy),
+        ) ?? refuseChat(policy, workerRules(policy, environment), environment, statement, approvals(environment).chat))
       : 'no worker policy in this history to verify against';
-    const self = problem || name !== 'approve' ? undefined : selfApproval(statement.person, statement.environment);
+    const self = problem || name !== 'approve' ? undefined : selfApproval(statement.person, environment);
+    // A person counts once toward N of M, whether they approved with their key or through chat.
+    const again =
+      problem || self || name !== 'approve' || base.effect === 'ignored'
+        ? undefined
+        : countApproval(environment, statement.person, statement.via !== undefined);
     decisions.push({
       ...base,
-      environment: statement.environment,
+      environment,
       person: statement.person,
       signed: true,
-      ...(problem || self ? { problem: problem ?? self } : {}),
+      ...(statement.via ? { chat: statement.via } : {}),
+      ...(problem || self || again ? { problem: problem ?? self ?? again } : {}),
     });
   }
   return {

@@ -15,6 +15,28 @@ import { nameSchema, versionSchema } from './validation';
 export const SIGNED_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'promote', 'abort', 'override'] as const;
 export type SignedAction = (typeof SIGNED_ACTIONS)[number];
 
+/** The chat platforms a bridge may sign decisions from. */
+export const CHAT_PLATFORMS = ['slack'] as const;
+export type ChatPlatform = (typeof CHAT_PLATFORMS)[number];
+
+/** A Slack user id (U… or, on Enterprise Grid, W…): stable, unlike display names. */
+export const slackUserIdSchema = z
+  .string()
+  .regex(
+    /^[UW][A-Z0-9]{2,30}$/,
+    'must be a Slack user id such as U012ABC3DEF (in Slack: the profile, "Copy member ID")',
+  );
+
+/**
+ * A decision that came through a chat bridge: which bridge of the worker's policy signed it, and which platform user
+ * pressed the button. The statement then names the person the policy maps that user to, and is signed by the bridge's
+ * own key, never the person's.
+ */
+export const chatViaSchema = z
+  .object({ bridge: nameSchema, platform: z.enum(CHAT_PLATFORMS), user: slackUserIdSchema })
+  .strict();
+export type ChatVia = z.infer<typeof chatViaSchema>;
+
 /** What a person signs. Every field binds the decision to one place and time, so it cannot be replayed elsewhere. */
 export const statementSchema = z
   .object({
@@ -34,6 +56,11 @@ export const statementSchema = z
     /** Random, unique per statement: a statement is accepted once. */
     nonce: z.string().regex(/^[0-9a-f]{16,64}$/, 'must be 16 to 64 hex digits'),
     comment: z.string().max(1000).optional(),
+    /**
+     * Set when a chat bridge signed for `person` (with the bridge's key). Absent, it changes no signed byte: statements
+     * signed before it existed verify as they did.
+     */
+    via: chatViaSchema.optional(),
   })
   .strict();
 export type Statement = z.infer<typeof statementSchema>;
@@ -201,21 +228,43 @@ export interface Expected {
 /** The longest a statement may live: a signature is an answer to one question, not a standing permission. */
 export const MAX_STATEMENT_LIFETIME_MS = 3_600_000;
 
+/** Where a verifier finds the key a statement must be signed with: the person's, or a chat bridge's. */
+export type KeyOf = (name: string) => string | undefined;
+
 /**
  * Checks a signed statement against what this decision needs; returns the reason it does not count, or undefined when
- * it does. The signer's key comes from the worker's policy, never from the request.
+ * it does. The signer's key comes from the worker's policy, never from the request: the person's, or, for a statement
+ * that came through a chat bridge, the bridge's (`bridgeKeyOf`; without it, no such statement counts). Whether the
+ * bridge may speak for that person there is the policy's to say (refuseChat in src/shared/deploy/chat.ts).
  */
 export function refuseStatement(
   signed: SignedStatement,
   expected: Expected,
-  publicKeyOf: (person: string) => string | undefined,
+  publicKeyOf: KeyOf,
+  bridgeKeyOf?: KeyOf,
 ): string | undefined {
+  const s = signed.statement;
   return (
-    refuseBinding(signed.statement, expected) ??
-    refuseTimeOrSignature(signed.statement, expected.nowMs, publicKeyOf, (key) =>
-      verifyBytes(signed.signature, signedBytes(signed.statement), key),
+    refuseBinding(s, expected) ??
+    refuseTimeOrSignature(s, expected.nowMs, () =>
+      refuseSigner(s, publicKeyOf, bridgeKeyOf, (key) => verifyBytes(signed.signature, signedBytes(s), key)),
     )
   );
+}
+
+/** Why a decision's signature does not hold: the person's key, or the chat bridge's when it came through one. */
+function refuseSigner(
+  s: Statement,
+  publicKeyOf: KeyOf,
+  bridgeKeyOf: KeyOf | undefined,
+  verify: (publicKey: string) => boolean,
+): string | undefined {
+  if (!s.via) return refuseSignature(s.person, publicKeyOf, verify);
+  const key = bridgeKeyOf?.(s.via.bridge);
+  if (!key) return `the chat bridge ${s.via.bridge} is not in the worker's policy`;
+  if (!verify(key))
+    return `the signature is not the chat bridge ${s.via.bridge}'s (it does not verify against its key)`;
+  return undefined;
 }
 
 /**
@@ -239,14 +288,15 @@ function refuseBinding(s: Statement, expected: Expected): string | undefined {
 export function refuseEvidence(
   signed: SignedStatement,
   expected: Expected,
-  publicKeyOf: (person: string) => string | undefined,
+  publicKeyOf: KeyOf,
+  bridgeKeyOf?: KeyOf,
 ): string | undefined {
   const s = signed.statement;
   const binding = refuseBinding(s, expected);
   if (binding) return binding;
   if (Date.parse(s.issuedAt) > expected.nowMs + 60_000)
     return `the signed statement was issued in the future (${s.issuedAt})`;
-  return refuseSignature(s.person, publicKeyOf, (key) => verifyBytes(signed.signature, signedBytes(s), key));
+  return refuseSigner(s, publicKeyOf, bridgeKeyOf, (key) => verifyBytes(signed.signature, signedBytes(s), key));
 }
 
 /** What a start statement must say to start this deploy here and now. */
@@ -279,17 +329,16 @@ export function refuseStart(
   if (s.requestHash !== expected.requestHash) {
     return 'the signed start is for another request (its hash differs: the request was changed after it was signed)';
   }
-  return refuseTimeOrSignature(s, expected.nowMs, publicKeyOf, (key) =>
-    verifyBytes(signed.signature, startSignedBytes(s), key),
+  return refuseTimeOrSignature(s, expected.nowMs, () =>
+    refuseSignature(s.person, publicKeyOf, (key) => verifyBytes(signed.signature, startSignedBytes(s), key)),
   );
 }
 
-/** The checks every signed statement shares: a short lifetime, issued and not expired now, the person's signature. */
+/** The checks every signed statement shares: a short lifetime, issued and not expired now, then its signature. */
 function refuseTimeOrSignature(
-  s: { issuedAt: string; expiresAt: string; person: string },
+  s: { issuedAt: string; expiresAt: string },
   nowMs: number,
-  publicKeyOf: (person: string) => string | undefined,
-  verify: (publicKey: string) => boolean,
+  refuseSigned: () => string | undefined,
 ): string | undefined {
   const issued = Date.parse(s.issuedAt);
   const expires = Date.parse(s.expiresAt);
@@ -299,7 +348,7 @@ function refuseTimeOrSignature(
   // Clocks differ a little: a statement issued up to a minute "in the future" still counts.
   if (issued > nowMs + 60_000) return `the signed statement was issued in the future (${s.issuedAt})`;
   if (expires < nowMs) return `the signed statement expired at ${s.expiresAt}: sign again`;
-  return refuseSignature(s.person, publicKeyOf, verify);
+  return refuseSigned();
 }
 
 /** Why a person's signature does not hold: no key in the worker's policy, or not made with it. */

@@ -74,7 +74,11 @@ export function verificationLines(result: Verification, failed: number): string[
 }
 
 function decisionLine(d: CheckedDecision): string {
-  const proof = d.signed ? 'signed' : 'unsigned';
+  const proof = d.chat
+    ? `signed through ${d.chat.platform} by bridge ${d.chat.bridge} for ${d.chat.user}`
+    : d.signed
+      ? 'signed'
+      : 'unsigned';
   const what =
     d.effect === 'ignored'
       ? `refused attempt, ignored by the deploy${d.problem ? `: ${d.problem}` : ''}`

@@ -5,3 +5,4 @@ export * from './facts';
 export * from './policy';
 export * from './authority';
 export * from './freeze';
+export * from './chat';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { EVENT_TYPES } from '../notify/events';
 import { freezeSchema } from './freeze';
-import { SIGNED_ACTIONS, type SignedAction } from '../signing';
+import { CHAT_PLATFORMS, SIGNED_ACTIONS, slackUserIdSchema, type SignedAction } from '../signing';
 import { nameSchema } from '../validation';
 import type { ControlAction, EnvironmentPlan } from './input';
 
@@ -16,6 +16,13 @@ export const DEFAULT_CONTROLS = {
   promote: 'approvers',
   abort: 'anyone',
 } as const;
+
+/**
+ * Whether decisions that came through a chat bridge count in an environment: `none` (the default), `first` (one
+ * approval of N-of-M may, the others need personal keys), `all`.
+ */
+export const CHAT_RULES = ['none', 'first', 'all'] as const;
+export type ChatRule = (typeof CHAT_RULES)[number];
 
 /** The actions that need a signature unless the policy says otherwise: the ones that move a change forward or end it. */
 export const DEFAULT_SIGNED_ACTIONS: readonly SignedAction[] = ['approve', 'reject', 'resume', 'promote'];
@@ -38,12 +45,20 @@ export const environmentPolicySchema = z
     signed: z.array(z.enum(SIGNED_ACTIONS)),
     /** A deploy through this environment starts only with the requester's signed start (absent: not required). */
     signedStart: z.boolean().optional(),
+    /** Whether decisions through a chat bridge count here (absent: `none`, as in policies recorded before bridges). */
+    chat: z.enum(CHAT_RULES).optional(),
   })
   .strict();
 export type EnvironmentPolicy = z.infer<typeof environmentPolicySchema>;
 
-/** A person the policy knows: their public key and groups. */
-export const personSchema = z.object({ publicKey: z.string().min(1), groups: z.array(nameSchema) }).strict();
+/** A person the policy knows: their public key and groups, and their Slack user id where a chat bridge maps it. */
+export const personSchema = z
+  .object({ publicKey: z.string().min(1), groups: z.array(nameSchema), slack: slackUserIdSchema.optional() })
+  .strict();
+
+/** A chat bridge the policy lists: its own public key (never a person's) and the platform it answers. */
+export const bridgeSchema = z.object({ publicKey: z.string().min(1), kind: z.enum(CHAT_PLATFORMS) }).strict();
+export type Bridge = z.infer<typeof bridgeSchema>;
 
 /**
  * The worker's approval policy, as the deploy workflow receives it from the worker when it starts: in history, so it
@@ -54,6 +69,8 @@ export const deployPolicySchema = z
     /** Typed names count as identities: for throwaway demos only; every status and report says so. */
     trustTypedNames: z.boolean(),
     people: z.record(nameSchema, personSchema),
+    /** Chat bridges whose signed statements for a mapped person count where an environment's `chat` allows. */
+    bridges: z.record(nameSchema, bridgeSchema).optional(),
     environments: z.record(nameSchema, environmentPolicySchema),
     /**
      * The rule of an environment the policy does not list (a request may name any): `policy.defaults` from the worker's
@@ -91,6 +108,12 @@ export type DeployPolicy = z.infer<typeof deployPolicySchema>;
 /** A person of the policy, looked up as an own property: a name such as "constructor" is nobody. */
 export function personOf(policy: DeployPolicy | undefined, name: string): DeployPolicy['people'][string] | undefined {
   return policy && Object.hasOwn(policy.people, name) ? policy.people[name] : undefined;
+}
+
+/** A chat bridge of the policy, looked up as an own property. */
+export function bridgeOf(policy: DeployPolicy | undefined, name: string): Bridge | undefined {
+  const bridges = policy?.bridges;
+  return bridges && Object.hasOwn(bridges, name) ? bridges[name] : undefined;
 }
 
 /** The worker's rule for an environment: its own entry, else the policy's default rule (undefined before those). */

@@ -1,6 +1,7 @@
 import type { Delivery, EventType } from '../notify/events';
 import type { AnalysisSample, DecisionRule, MetricCheck, Verdict } from '../analysis';
 import type { AnalysisProgress, StepVerdict, UnmeasuredSample } from '../analysis/judge';
+import type { ChatVia } from '../signing';
 import type { ControlAction, EnvironmentPlan, Plan, Requester } from './input';
 
 export type Phase =
@@ -36,6 +37,8 @@ export interface ApprovalRecord extends Decision {
   via: 'update' | 'signal';
   /** Set when the decision was proven by a signature: the nonce of the signed statement. */
   signedNonce?: string;
+  /** Set when it came through a chat bridge (signed by the bridge for `by`): which bridge, platform and user. */
+  through?: ChatVia;
 }
 
 /** What a waiting environment needs, and what a person signs to approve it. */
@@ -216,6 +219,8 @@ export interface ControlRecord {
   phase: Phase;
   /** Set when the action was proven by a signature: the nonce of the signed statement. */
   signedNonce?: string;
+  /** Set when it came through a chat bridge whose signature was checked: which bridge, platform and user. */
+  through?: ChatVia;
 }
 
 /** A check that decided a sample's verdict: which metric, judged how, its value and the limit it crossed. */

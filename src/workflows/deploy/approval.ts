@@ -1,6 +1,7 @@
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   approveArgsSchema,
+  describeChat,
   personOf,
   rejectArgsSchema,
   type ApprovalRecord,
@@ -11,7 +12,7 @@ import {
 } from '../../shared/deploy';
 import { approveSignal, approveUpdate, rejectSignal, rejectUpdate } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
-import { fingerprintOf, type SignedStatement } from '../../shared/signing';
+import { fingerprintOf, type ChatVia, type SignedStatement } from '../../shared/signing';
 import { escalationOf, notify } from './notify';
 import type { StageResult } from './stage';
 import { guardedSignal } from './signals';
@@ -30,6 +31,8 @@ import {
 interface Decider {
   person: string;
   nonce?: string;
+  /** The chat bridge, platform and user it came through, when a bridge signed it. */
+  through?: ChatVia;
 }
 
 /** Registers approve and reject, as Updates with validators and as Signals for the UI and `temporal workflow signal`. */
@@ -38,7 +41,7 @@ export function registerApprovalHandlers(state: DeployState): void {
     refuseUndecodable(args);
     const parsed = approveArgsSchema.parse(args);
     const env = waitingEnvironment(state);
-    const { person, groups, nonce } = identify(state, env, 'approve', parsed.by, parsed.signed);
+    const { person, groups, nonce, through } = identify(state, env, 'approve', parsed.by, parsed.signed);
     requireApprover(state, env, person, groups);
     const rules = environmentPolicy(state, env);
     const allowSelf = rules?.allowSelfApproval ?? env.approval.allowSelfApproval;
@@ -57,16 +60,16 @@ export function registerApprovalHandlers(state: DeployState): void {
         `${person} already approved ${env.name}: ${rules?.required ?? 1} approvals must come from different people`,
       );
     }
-    return { person, ...(nonce ? { nonce } : {}) };
+    return { person, ...(nonce ? { nonce } : {}), ...(through ? { through } : {}) };
   };
   const validateReject = (args: RejectArgs): Decider => {
     refuseUndecodable(args);
     const parsed = rejectArgsSchema.parse(args);
     const env = waitingEnvironment(state);
-    const { person, groups, nonce } = identify(state, env, 'reject', parsed.by, parsed.signed);
+    const { person, groups, nonce, through } = identify(state, env, 'reject', parsed.by, parsed.signed);
     // The requester may withdraw their own deploy; anyone else must be an approver.
     if (!requesterOf(state, person)) requireApprover(state, env, person, groups);
-    return { person, ...(nonce ? { nonce } : {}) };
+    return { person, ...(nonce ? { nonce } : {}), ...(through ? { through } : {}) };
   };
   const record = (
     decision: 'approved' | 'rejected',
@@ -83,6 +86,7 @@ export function registerApprovalHandlers(state: DeployState): void {
       via,
       ...(comment ? { comment } : {}),
       ...(decider.nonce ? { signedNonce: decider.nonce } : {}),
+      ...(decider.through ? { through: decider.through } : {}),
     };
     if (decider.nonce) state.usedNonces.add(decider.nonce);
     if (decision === 'approved' && decider.nonce && signed) {
@@ -94,8 +98,15 @@ export function registerApprovalHandlers(state: DeployState): void {
     if (decision === 'approved' && state.status.approval) {
       state.status.approval.approvedBy = approvedBy(state, entry.environment);
     }
-    const proof = decider.nonce ? ', signed' : state.policy?.trustTypedNames ? ', typed name' : '';
-    state.note(`${decision} by ${decider.person}${comment ? `: "${comment}"` : ''} (${via}${proof})`);
+    const proof = decider.through
+      ? `, signed by the chat bridge ${decider.through.bridge}`
+      : decider.nonce
+        ? ', signed'
+        : state.policy?.trustTypedNames
+          ? ', typed name'
+          : '';
+    const chat = decider.through ? ` ${describeChat(decider.through)}` : '';
+    state.note(`${decision} by ${decider.person}${chat}${comment ? `: "${comment}"` : ''} (${via}${proof})`);
     return entry;
   };
 

@@ -1,6 +1,7 @@
 import { condition, setHandler } from '@temporalio/workflow';
 import {
   controlArgsSchema,
+  describeChat,
   type ControlAction,
   type ControlArgs,
   type ControlRecord,
@@ -20,6 +21,7 @@ import {
   resumeUpdate,
 } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
+import type { ChatVia } from '../../shared/signing';
 import { escalationOf, notify } from './notify';
 import { guardedSignal } from './signals';
 import { PromoteNow, StageAborted } from './stage';
@@ -42,12 +44,9 @@ const MESSAGES = [
 export function registerControlHandlers(state: DeployState): void {
   for (const [action, update, signal] of MESSAGES) {
     // The handler checks again: validators do not run on replay.
-    const checked = (args: ControlArgs) => {
-      validateControl(state, action, args);
-      return control(state, action, args, 'update');
-    };
+    const checked = (args: ControlArgs) => control(state, action, args, 'update', validateControl(state, action, args));
     setHandler(update, checked, {
-      validator: (args) => validateControl(state, action, args),
+      validator: (args) => void validateControl(state, action, args),
     });
     setHandler(
       signal,
@@ -55,14 +54,17 @@ export function registerControlHandlers(state: DeployState): void {
         state,
         action,
         (a: ControlArgs) => validateControl(state, action, a),
-        (a) => control(state, action, a, 'signal'),
+        (a) => control(state, action, a, 'signal', validateControl(state, action, a)),
       ),
     );
   }
 }
 
-/** Refuses an operator action that makes no sense in the current phase, or from someone who may not take it. */
-function validateControl(state: DeployState, action: ControlAction, args: ControlArgs): void {
+/**
+ * Refuses an operator action that makes no sense in the current phase, or from someone who may not take it. Answers the
+ * chat bridge it came through, when a bridge's signed statement was checked for it.
+ */
+function validateControl(state: DeployState, action: ControlAction, args: ControlArgs): ChatVia | undefined {
   refuseUndecodable(args);
   const { by } = controlArgsSchema.parse(args);
   const { status, requested } = state;
@@ -85,7 +87,7 @@ function validateControl(state: DeployState, action: ControlAction, args: Contro
     throw new Error(`${id} is already being ${pending?.action === 'abort' ? 'aborted' : 'promoted'} by ${pending?.by}`);
   }
   const env = state.current();
-  if (!env) return;
+  if (!env) return undefined;
   const rules = environmentPolicy(state, env);
   if (!rules) {
     // Before the worker's policy: going forward needs the same authority as the approval; stopping is open to anyone.
@@ -94,14 +96,15 @@ function validateControl(state: DeployState, action: ControlAction, args: Contro
         throw new Error(`${by} may not ${action} ${env.name}; approvers: ${env.approval.approvers.join(', ')}`);
       }
     }
-    return;
+    return undefined;
   }
-  const { person, groups } = identify(state, env, action, by, args.signed);
+  const { person, groups, through } = identify(state, env, action, by, args.signed);
   if (!mayControl(rules, action, person, groups)) {
     const who = rules.controls[action];
     const allowed = who === 'approvers' ? `approvers: ${rules.approvers.join(', ')}` : `allowed: ${String(who)}`;
     throw new Error(`${person} may not ${action} ${env.name}; ${allowed}`);
   }
+  return through;
 }
 
 function control(
@@ -109,6 +112,7 @@ function control(
   action: ControlAction,
   args: ControlArgs,
   via: 'update' | 'signal',
+  through: ChatVia | undefined,
 ): ControlRecord {
   const entry: ControlRecord = {
     action,
@@ -118,6 +122,7 @@ function control(
     phase: state.status.phase,
     ...(args.reason ? { reason: args.reason } : {}),
     ...(args.signed ? { signedNonce: args.signed.statement.nonce } : {}),
+    ...(through ? { through } : {}),
   };
   if (args.signed) state.usedNonces.add(args.signed.statement.nonce);
   state.status.controls.push(entry);
@@ -127,7 +132,8 @@ function control(
   if (action === 'promote') state.requested.promote = entry;
   if (action === 'abort') state.requested.abort = entry;
   if (action !== 'pause' && action !== 'resume') {
-    state.note(`${action} requested by ${args.by}${args.reason ? `: "${args.reason}"` : ''} (${via})`);
+    const chat = through ? ` ${describeChat(through)}` : '';
+    state.note(`${action} requested by ${args.by}${chat}${args.reason ? `: "${args.reason}"` : ''} (${via})`);
   }
   return entry;
 }
@@ -163,7 +169,8 @@ export function pause(
 function resume(state: DeployState, entry: ControlRecord): void {
   const back = state.status.paused?.resumePhase ?? 'CANARY';
   state.status.paused = undefined;
-  state.enter(back, `resumed by ${entry.by}${entry.reason ? `: "${entry.reason}"` : ''} (${entry.via})`);
+  const chat = entry.through ? ` ${describeChat(entry.through)}` : '';
+  state.enter(back, `resumed by ${entry.by}${chat}${entry.reason ? `: "${entry.reason}"` : ''} (${entry.via})`);
 }
 
 /** True when a person (or the analysis) asked the running stage to stop where it is. */

@@ -1,10 +1,12 @@
 import { ApplicationFailure, patched, workflowInfo } from '@temporalio/workflow';
 import {
+  bridgeKeyOf,
   deployIdProblem,
   effectivePolicy,
   isApprover,
   needsSignature,
   personOf,
+  refuseChat,
   requestHashOf,
   deployPolicySchema,
   type Authority,
@@ -18,6 +20,7 @@ import {
   hashOf,
   refuseStart,
   refuseStatement,
+  type ChatVia,
   type SignedAction,
   type SignedStatement,
 } from '../../shared/signing';
@@ -237,7 +240,9 @@ export function planHash(env: EnvironmentPlan): string {
 
 /**
  * Who is deciding: the person a valid signed statement names, where the policy asks for signatures; otherwise the
- * typed name. Throws the one-line reason a decision does not count.
+ * typed name. A statement that came through a chat bridge is signed with the bridge's key of the policy, for the person
+ * the policy maps its platform user to, where the environment's `chat` rule counts it (under `first`, one approval of N
+ * through chat). Throws the one-line reason a decision does not count.
  */
 export function identify(
   state: DeployState,
@@ -245,7 +250,7 @@ export function identify(
   action: SignedAction,
   by: string,
   signed: SignedStatement | undefined,
-): { person: string; groups: string[]; nonce?: string } {
+): { person: string; groups: string[]; nonce?: string; through?: ChatVia } {
   const policy = state.policy;
   const rules = environmentPolicy(state, env);
   if (!policy || !rules) return { person: by, groups: [] };
@@ -255,25 +260,34 @@ export function identify(
     throw new Error(`${action} in ${env.name} needs a signed statement: run "opsflow deploy ${action}" with your key`);
   }
   const info = workflowInfo();
-  const refusal = refuseStatement(
-    signed,
-    {
-      namespace: info.namespace,
-      workflowId: info.workflowId,
-      runId: signingRunId(state),
-      environment: env.name,
-      action,
-      planHash: planHash(env),
-      nowMs: Date.now(),
-    },
-    (person) => personOf(policy, person)?.publicKey,
-  );
+  const refusal =
+    refuseStatement(
+      signed,
+      {
+        namespace: info.namespace,
+        workflowId: info.workflowId,
+        runId: signingRunId(state),
+        environment: env.name,
+        action,
+        planHash: planHash(env),
+        nowMs: Date.now(),
+      },
+      (person) => personOf(policy, person)?.publicKey,
+      bridgeKeyOf(policy),
+    ) ?? refuseChat(policy, rules, env.name, signed.statement, chatApprovals(state, env.name));
   if (refusal) throw new Error(refusal);
   const person = signed.statement.person;
   if (by !== person) throw new Error(`--by ${by} does not match the signer ${person}`);
   if (state.usedNonces.has(signed.statement.nonce))
     throw new Error('this signed statement was already used: sign again');
-  return { person, groups: groupsOf(person), nonce: signed.statement.nonce };
+  const through = signed.statement.via;
+  return { person, groups: groupsOf(person), nonce: signed.statement.nonce, ...(through ? { through } : {}) };
+}
+
+/** How many approvals of an environment counted through a chat bridge so far. */
+function chatApprovals(state: DeployState, environment: string): number {
+  return state.status.approvals.filter((a) => a.environment === environment && a.decision === 'approved' && a.through)
+    .length;
 }
 
 /** Refuses a person who is not among an environment's approvers. */
