@@ -90,13 +90,14 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
       continue;
     }
     if (historyTooLong(config.continueAsNewAfterEvents)) {
+      // Notifications still being sent finish first; then no handler may run between the check and the continue.
+      await settleAgentNotifications(rt);
       // A pending reviewNow waits for this loop: run it first rather than wait for it.
       await condition(() => allHandlersFinished() || rt.reviewRequested);
-      if (state.pendingFeedback.length > 0 || rt.wake || rt.reviewRequested) {
+      if (state.pendingFeedback.length > 0 || rt.wake || rt.reviewRequested || rt.pendingNotifications.length > 0) {
         rt.wake = false;
         continue;
       }
-      await settleAgentNotifications(rt);
       log.info('continuing as new', { historyLength: workflowInfo().historyLength });
       await continueAsNew<typeof opsAgent>({
         ...rawInput,
