@@ -2,6 +2,7 @@ import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Authorised, DeployPolicy, Plan } from '../shared/deploy';
 import { ErrorType, type ErrorTypeName } from '../shared/errors';
 import type { SignedStart } from '../shared/signing';
+import { uiLink } from '../shared/ui-link';
 import { refuseEffect, type Effect } from './authority';
 import type { StartLedger } from './start-ledger';
 import { createNotifyActivities } from './notify';
@@ -264,11 +265,10 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
 
     async writeHandoffReport(request: ReportRequest) {
       const { workflowExecution, namespace } = Context.current().info;
-      const base = request.input.uiUrl?.replace(/\/$/, '');
+      const base = request.input.uiUrl;
       const ui =
         base && workflowExecution
-          ? `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/` +
-            `${encodeURIComponent(workflowExecution.workflowId)}/${workflowExecution.runId}/history`
+          ? uiLink(base, namespace, workflowExecution.workflowId, workflowExecution.runId)
           : undefined;
       const { input, status } = request;
       const kind = status.outcome === 'rolled-back' ? 'postmortem' : 'summary';

@@ -101,8 +101,4 @@ export async function hasSearchAttributes(client: Client): Promise<boolean> {
   }
 }
 
-/** A link to a workflow (and run) in the Temporal UI. */
-export function uiLink(base: string, namespace: string, workflowId: string, runId?: string): string {
-  const path = `${base.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
-  return runId ? `${path}/${runId}/history` : path;
-}
+export { uiLink } from '../shared/ui-link';

@@ -311,6 +311,15 @@ export interface ExpectedStart {
   nowMs: number;
 }
 
+/** Why a start statement is not for this deploy of this service and version (its own values are not echoed). */
+function refuseStartBinding(
+  s: StartStatement,
+  expected: Pick<ExpectedStart, 'namespace' | 'workflowId' | 'service' | 'version'>,
+): string | undefined {
+  const mismatch = (['namespace', 'workflowId', 'service', 'version'] as const).find((f) => s[f] !== expected[f]);
+  return mismatch ? `the signed start is for another ${mismatch} (not ${expected[mismatch]})` : undefined;
+}
+
 /**
  * Checks a signed start against the deploy it would start; returns the reason it does not count, or undefined when it
  * does. The requester's key comes from the worker's policy.
@@ -321,8 +330,8 @@ export function refuseStart(
   publicKeyOf: (person: string) => string | undefined,
 ): string | undefined {
   const s = signed.statement;
-  const mismatch = (['namespace', 'workflowId', 'service', 'version'] as const).find((f) => s[f] !== expected[f]);
-  if (mismatch) return `the signed start is for another ${mismatch} (not ${expected[mismatch]})`;
+  const mismatch = refuseStartBinding(s, expected);
+  if (mismatch) return mismatch;
   if (s.environments.join(',') !== expected.environments.join(',')) {
     return `the signed start is for other environments (not ${expected.environments.join(', ')})`;
   }
@@ -384,8 +393,8 @@ export function refuseStartEvidence(
   publicKeyOf: (person: string) => string | undefined,
 ): string | undefined {
   const s = signed.statement;
-  const mismatch = (['namespace', 'workflowId', 'service', 'version'] as const).find((f) => s[f] !== expected[f]);
-  if (mismatch) return `the signed start is for another ${mismatch} (not ${expected[mismatch]})`;
+  const mismatch = refuseStartBinding(s, expected);
+  if (mismatch) return mismatch;
   if (!s.environments.includes(expected.environment)) return `the signed start is not for ${expected.environment}`;
   if (Date.parse(s.issuedAt) > expected.nowMs + 60_000) return `the signed start was issued in the future`;
   return refuseSignature(s.person, publicKeyOf, (key) => verifyBytes(signed.signature, startSignedBytes(s), key));

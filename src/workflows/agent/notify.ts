@@ -1,5 +1,6 @@
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import { uiLink } from '../../shared/ui-link';
 import type { OpsEvent, Severity } from '../../shared/notify/events';
 import { NOTIFY_OPTIONS } from '../deploy/notify';
 import type { AgentRuntime } from './runtime';
@@ -29,20 +30,13 @@ export function notifyAgent<T extends AgentEvent['type']>(
   if (!patched(AGENT_NOTIFY_PATCH)) return;
   const info = workflowInfo();
   rt.notifications += 1;
-  const ui = rt.input.uiUrl?.replace(/\/$/, '');
   const event = {
     id: `${info.workflowId}/${info.runId}/${rt.notifications}`,
     type,
     severity,
     time: new Date().toISOString(),
     project: rt.input.project,
-    ...(ui
-      ? {
-          uiUrl:
-            `${ui}/namespaces/${encodeURIComponent(info.namespace)}/workflows/` +
-            `${encodeURIComponent(info.workflowId)}/${info.runId}/history`,
-        }
-      : {}),
+    ...(rt.input.uiUrl ? { uiUrl: uiLink(rt.input.uiUrl, info.namespace, info.workflowId, info.runId) } : {}),
     ...fields,
   } as unknown as OpsEvent;
   const sent = CancellationScope.nonCancellable(() =>

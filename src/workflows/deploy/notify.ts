@@ -3,6 +3,7 @@ import type { Activities } from '../../activities';
 import type { DeployPolicy } from '../../shared/deploy';
 import { failureMessage } from '../../shared/errors';
 import { NOTIFY_ATTEMPTS } from '../../shared/notify/delivery';
+import { uiLink } from '../../shared/ui-link';
 import type { DeployEvent, EventType, OpsEvent, Severity } from '../../shared/notify/events';
 import { now, type DeployState } from './state';
 
@@ -95,7 +96,6 @@ export function notify<T extends EventType>(state: DeployState, type: T, severit
   const { input } = state;
   const info = workflowInfo();
   notifications.sequence += 1;
-  const ui = input.uiUrl?.replace(/\/$/, '');
   const event = {
     id: `${info.workflowId}/${info.runId}/${notifications.sequence}`,
     type,
@@ -106,13 +106,7 @@ export function notify<T extends EventType>(state: DeployState, type: T, severit
     service: input.service,
     version: input.version,
     requestedBy: state.status.requestedBy,
-    ...(ui
-      ? {
-          uiUrl:
-            `${ui}/namespaces/${encodeURIComponent(info.namespace)}/workflows/` +
-            `${encodeURIComponent(info.workflowId)}/${info.runId}/history`,
-        }
-      : {}),
+    ...(input.uiUrl ? { uiUrl: uiLink(input.uiUrl, info.namespace, info.workflowId, info.runId) } : {}),
     ...fields,
   } as unknown as OpsEvent;
   const environment = 'environment' in event ? event.environment : undefined;
