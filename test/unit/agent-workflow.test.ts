@@ -375,11 +375,14 @@ describe('ops agent', () => {
     });
   });
 
-  it("tells people of escalations (a critical event pages) and of its review, through the worker's notify", async () => {
+  it("tells people of escalations (a critical event alerts at once) and of its review, through the worker's notify", async () => {
     const notified: OpsEvent[] = [];
     await withAgent({ notified }, async (h) => {
       await h.handle.executeUpdate(recordEventUpdate, {
         args: [{ type: 'alert', severity: 'info', message: 'cpu at 60 %' }],
+      });
+      await h.handle.executeUpdate(recordEventUpdate, {
+        args: [{ type: 'alert', severity: 'warning', message: 'p95 at 1.5 s' }],
       });
       await h.handle.executeUpdate(recordEventUpdate, {
         args: [{ type: 'incident', severity: 'critical', message: 'eu-west database down', by: 'pagerduty' }],
@@ -394,7 +397,7 @@ describe('ops agent', () => {
         ['agent.escalation', 'critical'],
         ['agent.review', 'info'],
       ],
-      'an info event is not escalated',
+      'an info or warning event is not escalated',
     );
     const escalation = notified[0];
     assert.ok(escalation?.type === 'agent.escalation');

@@ -49,9 +49,9 @@ async function record(rt: AgentRuntime, args: AgentEventArgs): Promise<RecordedE
     );
   }
   const recorded: RecordedEvent = { ...args, id: state.eventCount, at: now(), actions };
-  // The spec's escalation triggers (outage, incident, severe degradation): a critical event pages, a warning is told.
-  if (args.severity !== 'info') {
-    notifyAgent(rt, 'agent.escalation', args.severity, {
+  // The spec's escalation triggers (downtime, outages, security incidents, severe degradation): an immediate alert.
+  if (args.severity === 'critical') {
+    notifyAgent(rt, 'agent.escalation', 'critical', {
       kind: args.type,
       summary: `${args.message}${actions.length ? ` (${actions.join('; ')})` : ''}`.slice(0, 2000),
       source: args.by ?? args.service ?? 'an infrastructure event',
