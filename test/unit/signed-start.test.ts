@@ -3,10 +3,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAgentActivities } from '../../src/activities/agent';
 import { closedDeployOutcome } from '../../src/activities/agent/client-deps';
@@ -17,7 +17,14 @@ import { agentConfigSchema } from '../../src/config/agent';
 import { policyConfigSchema, signedStartEnvironments } from '../../src/config/policy';
 import { createKeyPair, loadSigner, signDecision, signStart } from '../../src/keys/keys';
 import { agentWorkflowId } from '../../src/shared/agent/config';
-import { requestHashOf, type DeployInput, type DeployPolicy, type EnvironmentPolicy } from '../../src/shared/deploy';
+import {
+  requestHashOf,
+  type DeployInput,
+  type DeployPolicy,
+  type DeployStatus,
+  type EnvironmentPolicy,
+} from '../../src/shared/deploy';
+import { startDevServer } from '../../src/tooling/dev-server';
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { fingerprintOf, refuseStart } from '../../src/shared/signing';
 import type { opsAgent } from '../../src/workflows/agent';
@@ -144,42 +151,70 @@ describe('signed starts', () => {
     );
   });
 
-  // Skipped: on the time-skipping server this scenario takes about three minutes of wall time whatever the idle period
-  // (the worker's first poll after the idle wait is slow), beyond the 3-minute budget of a test file; the check it
-  // covers (expiry judged at the server's start time) stays in trust.ts and the other signed-start tests.
-  void it.skip("a signed start queued while no worker polls does not expire in the queue: its time is the server's start", async () => {
-    const n = t.next();
-    const taskQueue = `queued-start-${n}`;
-    const input = testInput(testConfig(), t.workdir, { feature: `queued-${n}` });
-    input.deployId = `${input.deployId}-queued-${n}`;
-    const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
-      taskQueue,
-      workflowId: input.deployId,
-      args: [await signedAs(input, 'carol')],
-    });
-    // The statement lives ten minutes; the worker comes eleven minutes later.
-    await t.env.sleep('11 minutes');
-    const worker = await Worker.create({
-      connection: t.env.nativeConnection,
-      taskQueue,
-      workflowBundle: t.bundle,
-      activities: createActivities(
-        fakeDeps(
-          new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' }),
-          new FakeMetrics({}),
-          'hello',
-          policy(),
+  // On a dev server (the real clock, nothing skipped): the statement expires 4 s after the start, the worker comes 7 s
+  // after it. A few seconds of wall time, where the time-skipping server took three minutes for its first poll.
+  it("a signed start queued while no worker polls does not expire in the queue: its time is the server's start", async () => {
+    const server = await startDevServer();
+    const connection = await Connection.connect({ address: server.address });
+    const native = await NativeConnection.connect({ address: server.address });
+    try {
+      const client = new Client({ connection });
+      const n = t.next();
+      const taskQueue = `queued-start-${n}`;
+      const input = testInput(testConfig(), t.workdir, { feature: `queued-${n}` });
+      input.deployId = `${input.deployId}-queued-${n}`;
+      const signer = await loadSigner(path.join(keysDir, 'carol.key'), undefined);
+      const signedStart = await signStart(
+        signer,
+        {
+          namespace: 'default',
+          workflowId: input.deployId,
+          service: input.service,
+          version: input.version,
+          environments: input.environments.map((e) => e.name),
+          requestHash: requestHashOf(input),
+        },
+        'carol',
+        { nowMs: Date.now() - 596_000, ttlMs: 600_000 },
+      );
+      const handle = await client.workflow.start<typeof deploy>('deploy', {
+        taskQueue,
+        workflowId: input.deployId,
+        args: [{ ...input, signedStart }],
+      });
+      await new Promise((resolve) => setTimeout(resolve, 7_000));
+      assert.ok(Date.now() > Date.parse(signedStart.statement.expiresAt), 'the statement has expired by now');
+      const worker = await Worker.create({
+        connection: native,
+        taskQueue,
+        workflowBundle: t.bundle,
+        activities: createActivities(
+          fakeDeps(
+            new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' }),
+            new FakeMetrics({}),
+            'hello',
+            policy(),
+          ),
         ),
-      ),
-    });
-    await worker.runUntil(async () => {
-      try {
-        const status = await t.waitFor(handle, 'AWAITING_APPROVAL');
-        assert.equal(status.requester?.signed, true);
-      } finally {
-        await handle.terminate('test over').catch(() => undefined);
-      }
-    });
+      });
+      await worker.runUntil(async () => {
+        try {
+          let status: DeployStatus | undefined;
+          for (let i = 0; i < 100 && status?.phase !== 'AWAITING_APPROVAL' && status?.phase !== 'FAILED'; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+            status = await handle.query(statusQuery).catch(() => undefined);
+          }
+          assert.equal(status?.phase, 'AWAITING_APPROVAL', status?.reason);
+          assert.equal(status?.requester?.signed, true);
+        } finally {
+          await handle.terminate('test over').catch(() => undefined);
+        }
+      });
+    } finally {
+      await connection.close();
+      await native.close();
+      await server.stop();
+    }
   });
 
   it('through the ops agent, the signed start reaches the deploy it starts as a child', async () => {

@@ -145,7 +145,7 @@ async function establishRequester(state: DeployState, policy: DeployPolicy): Pro
           requestHash: requestHashOf(input),
           // When the server started the deploy, not when a worker first ran it: a start queued while no worker polls
           // does not expire in the queue.
-          nowMs: (state.runBound ? info.runStartTime : info.startTime).getTime(),
+          nowMs: info.startTime.getTime(),
         },
         (person) => personOf(policy, person)?.publicKey,
       );
