@@ -5,9 +5,11 @@
  * here: anyone with namespace access can complete an activity, run a worker on the task queue or reset a workflow, but
  * nobody can sign for an approver without their key.
  */
+import { incidentHolding, type IncidentFreeze } from '../shared/agent/freeze';
 import {
   activeFreeze,
   bridgeKeyOf,
+  DEFAULT_INCIDENT_BREAK_GLASS,
   isApprover,
   personOf,
   refuseChat,
@@ -37,9 +39,35 @@ export interface Effect {
   weight?: number;
 }
 
+/** What holds an environment now: a freeze window of the worker's policy, or an incident freeze of the project. */
+interface Holding {
+  name: string;
+  until?: number;
+  breakGlass: number;
+}
+
+/** The freeze window or incident freeze holding an environment, if any (a window first: it says when it ends). */
+function holdingFreeze(
+  policy: DeployPolicy,
+  environment: string,
+  rules: EnvironmentPolicy | undefined,
+  nowMs: number,
+  incidents: readonly IncidentFreeze[],
+): Holding | undefined {
+  const protectedEnv = rules?.protected ?? false;
+  const window = activeFreeze(policy.freezes, environment, protectedEnv, nowMs);
+  if (window) return { name: window.name, until: window.untilMs, breakGlass: window.breakGlass };
+  const incident = incidentHolding(incidents, environment, protectedEnv);
+  if (!incident) return undefined;
+  return {
+    name: `${incident.id}: ${incident.reason}`,
+    breakGlass: policy.incidentBreakGlass ?? DEFAULT_INCIDENT_BREAK_GLASS,
+  };
+}
+
 /**
- * Why a freeze of the worker's policy holds the environment now, unless its break-glass number of approvers signed an
- * override for this run and rollout (distinct keys).
+ * Why a freeze holds the environment now, unless its break-glass number of approvers signed an override for this run
+ * and rollout (distinct keys).
  */
 function refuseFrozen(
   policy: DeployPolicy,
@@ -47,8 +75,9 @@ function refuseFrozen(
   environment: string,
   rules: EnvironmentPolicy | undefined,
   authority: Authority | undefined,
+  incidents: readonly IncidentFreeze[],
 ): string | undefined {
-  const freeze = activeFreeze(policy.freezes, environment, rules?.protected ?? false, where.nowMs);
+  const freeze = holdingFreeze(policy, environment, rules, where.nowMs, incidents);
   if (!freeze) return undefined;
   const keys = new Set<string>();
   for (const override of authority?.overrides ?? []) {
@@ -66,10 +95,8 @@ function refuseFrozen(
     }
   }
   if (keys.size >= freeze.breakGlass) return undefined;
-  return (
-    `${environment} is frozen ("${freeze.name}") until ${new Date(freeze.untilMs).toISOString()}; ` +
-    `${keys.size} of ${freeze.breakGlass} break-glass overrides verify`
-  );
+  const until = freeze.until === undefined ? 'until someone ends it' : `until ${new Date(freeze.until).toISOString()}`;
+  return `${environment} is frozen ("${freeze.name}") ${until}; ${keys.size} of ${freeze.breakGlass} break-glass overrides verify`;
 }
 
 /** The traffic shares an approved rollout may route to its new release. */
@@ -88,13 +115,15 @@ export function refuseEffect(
   where: EffectContext,
   effect: Effect,
   authority: Authority | undefined,
+  incidents: readonly IncidentFreeze[] = [],
 ): string | undefined {
   const { environment } = effect;
   if (effect.kind === 'weight' && effect.weight === 0) return undefined;
   const rules = workerRules(policy, environment);
   if (policy.trustTypedNames) return undefined;
   // A freeze holds a release from starting; one already ramping when it begins goes on (people can pause or abort it).
-  const frozen = effect.kind === 'start' ? refuseFrozen(policy, where, environment, rules, authority) : undefined;
+  const frozen =
+    effect.kind === 'start' ? refuseFrozen(policy, where, environment, rules, authority, incidents) : undefined;
   if (frozen) return frozen;
   if (!rules?.protected) return undefined;
   if (rules.approvers.length === 0) return `the worker's policy names nobody who may approve ${environment}`;

@@ -5,6 +5,8 @@ import type { SignedStart } from '../shared/signing';
 import { uiLink } from '../shared/ui-link';
 import { refuseEffect, type Effect } from './authority';
 import type { StartLedger } from './start-ledger';
+import { checkFreezeRequest, type FreezeRequest, type IncidentBoard } from './incidents';
+import type { IncidentFreeze } from '../shared/agent/freeze';
 import { createNotifyActivities } from './notify';
 import { ChannelRegistry } from './notify/registry';
 import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
@@ -50,6 +52,11 @@ export interface ActivityDeps {
   starts?: StartLedger;
   /** The worker's notification channels and routes (notify/registry.ts); absent: nothing is sent. */
   channels?: ChannelRegistry;
+  /**
+   * The incident freezes of the worker's project, as its agent keeps them (incidents.ts); the worker reads them on its
+   * own connection. Absent: no incident freeze holds anything.
+   */
+  incidents?: IncidentBoard;
 }
 
 /**
@@ -92,13 +99,15 @@ function withDeadline<T extends object>(options: T | undefined): (T & { deadline
  * the deploy presents; answers the target's ref without the evidence.
  */
 async function authorise<R extends { service: string; environment: string }>(
-  { policy, starts }: Pick<ActivityDeps, 'policy' | 'starts'>,
+  { policy, starts, incidents }: Pick<ActivityDeps, 'policy' | 'starts' | 'incidents'>,
   request: R & Authorised,
   effect: Omit<Effect, 'environment' | 'service'> & { version: string },
 ): Promise<R> {
   const { authority, ...ref } = request;
   const { workflowExecution, workflowNamespace, currentAttemptScheduledTimestampMs } = Context.current().info;
   const reused = await startUsedElsewhere(starts, authority?.signedStart, workflowExecution);
+  // Only a start is held by a freeze; the board is asked here, never told by the deploy.
+  const frozen = effect.kind === 'start' && incidents ? await incidents.active() : [];
   const refusal =
     (reused ? `the requester's start does not hold: ${reused}` : undefined) ??
     refuseEffect(
@@ -113,6 +122,7 @@ async function authorise<R extends { service: string; environment: string }>(
       },
       { ...effect, environment: request.environment, service: request.service },
       authority,
+      frozen,
     );
   if (refusal) {
     log.warn("change refused by the worker's policy", { environment: request.environment, kind: effect.kind });
@@ -145,10 +155,41 @@ async function startUsedElsewhere(
 const HISTORY_MS = 30 * 86_400_000;
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ targets, metrics, llm, policy, starts, channels }: ActivityDeps) {
+export function createActivities({ targets, metrics, llm, policy, starts, channels, incidents }: ActivityDeps) {
   const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
     ...createNotifyActivities({ channels: channels ?? new ChannelRegistry({}, []) }),
+    /** The incident freezes in force for the worker's project (none without a board). */
+    async incidentFreezes(): Promise<IncidentFreeze[]> {
+      return incidents ? incidents.active() : [];
+    },
+
+    /**
+     * Checks a freeze start or end sent to the agent against the worker's own policy: answers who made it, or refuses
+     * (non-retryable PolicyRefused) in one line.
+     */
+    async checkFreeze(request: FreezeRequest): Promise<{ person: string }> {
+      const { workflowExecution, workflowNamespace, currentAttemptScheduledTimestampMs } = Context.current().info;
+      const checked = checkFreezeRequest(
+        policy,
+        {
+          namespace: workflowNamespace ?? '',
+          workflowId: workflowExecution?.workflowId ?? '',
+          runId: workflowExecution?.runId ?? '',
+          nowMs: currentAttemptScheduledTimestampMs,
+        },
+        request,
+      );
+      if ('refusal' in checked) {
+        throw ApplicationFailure.create({
+          type: ErrorType.PolicyRefused,
+          message: checked.refusal,
+          nonRetryable: true,
+        });
+      }
+      return checked;
+    },
+
     /** Plans the rollout; reads the orchestrator's plan.md in handoff mode. */
     async plan({ input }: PlanRequest): Promise<Plan> {
       const currentVersions = await typed(async () => {
@@ -188,14 +229,14 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
 
     /** Starts the release beside stable, once the worker's policy allows it with the evidence presented. */
     async startRelease(request: ReleaseRef & Authorised): Promise<StartResult> {
-      const ref = await authorise({ policy, starts }, request, { kind: 'start', version: request.version });
+      const ref = await authorise({ policy, starts, incidents }, request, { kind: 'start', version: request.version });
       return typed(() => targets.targetFor(ref.service).startRelease(ref));
     },
 
     /** Routes a share of traffic to the release; a share above 0 only as the worker's policy allows. */
     async setTrafficWeight(request: WeightRef & Authorised & { version?: string }): Promise<WeightResult> {
       const { version, ...rest } = request;
-      const ref = await authorise({ policy, starts }, rest, {
+      const ref = await authorise({ policy, starts, incidents }, rest, {
         kind: 'weight',
         weight: request.weight,
         version: version ?? '',
@@ -205,7 +246,10 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
 
     /** Promotes the release, once the worker's policy allows it with the evidence presented. */
     async promoteRelease(request: ReleaseRef & Authorised): Promise<PromoteResult> {
-      const ref = await authorise({ policy, starts }, request, { kind: 'promote', version: request.version });
+      const ref = await authorise({ policy, starts, incidents }, request, {
+        kind: 'promote',
+        version: request.version,
+      });
       return typed(() => targets.targetFor(ref.service).promote(ref));
     },
 

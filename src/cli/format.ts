@@ -1,4 +1,4 @@
-import type { AgentStatus, DerivedFigures } from '../shared/agent';
+import type { AgentStatus, DerivedFigures, IncidentFreeze } from '../shared/agent';
 // From review.ts, not the index: the index brings the agent's zod schemas, which `deploy status` has no use for.
 import { minutes, percent } from '../shared/agent/review';
 import type { AnalysisSample } from '../shared/analysis';
@@ -105,7 +105,8 @@ export function formatStatus(status: DeployStatus): string[] {
   if (status.frozen) {
     const f = status.frozen;
     lines.push(
-      `  frozen: ${f.environment} by "${f.freeze}" until ${f.until}; break-glass overrides ${f.overriddenBy.length} of ` +
+      `  frozen: ${f.environment} by "${f.freeze}" ${f.until ? `until ${f.until}` : 'until someone ends it (opsflow freeze end)'}; ` +
+        `break-glass overrides ${f.overriddenBy.length} of ` +
         `${f.breakGlass}${f.overriddenBy.length ? ` (${f.overriddenBy.join(', ')})` : ''}`,
     );
   }
@@ -162,11 +163,23 @@ export function formatAgentStatus(s: AgentStatus): string[] {
         (e.actions.length ? ` → ${e.actions.join('; ')}` : ''),
     );
   }
+  if (s.freezes?.length) {
+    lines.push('  frozen');
+    for (const f of s.freezes) lines.push(`    ${formatIncidentFreeze(f)}`);
+  }
   if (s.improvements.length) {
     lines.push('  improvements');
     for (const i of s.improvements) lines.push(`    ${i.key}: ${i.text}`);
   }
   return lines;
+}
+
+/** One incident freeze, on one line: its id, what it holds, since when, by whom, why. */
+export function formatIncidentFreeze(f: IncidentFreeze): string {
+  return (
+    `${f.id}: ${f.environment ?? 'every protected environment'} since ${f.raisedAt} by ${f.raisedBy}` +
+    `${f.source === 'event' ? ` (incident${f.key ? ` ${f.key}` : ''})` : ''}: ${f.reason}`
+  );
 }
 
 /** How the requester is known: a signed start (its key's fingerprint) or a typed name; nothing for older deploys. */

@@ -2,6 +2,7 @@
 // action imports what it needs when it runs (see src/cli/commands/).
 import { Command, CommanderError } from 'commander';
 import { registerAgentCommands } from './commands/agent';
+import { registerFreezeCommands } from './commands/freeze';
 import { registerAnalysisCommands } from './commands/analysis';
 import { registerChatBridgeCommand } from './commands/chat-bridge';
 import { registerCodecServerCommand } from './commands/codec-server';
@@ -35,6 +36,7 @@ Start here:
     );
   registerDeployCommands(program);
   registerAgentCommands(program);
+  registerFreezeCommands(program);
   registerAnalysisCommands(program);
   registerPlanCommand(program);
   registerLlmCommands(program);

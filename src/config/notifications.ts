@@ -43,6 +43,7 @@ export const DEFAULT_EVENTS: readonly EventType[] = [
   'deploy.failed',
   'deploy.cancelled',
   'freeze.waiting',
+  'freeze.changed',
   'agent.review',
   'agent.escalation',
 ];

@@ -100,6 +100,11 @@ export const policyConfigSchema = z
      * name (default: every environment that needs approval), unless `breakGlass` approvers sign an override.
      */
     freezes: z.array(freezeSchema).default([]),
+    /**
+     * Distinct approvers' signed overrides that let a deploy through an incident freeze (`opsflow freeze start`, or the
+     * agent's own on a critical incident); default 2.
+     */
+    incidentBreakGlass: z.number().int().min(1).max(20).optional(),
   })
   .strict();
 export type PolicyConfig = z.infer<typeof policyConfigSchema>;
@@ -205,6 +210,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
     defaults,
     ...(notify ? { notify } : {}),
     ...(block.freezes.length ? { freezes: block.freezes } : {}),
+    ...(block.incidentBreakGlass ? { incidentBreakGlass: block.incidentBreakGlass } : {}),
     source: configPath,
   };
 }

@@ -12,7 +12,17 @@ import { nameSchema, versionSchema } from './validation';
  */
 
 /** The actions a statement can authorise. */
-export const SIGNED_ACTIONS = ['approve', 'reject', 'pause', 'resume', 'promote', 'abort', 'override'] as const;
+export const SIGNED_ACTIONS = [
+  'approve',
+  'reject',
+  'pause',
+  'resume',
+  'promote',
+  'abort',
+  'override',
+  'freeze',
+  'unfreeze',
+] as const;
 export type SignedAction = (typeof SIGNED_ACTIONS)[number];
 
 /** The chat platforms a bridge may sign decisions from. */

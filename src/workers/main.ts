@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       namespace: target.namespace,
       taskQueue,
       deps: { targets, metrics, llm, policy, channels },
+      project: config.project,
       dataConverter,
     });
     pino.info(

@@ -6,6 +6,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
 import { clientAgentDeps } from '../activities/agent/client-deps';
+import { temporalIncidentBoard } from '../activities/incidents';
 import { rememberingLedger, temporalStartLedger, type StartLedger } from '../activities/start-ledger';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { PAYLOAD_CONVERTER_PATH } from '../temporal/codec';
@@ -17,6 +18,8 @@ export interface OpsflowWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** The project whose agent's incident freezes hold its deploys (the config's `project`); absent: none are read. */
+  project?: string;
   /**
    * The payload codec (workerDataConverterFromEnv); the agent's client uses it too. Whatever is given, the worker
    * decodes with opsflow's lenient payload converter, so no payload anyone sends can fail a workflow task.
@@ -50,7 +53,11 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
     // A workflow bundle passed in (tests, bench) or prebuilt (npm run build) must be bundled with the same converter.
     dataConverter: { ...options.dataConverter, payloadConverterPath: PAYLOAD_CONVERTER_PATH },
     activities: {
-      ...createActivities({ ...options.deps, starts: options.deps.starts ?? workerStartLedger(options) }),
+      ...createActivities({
+        ...options.deps,
+        starts: options.deps.starts ?? workerStartLedger(options),
+        ...incidentBoard(options),
+      }),
       ...createAgentActivities(
         options.agentDeps ??
           clientAgentDeps(options.connection, options.namespace, options.deps.llm, options.dataConverter),
@@ -68,6 +75,19 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
 function workerStartLedger(options: OpsflowWorkerOptions): StartLedger {
   const client = new Client({ connection: options.connection, namespace: options.namespace });
   return rememberingLedger(temporalStartLedger(client));
+}
+
+/** The incident freezes of the worker's project, read through its own connection (never anything a deploy says). */
+function incidentBoard(options: OpsflowWorkerOptions): Pick<ActivityDeps, 'incidents'> {
+  if (options.deps.incidents) return { incidents: options.deps.incidents };
+  if (!options.project) return {};
+  // The agent's answer is a payload: read with the worker's codec, as the agent wrote it.
+  const client = new Client({
+    connection: options.connection,
+    namespace: options.namespace,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+  });
+  return { incidents: temporalIncidentBoard(client, options.project) };
 }
 
 /**

@@ -50,6 +50,14 @@ const FIELDS: { [T in EventType]: Record<string, unknown> } = {
   'deploy.failed': { severity: 'critical', reason: 'the target did not start 1.2.0' },
   'deploy.cancelled': { reason: 'cancelled by carol' },
   'freeze.waiting': { freeze: 'holidays', until: '2027-01-02T00:00:00.000Z' },
+  'freeze.changed': {
+    severity: 'warning',
+    change: 'started',
+    freezeId: 'incident-1',
+    environment: 'production',
+    reason: 'payments outage',
+    by: 'alice',
+  },
   'agent.review': {
     day: '2026-12-07',
     path: '.opsflow/reviews/2026-12-07.md',

@@ -391,21 +391,23 @@ describe('ops agent', () => {
       await h.handle.executeUpdate(stopUpdate, { args: [{ by: 'alice', reason: 'test over' }] }).catch(() => undefined);
       await h.handle.result().catch(() => undefined);
     });
+    // Each notification is its own activity beside the agent: they arrive in the order their sends end.
     assert.deepEqual(
-      notified.map((e) => [e.type, e.severity]),
+      notified.map((e) => [e.type, e.severity]).sort(),
       [
         ['agent.escalation', 'critical'],
         ['agent.review', 'info'],
+        ['freeze.changed', 'warning'],
       ],
-      'an info or warning event is not escalated',
+      'an info or warning event is not escalated; the critical incident stops the line',
     );
-    const escalation = notified[0];
+    const escalation = notified.find((e) => e.type === 'agent.escalation');
     assert.ok(escalation?.type === 'agent.escalation');
     assert.deepEqual(
       [escalation.kind, escalation.source, escalation.summary],
-      ['incident', 'pagerduty', 'eu-west database down'],
+      ['incident', 'pagerduty', 'eu-west database down (froze every protected environment (incident-1))'],
     );
-    const review = notified[1];
+    const review = notified.find((e) => e.type === 'agent.review');
     assert.ok(review?.type === 'agent.review');
     assert.match(review.path, /\.md$/);
   });

@@ -21,6 +21,7 @@ import { ErrorType } from '../../src/shared/errors';
 import { hashOf, type SignedAction, type SignedStatement } from '../../src/shared/signing';
 import { testConfig, testInput } from '../helpers/config';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
+import { environmentRules } from '../helpers/policy';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -47,17 +48,7 @@ after(async () => {
   rmSync(keysDir, { recursive: true, force: true });
 });
 
-const rules = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy => ({
-  protected: true,
-  approvers: ['alice', 'bob'],
-  required: 1,
-  requireGroups: [],
-  allowSelfApproval: false,
-  timeoutMs: 3_600_000,
-  controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-  signed: ['approve', 'reject', 'resume', 'promote'],
-  ...over,
-});
+const rules = environmentRules;
 
 /** The worker's policy: alice and bob approve production and are mapped in Slack; the bridge ops-slack is listed. */
 function policy(chat: ChatRule | undefined, production: Partial<EnvironmentPolicy> = {}): DeployPolicy {

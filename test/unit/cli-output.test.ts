@@ -195,12 +195,25 @@ describe('CLI output', () => {
       improvements: [{ key: 'k', openedAt: AT, text: `fix it${FORGED}` }],
       reviews: { count: 0 },
       artifacts: [],
+      freezes: [
+        {
+          id: 'incident-1',
+          environment: 'production',
+          reason: `db down${FORGED}`,
+          raisedBy: `ops${FORGED}`,
+          raisedAt: AT,
+          source: 'event',
+          key: 'db',
+        },
+      ],
+      endedFreezes: [],
     };
     const lines = formatAgentStatus(status);
-    // Five figures lines, stop 1, running 2, recent deploys 1, recent events 2, improvements 2.
-    assert.equal(lines.length, 13);
+    // Five figures lines, stop 1, running 2, recent deploys 1, recent events 2, frozen 2, improvements 2.
+    assert.equal(lines.length, 15);
+    assert.ok(lines.includes(`    incident-1: production since ${AT} by ops${FORGED} (incident db): db down${FORGED}`));
     const out = captured(() => print(...lines));
-    assert.equal(out.split('\n').length, 14, out);
+    assert.equal(out.split('\n').length, 16, out);
     assert.doesNotMatch(out.replace(/\n/g, ''), RAW);
     assert.ok(!out.split('\n').some((l) => /^\s*12:00:09/.test(l)), out);
   });

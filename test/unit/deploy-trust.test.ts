@@ -38,6 +38,7 @@ import {
 import { applicationFailure, ErrorType } from '../../src/shared/errors';
 import type { SignedAction, SignedStatement } from '../../src/shared/signing';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
+import { environmentRules } from '../helpers/policy';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -58,17 +59,7 @@ after(async () => {
   rmSync(keysDir, { recursive: true, force: true });
 });
 
-const rules = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy => ({
-  protected: true,
-  approvers: ['alice', 'bob'],
-  required: 1,
-  requireGroups: [],
-  allowSelfApproval: false,
-  timeoutMs: 3_600_000,
-  controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-  signed: ['approve', 'reject', 'resume', 'promote'],
-  ...over,
-});
+const rules = environmentRules;
 
 /** The worker's policy: alice (sre) and bob approve production; mallory has a key but approves nothing. */
 function policy(production: Partial<EnvironmentPolicy> = {}, staging?: Partial<EnvironmentPolicy>): DeployPolicy {
@@ -702,7 +693,7 @@ describe('stop the line: freeze windows (issue 18)', () => {
     assert.equal(run.result?.outcome, 'promoted');
     assert.deepEqual([held?.frozen?.freeze, held?.frozen?.breakGlass, held?.frozen?.overriddenBy], ['holiday', 2, []]);
     const startedAt = run.status.timeline.find((e) => /^starting hello 1\.1\.0 in production/.test(e.message))?.at;
-    assert.ok(startedAt && held?.frozen && Date.parse(startedAt) >= Date.parse(held.frozen.until));
+    assert.ok(startedAt && held?.frozen?.until && Date.parse(startedAt) >= Date.parse(held.frozen.until));
     assert.ok(run.status.timeline.some((e) => e.message === 'the freeze of production has lifted'));
   });
 

@@ -9,6 +9,8 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { refuseEffect, type Effect, type EffectContext } from '../../src/activities/authority';
 import type { StartLedger, StartUse } from '../../src/activities/start-ledger';
+import { checkFreezeRequest, type FreezeContext, type FreezeRequest } from '../../src/activities/incidents';
+import { ALL_PROTECTED, freezeSubject, type IncidentFreeze } from '../../src/shared/agent/freeze';
 import { ConfigError } from '../../src/config/errors';
 import { loadConfig } from '../../src/config/load';
 import { resolvePolicy } from '../../src/config/policy';
@@ -335,5 +337,133 @@ describe('the activities refuse a protected change before the target sees it', (
         expiresAtMs: Date.parse(signedStart.statement.expiresAt),
       },
     ]);
+  });
+});
+
+describe('incident freezes, as the worker judges them', () => {
+  const incident = (over: Partial<IncidentFreeze> = {}): IncidentFreeze => ({
+    id: 'incident-1',
+    reason: 'payments outage',
+    raisedBy: 'alice',
+    raisedAt: new Date(NOW).toISOString(),
+    source: 'person',
+    ...over,
+  });
+  const agent: FreezeContext = { namespace: 'default', workflowId: 'ops-agent-shop', runId: 'agent-run', nowMs: NOW };
+  async function freezeStatement(
+    signer: Person,
+    forge: {
+      person?: string;
+      runId?: string;
+      environment?: string;
+      reason?: string;
+      action?: 'freeze' | 'unfreeze';
+    } = {},
+  ): Promise<SignedStatement> {
+    const environment = forge.environment ?? 'production';
+    return signDecision(
+      await loadSigner(path.join(dir, `${signer}.key`), undefined),
+      {
+        namespace: 'default',
+        workflowId: agent.workflowId,
+        runId: forge.runId ?? agent.runId,
+        environment,
+        planHash: hashOf(freezeSubject({ environment, reason: forge.reason ?? 'payments outage' })),
+      },
+      { action: forge.action ?? 'freeze', person: forge.person ?? signer },
+      { nowMs: NOW - 60_000 },
+    );
+  }
+  const request = (signed: SignedStatement | undefined, over: Partial<FreezeRequest> = {}): FreezeRequest => ({
+    action: 'freeze',
+    environment: 'production',
+    by: 'alice',
+    subject: { environment: 'production', reason: 'payments outage' },
+    ...(signed ? { signed } : {}),
+    ...over,
+  });
+
+  it('refuses to start a release in a frozen environment, protected or not, until the break-glass number sign', async () => {
+    const evidence = { plan, approvals: [await approval('alice')] };
+    assert.equal(refuseEffect(policy(), where, start, evidence, []), undefined);
+    assert.equal(
+      refuseEffect(policy(), where, start, evidence, [incident()]),
+      'production is frozen ("incident-1: payments outage") until someone ends it; 0 of 2 break-glass overrides verify',
+    );
+    // A freeze of every protected environment holds production, not the unprotected staging; a named one holds it.
+    const all = incident({ environment: undefined, source: 'event', key: 'INC-42' });
+    assert.match(refuseEffect(policy(), where, start, evidence, [all]) ?? '', /frozen/);
+    const staging: Effect = { ...start, environment: 'staging' };
+    assert.equal(refuseEffect(policy(), where, staging, undefined, [all]), undefined);
+    assert.match(
+      refuseEffect(policy(), where, staging, undefined, [incident({ environment: 'staging' })]) ?? '',
+      /staging is frozen/,
+    );
+    // A canary already ramping goes on: only a start is held.
+    assert.equal(refuseEffect(policy(), where, weight(10), evidence, [incident()]), undefined);
+    // Two approvers' signed overrides for this run and rollout let it through; the policy may ask for one.
+    const override = async (person: Person) =>
+      signDecision(
+        await loadSigner(path.join(dir, `${person}.key`), undefined),
+        {
+          namespace: 'default',
+          workflowId: where.workflowId,
+          runId: where.runId,
+          environment: 'production',
+          planHash: hashOf(plan),
+        },
+        { action: 'override', person },
+        { nowMs: NOW - 60_000 },
+      );
+    const one = { ...evidence, overrides: [await override('alice')] };
+    assert.match(refuseEffect(policy(), where, start, one, [incident()]) ?? '', /1 of 2 break-glass overrides verify/);
+    assert.equal(refuseEffect({ ...policy(), incidentBreakGlass: 1 }, where, start, one, [incident()]), undefined);
+    const two = { ...evidence, overrides: [await override('alice'), await override('bob')] };
+    assert.equal(refuseEffect(policy(), where, start, two, [incident()]), undefined);
+  });
+
+  it("takes a freeze signed by an approver for the agent's run, and refuses each forgery in one line", async () => {
+    assert.deepEqual(checkFreezeRequest(policy(), agent, request(await freezeStatement('alice'))), { person: 'alice' });
+    const refusal = async (r: FreezeRequest, p = policy()) => {
+      const answer = checkFreezeRequest(p, agent, r);
+      assert.ok('refusal' in answer, JSON.stringify(answer));
+      assert.doesNotMatch(answer.refusal, /\n/);
+      return answer.refusal;
+    };
+    assert.match(await refusal(request(undefined)), /needs a signed statement/);
+    assert.match(
+      await refusal(request(await freezeStatement('mallory'), { by: 'mallory' })),
+      /mallory is not an approver of production/,
+    );
+    assert.match(await refusal(request(await freezeStatement('mallory', { person: 'alice' }))), /signature/);
+    assert.match(
+      await refusal(request(await freezeStatement('alice', { runId: 'an-earlier-agent' }))),
+      /another runId/,
+    );
+    assert.match(
+      await refusal(request(await freezeStatement('alice', { reason: 'something else' }))),
+      /another planHash/,
+    );
+    assert.match(
+      await refusal(request(await freezeStatement('alice', { environment: 'staging' }))),
+      /another environment/,
+    );
+    assert.match(await refusal(request(await freezeStatement('alice', { action: 'unfreeze' }))), /another action/);
+    const late = checkFreezeRequest(
+      policy(),
+      { ...agent, nowMs: NOW + 3_600_000 },
+      request(await freezeStatement('alice')),
+    );
+    assert.ok('refusal' in late && /expired/.test(late.refusal), JSON.stringify(late));
+    // Every protected environment: an approver of one of them may; typed names only where the worker trusts them.
+    const all = await freezeStatement('bob', { environment: ALL_PROTECTED });
+    const subject = { environment: ALL_PROTECTED, reason: 'payments outage' };
+    assert.deepEqual(
+      checkFreezeRequest(policy(), agent, request(all, { environment: undefined, by: 'bob', subject })),
+      { person: 'bob' },
+    );
+    const demo = { ...policy(), trustTypedNames: true };
+    assert.deepEqual(checkFreezeRequest(demo, agent, request(undefined)), { person: 'alice' });
+    assert.match(await refusal(request(undefined, { by: 'mallory' }), demo), /mallory is not an approver/);
   });
 });

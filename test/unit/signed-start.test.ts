@@ -32,6 +32,7 @@ import type { deploy } from '../../src/workflows/deploy';
 import { testConfig, testInput } from '../helpers/config';
 import { fakeDeps, FakeMetrics, FakeTarget, TYPED_NAMES_POLICY } from '../helpers/fakes';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
+import { environmentRules } from '../helpers/policy';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -47,18 +48,8 @@ after(async () => {
   rmSync(keysDir, { recursive: true, force: true });
 });
 
-const production = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy => ({
-  protected: true,
-  approvers: ['alice', 'bob'],
-  required: 1,
-  requireGroups: [],
-  allowSelfApproval: false,
-  timeoutMs: 3_600_000,
-  controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-  signed: ['approve', 'reject', 'resume', 'promote'],
-  signedStart: true,
-  ...over,
-});
+const production = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy =>
+  environmentRules({ signedStart: true, ...over });
 
 /** The worker's policy: alice and bob approve production, carol requests; production needs a signed start. */
 function policy(over: Partial<EnvironmentPolicy> = {}): DeployPolicy {

@@ -34,6 +34,9 @@ export interface EventOptions extends ProjectOptions {
   message?: string;
   service?: string;
   by?: string;
+  environment?: string;
+  key?: string;
+  status?: string;
 }
 
 /** Records an infrastructure event with the project's agent, starting the agent when it is not running. */
@@ -44,6 +47,9 @@ export async function recordEvent(opts: EventOptions): Promise<void> {
     message: opts.message,
     ...(opts.service ? { service: opts.service } : {}),
     ...(opts.by ? { by: opts.by } : {}),
+    ...(opts.environment ? { environment: opts.environment } : {}),
+    ...(opts.key ? { key: opts.key } : {}),
+    ...(opts.status ? { status: opts.status } : {}),
   });
   if (!parsed.success) throw new CliError(`--${describeIssue(parsed.error)}`);
   const { config } = loadConfig(opts.config);

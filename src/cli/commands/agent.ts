@@ -24,7 +24,8 @@ Example:
   agent
     .command('event')
     .description(
-      'record an infrastructure event (starts the agent if needed); a critical alert aborts the service’s running deploy',
+      'record an infrastructure event (starts the agent if needed); a critical alert aborts the service’s running ' +
+        'deploy, a critical incident freezes its environment until resolved',
     )
     .option('--project <name>', 'project (default: the one opsflow.yaml names; must match it)')
     .requiredOption('--type <type>', EVENT_TYPES.join('|'))
@@ -32,6 +33,12 @@ Example:
     .requiredOption('--message <text>', 'what happened')
     .option('--service <name>', 'the service it concerns')
     .option('--by <name>', 'who or what reports it')
+    .option(
+      '--environment <name>',
+      'the environment it concerns: a critical incident freezes it (default: every protected one)',
+    )
+    .option('--key <key>', "the incident's key (an alert fingerprint): its resolved event lifts the freeze")
+    .option('--status <status>', 'firing|resolved (default firing)')
     .option('-c, --config <file>', 'configuration file', 'opsflow.yaml')
     .option('--json', 'print the recorded event as JSON')
     .action(async (opts: EventOptions) => {

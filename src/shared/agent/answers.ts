@@ -5,6 +5,7 @@ import type { AgentEndReason } from './input';
 import type { ImprovementItem } from './review';
 import type { DeployRecord } from './figures';
 import type { AgentState, RecordedEvent, RunningDeploy } from './state';
+import type { EndedFreeze, IncidentFreeze } from './freeze';
 
 /** The agent's status, as `opsflow agent status` shows it. */
 export interface AgentStatus {
@@ -24,6 +25,9 @@ export interface AgentStatus {
   improvements: ImprovementItem[];
   reviews: AgentState['reviews'];
   artifacts: string[];
+  /** Incident freezes in force, and the latest ended ones. */
+  freezes: IncidentFreeze[];
+  endedFreezes: EndedFreeze[];
 }
 
 /** What the agent answers a deploy request with: the deploy's id, which the CLI prints as before. */

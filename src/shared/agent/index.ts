@@ -5,3 +5,4 @@ export * from './figures';
 export * from './input';
 export * from './review';
 export * from './state';
+export * from './freeze';

@@ -18,6 +18,18 @@ export const agentEventArgsSchema = z
     service: nameSchema.optional(),
     /** Who or what reports it. */
     by: nameSchema.optional(),
+    /** The environment it concerns: a critical incident freezes it (absent: every environment that needs approval). */
+    environment: nameSchema.optional(),
+    /**
+     * The incident's key (an Alertmanager fingerprint, a PagerDuty dedup key): the event with the same key and status
+     * `resolved` lifts the freeze a critical incident raised.
+     */
+    key: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/, 'letters, digits and . _ : / - (an alert fingerprint)')
+      .optional(),
+    /** `firing` (the default) or `resolved`, as Alertmanager says. */
+    status: z.enum(['firing', 'resolved']).optional(),
   })
   .strict();
 

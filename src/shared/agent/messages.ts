@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { AgentEventArgs, AgentStatus, DeployAccepted, DeployRequestArgs, RecordedEvent, StopArgs } from '.';
+import type { FreezeEndArgs, FreezeStartArgs, IncidentFreeze } from './freeze';
 
 /** Starts a deploy as a child of the agent; the validator refuses malformed input and requests to a stopping agent. */
 export const requestDeployUpdate = defineUpdate<DeployAccepted, [DeployRequestArgs]>('requestDeploy');
@@ -15,3 +16,9 @@ export const stopSignal = defineSignal<[StopArgs]>('stop');
 export const reviewNowUpdate = defineUpdate<{ date: string; file: string } | undefined, [{ by: string }]>('reviewNow');
 /** Started, deadlines, figures, running deploys, recent events. */
 export const agentStatusQuery = defineQuery<AgentStatus>('agentStatus');
+/** Stops the line: a signed incident freeze of an environment (or every protected one) until someone ends it. */
+export const freezeUpdate = defineUpdate<IncidentFreeze, [FreezeStartArgs]>('freeze');
+/** Ends an incident freeze, signed by an approver of what it holds. */
+export const unfreezeUpdate = defineUpdate<IncidentFreeze, [FreezeEndArgs]>('unfreeze');
+/** The incident freezes in force (what a deploy, and the activity that would start a release, ask). */
+export const freezesQuery = defineQuery<IncidentFreeze[]>('freezes');

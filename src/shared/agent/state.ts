@@ -4,6 +4,7 @@ import type { AgentEventArgs, StopArgs } from './input';
 import { emptyFigures, foldDeploy, foldEvent, type DeployFacts, type DeployRecord, type Figures } from './figures';
 import type { ImprovementItem, SelfReview } from './review';
 import type { DeployResult } from '../deploy/status';
+import type { EndedFreeze, IncidentFreeze } from './freeze';
 
 /** An event as the agent recorded it, with what it did about it. */
 export interface RecordedEvent extends AgentEventArgs {
@@ -54,6 +55,14 @@ export interface AgentState {
   reviews: { count: number; last?: { date: string; file: string } };
   /** The most recent files the agent wrote. */
   artifacts: string[];
+  /** Incident freezes in force (absent in states carried over from agents before them). */
+  freezes?: IncidentFreeze[];
+  /** The most recent ended ones, newest last. */
+  endedFreezes?: EndedFreeze[];
+  /** Incident freezes raised so far: the next one's id. */
+  freezeCount?: number;
+  /** Nonces of the freeze statements accepted lately (a statement counts once; they expire in minutes). */
+  freezeNonces?: string[];
 }
 
 /** A fresh state for an agent started at `nowMs`. */

@@ -37,6 +37,11 @@ export const abortSignal = defineSignal<[ControlArgs]>('abort');
 /** Signs a break-glass override of the freeze holding the deploy; enough of them (the freeze's breakGlass) let it go. */
 export const overrideUpdate = defineUpdate<ControlRecord, [ControlArgs]>('override');
 export const overrideSignal = defineSignal<[ControlArgs]>('override');
+/**
+ * Sent by the project's agent when an incident freeze starts or ends: a deploy held by one asks again at once instead of
+ * at its next check. It carries nothing: what holds is read from the agent, never from the signal.
+ */
+export const freezeChangedSignal = defineSignal<[]>('freezeChanged');
 
 /**
  * Sent by a deploy that runs as a child workflow to its parent (the ops agent) when it has ended and written its

@@ -27,6 +27,9 @@ export type ChatRule = (typeof CHAT_RULES)[number];
 /** The actions that need a signature unless the policy says otherwise: the ones that move a change forward or end it. */
 export const DEFAULT_SIGNED_ACTIONS: readonly SignedAction[] = ['approve', 'reject', 'resume', 'promote'];
 
+/** Signed break-glass overrides an incident freeze needs when the worker's policy does not say. */
+export const DEFAULT_INCIDENT_BREAK_GLASS = 2;
+
 /** One environment's rules, as the worker enforces them. */
 export const environmentPolicySchema = z
   .object({
@@ -99,6 +102,8 @@ export const deployPolicySchema = z
       .optional(),
     /** Freeze windows: nothing reaches the environments they hold unless enough approvers sign a break-glass override. */
     freezes: z.array(freezeSchema).optional(),
+    /** Signed overrides that let a deploy through an incident freeze (absent: {@link DEFAULT_INCIDENT_BREAK_GLASS}). */
+    incidentBreakGlass: z.number().int().min(1).max(20).optional(),
     /** Where the worker read it, for people. */
     source: z.string(),
   })

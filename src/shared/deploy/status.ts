@@ -95,8 +95,11 @@ export interface DeployStatus {
     stage: BlueGreenStage;
     keepBlueUntil?: string;
   };
-  /** Set while a freeze holds the deploy: which, until when, and the break-glass overrides signed so far. */
-  frozen?: { environment: string; freeze: string; until: string; breakGlass: number; overriddenBy: string[] };
+  /**
+   * Set while a freeze holds the deploy: which, until when (absent: an incident freeze, until someone ends it), and the
+   * break-glass overrides signed so far.
+   */
+  frozen?: { environment: string; freeze: string; until?: string; breakGlass: number; overriddenBy: string[] };
   /** Set while the deploy is paused, by a person or on inconclusive data. */
   paused?: PauseState;
   /** Operator actions taken while it ran: pause, resume, promote, abort. */

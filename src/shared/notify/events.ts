@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'deploy.failed',
   'deploy.cancelled',
   'freeze.waiting',
+  'freeze.changed',
   'agent.review',
   'agent.escalation',
 ] as const;
@@ -132,6 +133,19 @@ export const opsEventSchema = z.discriminatedUnion('type', [
   z
     .object({
       ...base,
+      type: z.literal('freeze.changed'),
+      /** An incident freeze of the project started or ended. */
+      change: z.enum(['started', 'ended']),
+      freezeId: z.string().max(40),
+      /** Absent: every environment that needs approval. */
+      environment: z.string().min(1).max(100).optional(),
+      reason: z.string().max(1000),
+      by: z.string().max(200),
+    })
+    .strict(),
+  z
+    .object({
+      ...base,
       type: z.literal('agent.review'),
       day: z.string(),
       /** Where the review was written, relative to the project's working directory. */
@@ -185,6 +199,10 @@ export function eventTitle(event: OpsEvent): string {
       return `${change}${where} cancelled: ${event.reason}`;
     case 'freeze.waiting':
       return `${change}${where} waits for the freeze "${event.freeze}"${event.until ? ` to end at ${event.until}` : ''}`;
+    case 'freeze.changed':
+      return event.change === 'started'
+        ? `${event.project}: ${event.environment ?? 'every protected environment'} FROZEN (${event.freezeId}) by ${event.by}: ${event.reason}`
+        : `${event.project}: the freeze ${event.freezeId} of ${event.environment ?? 'every protected environment'} ended by ${event.by}${event.reason ? `: ${event.reason}` : ''}`;
     case 'agent.review':
       return `${event.project}: daily review for ${event.day} (${event.path}): ${event.summary}`;
     case 'agent.escalation':

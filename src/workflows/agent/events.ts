@@ -1,9 +1,13 @@
-import { getExternalWorkflowHandle, log, setHandler } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, log, patched, setHandler } from '@temporalio/workflow';
 import { agentEventArgsSchema, applyEvent, type AgentEventArgs, type RecordedEvent } from '../../shared/agent';
 import { eventSignal, recordEventUpdate } from '../../shared/agent/messages';
 import { abortSignal } from '../../shared/deploy/messages';
+import { freezeFromEvent } from './freeze';
 import { notifyAgent } from './notify';
 import { now, parseOrRefuse, undecodableSignal, type AgentRuntime } from './runtime';
+
+/** Agents recorded before incident freezes neither raised nor lifted one on an event. */
+const INCIDENT_FREEZE_PATCH = 'incident-freeze';
 
 /** Infrastructure events, as an Update and a Signal: a critical one naming a service aborts its running deploys. */
 export function registerEventHandlers(rt: AgentRuntime): void {
@@ -29,7 +33,8 @@ async function record(rt: AgentRuntime, args: AgentEventArgs): Promise<RecordedE
   state.eventCount += 1;
   const actions: string[] = [];
   let aborted = 0;
-  if (args.severity === 'critical' && args.service) {
+  const firing = args.status !== 'resolved';
+  if (firing && args.severity === 'critical' && args.service) {
     // The spec's IMMEDIATE ROLLBACK: a critical alert on a service stops its running deploys.
     const targets = state.running.filter((r) => r.service === args.service && !r.abortedAt);
     for (const r of targets) r.abortedAt = now();
@@ -48,9 +53,12 @@ async function record(rt: AgentRuntime, args: AgentEventArgs): Promise<RecordedE
       }),
     );
   }
+  // Stop the line: a critical incident freezes, its resolution lifts the freeze (agents before incident freezes did not).
+  const freezes = !firing || (args.type === 'incident' && args.severity === 'critical');
+  if (freezes && patched(INCIDENT_FREEZE_PATCH)) actions.push(...(await freezeFromEvent(rt, args, state.eventCount)));
   const recorded: RecordedEvent = { ...args, id: state.eventCount, at: now(), actions };
   // The spec's escalation triggers (downtime, outages, security incidents, severe degradation): an immediate alert.
-  if (args.severity === 'critical') {
+  if (firing && args.severity === 'critical') {
     notifyAgent(rt, 'agent.escalation', 'critical', {
       kind: args.type,
       summary: `${args.message}${actions.length ? ` (${actions.join('; ')})` : ''}`.slice(0, 2000),

@@ -10,7 +10,7 @@ const AGENT_NOTIFY_PATCH = 'agent-notifications';
 
 const notifier = proxyActivities<Activities>(NOTIFY_OPTIONS);
 
-type AgentEvent = Extract<OpsEvent, { type: 'agent.review' | 'agent.escalation' }>;
+type AgentEvent = Extract<OpsEvent, { type: 'agent.review' | 'agent.escalation' | 'freeze.changed' }>;
 type Fields<T extends AgentEvent['type']> = Omit<
   Extract<AgentEvent, { type: T }>,
   'id' | 'time' | 'project' | 'uiUrl' | 'type' | 'severity'

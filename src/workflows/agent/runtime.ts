@@ -96,6 +96,8 @@ export class AgentRuntime {
       improvements: state.improvements,
       reviews: state.reviews,
       artifacts: state.artifacts,
+      freezes: state.freezes ?? [],
+      endedFreezes: state.endedFreezes ?? [],
     };
   }
 }

@@ -12,6 +12,7 @@ import { agentStatusQuery } from '../../shared/agent/messages';
 import { ErrorType } from '../../shared/errors';
 import { registerDeployHandlers } from './deploys';
 import { registerEventHandlers } from './events';
+import { registerFreezeHandlers } from './freeze';
 import { feedback, review } from './feedback';
 import { settleAgentNotifications } from './notify';
 import { registerOperatorHandlers } from './operator';
@@ -42,6 +43,7 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   registerDeployHandlers(rt);
   registerEventHandlers(rt);
   registerOperatorHandlers(rt);
+  registerFreezeHandlers(rt);
 
   rt.describe();
   let reason: AgentEndReason;
@@ -118,9 +120,13 @@ export async function opsAgent(rawInput: AgentInput): Promise<AgentResult> {
   return finalReport(rt, reason);
 }
 
-/** Stopping with nothing running ends it as requested; idle past the deadline with nothing running ends it as idle. */
+/**
+ * Stopping with nothing running ends it as requested; idle past the deadline with nothing running ends it as idle, but
+ * not while an incident freeze holds: the freeze lives in the agent.
+ */
 function endReason({ state }: AgentRuntime): AgentEndReason | undefined {
   if (state.stop) return state.running.length === 0 ? 'requested' : undefined;
+  if (state.freezes?.length) return undefined;
   return Date.now() >= state.idleDeadlineMs && state.running.length === 0 ? 'idle' : undefined;
 }
 

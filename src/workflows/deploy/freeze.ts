@@ -1,12 +1,17 @@
-import { condition, patched, setHandler } from '@temporalio/workflow';
+import { condition, patched, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../../activities';
+import { incidentHolding, type IncidentFreeze } from '../../shared/agent/freeze';
 import {
   activeFreeze,
+  DEFAULT_INCIDENT_BREAK_GLASS,
+  type Freeze,
   controlArgsSchema,
   type ControlArgs,
   type ControlRecord,
   type EnvironmentPlan,
 } from '../../shared/deploy';
-import { overrideSignal, overrideUpdate } from '../../shared/deploy/messages';
+import { freezeChangedSignal, overrideSignal, overrideUpdate } from '../../shared/deploy/messages';
+import { failureMessage } from '../../shared/errors';
 import { formatDuration } from '../../shared/duration';
 import type { SignedStatement } from '../../shared/signing';
 import { notify } from './notify';
@@ -16,6 +21,14 @@ import { identify, needsApproval, refuseUndecodable, requireApprover } from './t
 
 /** Deploys recorded before freeze windows never waited for one. */
 const FREEZE_PATCH = 'freeze-windows';
+/** Deploys recorded before incident freezes never asked the project's agent for one. */
+const INCIDENT_PATCH = 'incident-freeze';
+
+/** Reading the agent's freezes: a quick local activity, retried briefly; the release's start checks again anyway. */
+const lookups = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 4 },
+});
 
 /**
  * Registers `override`: a signed break-glass override of the freeze holding the deploy, by an approver of the frozen
@@ -64,44 +77,95 @@ export function registerFreezeHandlers(state: DeployState): void {
     return entry;
   };
   setHandler(overrideUpdate, (args) => record(args, 'update'), { validator: (args) => void validate(args) });
+  setHandler(freezeChangedSignal, () => {
+    state.freezeChanged = true;
+  });
   setHandler(
     overrideSignal,
     guardedSignal(state, 'override', validate, (args) => record(args, 'signal')),
   );
 }
 
+/** How often a deploy held by an incident freeze asks again when the agent does not signal a change. */
+const INCIDENT_RECHECK_MS = 5 * 60_000;
+
+/** The incident freezes of the worker's project, or none (and a note) when they cannot be read. */
+async function incidentFreezes(state: DeployState): Promise<IncidentFreeze[]> {
+  try {
+    return await lookups.incidentFreezes();
+  } catch (err) {
+    state.note(
+      `could not read the incident freezes (${failureMessage(err)}): the release's start asks the agent again itself`,
+    );
+    return [];
+  }
+}
+
+/** What holds the environment now: a window of the worker's policy (it says when it ends), else an incident freeze. */
+function holding(
+  state: DeployState,
+  windows: readonly Freeze[],
+  incidents: readonly IncidentFreeze[],
+  env: EnvironmentPlan,
+): { name: string; untilMs?: number; breakGlass: number } | undefined {
+  const protectedEnv = needsApproval(state, env);
+  const window = activeFreeze(windows, env.name, protectedEnv, Date.now());
+  if (window) return { name: window.name, untilMs: window.untilMs, breakGlass: window.breakGlass };
+  const incident = incidentHolding(incidents, env.name, protectedEnv);
+  if (!incident) return undefined;
+  return {
+    name: `${incident.id}: ${incident.reason}`,
+    breakGlass: state.policy?.incidentBreakGlass ?? DEFAULT_INCIDENT_BREAK_GLASS,
+  };
+}
+
 /**
- * Holds the deploy while a freeze of the worker's policy holds the environment: it says so (phase FROZEN, the freeze
- * and when it ends, a freeze.waiting notification) and goes on when the freeze lifts, or when enough approvers signed
- * a break-glass override. Judged again on waking: windows may follow one another.
+ * Holds the deploy while a freeze holds the environment: a window of the worker's policy, or an incident freeze of the
+ * project's agent. It says so (phase FROZEN, the freeze and when it ends, a freeze.waiting notification) and goes on
+ * when the freeze lifts (a window's end; the agent's signal, or the next check, for an incident), or when enough
+ * approvers signed a break-glass override. Judged again on waking: windows may follow one another.
  */
 export async function holdForFreeze(state: DeployState, env: EnvironmentPlan): Promise<void> {
-  const freezes = state.policy?.freezes;
-  if (!freezes?.length || !patched(FREEZE_PATCH)) return;
-  const protectedEnv = needsApproval(state, env);
+  const configured = state.policy?.freezes;
+  const windows = configured?.length && patched(FREEZE_PATCH) ? configured : [];
+  const asksAgent = patched(INCIDENT_PATCH);
+  if (!windows.length && !asksAgent) return;
   const overridden = () => (state.status.frozen?.overriddenBy.length ?? 0) >= (state.status.frozen?.breakGlass ?? 1);
   for (;;) {
-    const freeze = activeFreeze(freezes, env.name, protectedEnv, Date.now());
+    const freeze = holding(state, windows, asksAgent ? await incidentFreezes(state) : [], env);
     if (!freeze) break;
-    const until = new Date(freeze.untilMs).toISOString();
+    const until = freeze.untilMs === undefined ? undefined : new Date(freeze.untilMs).toISOString();
     const previous = state.status.frozen;
     const overriddenBy = previous?.environment === env.name ? previous.overriddenBy : [];
     state.status.frozen = {
       environment: env.name,
       freeze: freeze.name,
-      until,
+      ...(until ? { until } : {}),
       breakGlass: freeze.breakGlass,
       overriddenBy,
     };
     if (overridden()) break;
-    state.enter(
-      'FROZEN',
-      `${env.name} is frozen ("${freeze.name}") until ${until}: waiting ${formatDuration(freeze.untilMs - Date.now())}, ` +
-        `or for ${freeze.breakGlass} signed break-glass overrides by its approvers`,
-    );
-    notify(state, 'freeze.waiting', 'warning', { environment: env.name, freeze: freeze.name, until });
-    await condition(overridden, Math.max(1_000, freeze.untilMs - Date.now()), {
-      summary: `freeze "${freeze.name}" of ${env.name} until ${until}`,
+    // An incident freeze still holding after a check is not announced again; a window is (as before incident freezes).
+    if (freeze.untilMs !== undefined || previous?.freeze !== freeze.name || previous.environment !== env.name) {
+      const waiting =
+        freeze.untilMs === undefined
+          ? 'until someone ends it ("opsflow freeze end")'
+          : `until ${until}: waiting ${formatDuration(freeze.untilMs - Date.now())}`;
+      state.enter(
+        'FROZEN',
+        `${env.name} is frozen ("${freeze.name}") ${waiting}, or for ${freeze.breakGlass} signed break-glass ` +
+          'overrides by its approvers',
+      );
+      notify(state, 'freeze.waiting', 'warning', {
+        environment: env.name,
+        freeze: freeze.name,
+        ...(until ? { until } : {}),
+      });
+    }
+    state.freezeChanged = false;
+    const waitMs = freeze.untilMs === undefined ? INCIDENT_RECHECK_MS : Math.max(1_000, freeze.untilMs - Date.now());
+    await condition(() => overridden() || state.freezeChanged, waitMs, {
+      summary: `freeze "${freeze.name}" of ${env.name}${until ? ` until ${until}` : ''}`,
     });
     if (overridden()) {
       state.note(`the freeze "${freeze.name}" is overridden by ${state.status.frozen.overriddenBy.join(', ')}`);

@@ -31,6 +31,8 @@ export class DeployState {
   policy: DeployPolicy | undefined;
   /** Nonces of the signed statements already counted: each counts once. */
   readonly usedNonces = new Set<string>();
+  /** Set by the agent's freezeChanged signal: a deploy held by an incident freeze asks again at once. */
+  freezeChanged = false;
   /** The signed approvals that counted, per environment: the evidence its changes present to the worker. */
   readonly approvalEvidence = new Map<string, SignedStatement[]>();
   /** The signed break-glass overrides of a freeze, per environment: evidence too. */
