@@ -66,6 +66,23 @@ export type FakeFailure =
   | { status: 500 | 502 | 503 }
   | { error: string; extra?: Record<string, unknown> };
 
+/** An answer held back by {@link FakeSlack.holdNextAnswer}. */
+export interface HeldAnswer {
+  /** Resolves with the call once it has arrived and been carried out (its answer not yet sent). */
+  received: Promise<RecordedCall>;
+  /** Sends the answer (to nobody, when the client is gone). */
+  release: () => void;
+}
+
+interface Held {
+  method: string;
+  match: (args: Record<string, unknown>) => boolean;
+  arrived: (call: RecordedCall) => void;
+  release: () => void;
+  released: Promise<void>;
+  taken: boolean;
+}
+
 interface Pending {
   method: string | undefined;
   remaining: number;
@@ -84,6 +101,7 @@ export class FakeSlack {
   private failures: Pending[] = [];
   private drops: { method: string; remaining: number }[] = [];
   private hooks: { method: string; run: () => void }[] = [];
+  private holds: Held[] = [];
   private seq = 0;
   private lastTs = 0;
 
@@ -99,6 +117,7 @@ export class FakeSlack {
   }
 
   async close(): Promise<void> {
+    for (const held of this.holds) held.release();
     this.server.closeAllConnections();
     await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
   }
@@ -111,6 +130,20 @@ export class FakeSlack {
   /** The next call of `method` is carried out (the message stored), but its answer is lost: the connection drops. */
   dropNextAnswer(method: string, count = 1): void {
     this.drops.push({ method, remaining: count });
+  }
+
+  /**
+   * The next call of `method` whose arguments `match` accepts is carried out (the message stored), but its answer is
+   * held back until `release()` (or close): a client killed meanwhile never hears it. `received` resolves with the call
+   * once it is carried out. Calls that do not match are answered as usual meanwhile.
+   */
+  holdNextAnswer(method: string, match: (args: Record<string, unknown>) => boolean = () => true): HeldAnswer {
+    let arrived!: (call: RecordedCall) => void;
+    let release!: () => void;
+    const received = new Promise<RecordedCall>((resolve) => (arrived = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.push({ method, match, arrived, release, released, taken: false });
+    return { received, release };
   }
 
   /** Runs `run` when the next call of `method` arrives, before it is carried out (another client acting meanwhile). */
@@ -155,7 +188,8 @@ export class FakeSlack {
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
     const decoded = decodeBody(contentType, raw);
     const args = decoded.args;
-    this.calls.push({ method, args, contentType, authorization: req.headers.authorization });
+    const call: RecordedCall = { method, args, contentType, authorization: req.headers.authorization };
+    this.calls.push(call);
 
     const hook = this.hooks.findIndex((h) => h.method === method);
     if (hook >= 0) this.hooks.splice(hook, 1)[0]?.run();
@@ -167,6 +201,15 @@ export class FakeSlack {
       answer = { body: { ok: false, error: decoded.error } };
     } else {
       answer = this.authorize(req, contentType, args) ?? this.dispatch(method, args);
+    }
+
+    const hold =
+      answer.body.ok === true ? this.holds.find((h) => !h.taken && h.method === method && h.match(args)) : undefined;
+    if (hold) {
+      hold.taken = true;
+      hold.arrived(call);
+      await hold.released;
+      if (req.socket.destroyed) return;
     }
 
     const drop = this.drops.find((d) => d.method === method && d.remaining > 0);

@@ -72,7 +72,8 @@ function start(command: string, args: string[], options: { cwd: string; env: Nod
   return { child, output: () => output, exited };
 }
 
-async function stop(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/** Stops a process the stack or a test started (SIGKILL after 10 s) and resolves once it has exited. */
+export async function stopProcess(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
   proc.child.kill(signal);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), 10_000);
@@ -179,7 +180,7 @@ export class Stack {
   }
 
   async killWorker(): Promise<void> {
-    await stop(this.worker, 'SIGKILL');
+    await stopProcess(this.worker, 'SIGKILL');
   }
 
   /** Stops the dev server (SIGTERM, as a person would) and resolves once it has exited; histories stay in dbFile. */
@@ -208,6 +209,11 @@ export class Stack {
     return { code, stdout, stderr };
   }
 
+  /** Starts a long-running `opsflow ...` (a chat bridge) in the stack's workdir; the caller stops it with stopProcess. */
+  startCli(...args: string[]): Proc {
+    return start(process.execPath, [path.join(REPO, 'bin/opsflow.js'), ...args], { cwd: this.workdir, env: this.env });
+  }
+
   /** A workflow's history as `temporal workflow show --output json` prints it (the replay tests' format). */
   async historyJson(workflowId: string): Promise<string> {
     const { stdout } = await promisify(execFile)(
@@ -226,8 +232,8 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
-    await stop(this.worker);
-    await stop(this.platform);
+    await stopProcess(this.worker);
+    await stopProcess(this.platform);
     await this.server?.stop();
     // OPSFLOW_KEEP_E2E=1 keeps the folder (logs, handoff files, screenshots) for a look after a failure.
     if (this.workdir && process.env['OPSFLOW_KEEP_E2E'] !== '1') rmSync(this.workdir, { recursive: true, force: true });
