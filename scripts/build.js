@@ -273,7 +273,15 @@ async function build(options = {}) {
   });
 }
 
-module.exports = { build, staleReason };
+/**
+ * Why dist/workflow-bundle.js is out of date, or undefined: the tests run it when it is not.
+ * @returns {string | undefined}
+ */
+function workflowBundleStaleReason() {
+  return bundleStaleReason(readStamp());
+}
+
+module.exports = { build, staleReason, workflowBundleStaleReason };
 
 if (require.main === module) {
   const force = process.argv.includes('--force');

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowClient, WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment, TimeSkippingWorkflowClient } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../src/activities';
 import {
   handoffDir,
@@ -14,13 +14,14 @@ import {
   type DeployStatus,
   type Phase,
 } from '../../src/shared/deploy';
-import { EncryptionCodec, PAYLOAD_CONVERTER_PATH, workerDataConverter } from '../../src/temporal/codec';
+import { EncryptionCodec, workerDataConverter } from '../../src/temporal/codec';
 import type { CodecKeyring } from '../../src/temporal/codec-keys';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import type { deploy } from '../../src/workflows/deploy';
 import { approveUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from './config';
 import { fakeDeps, FakeMetrics, FakeTarget, type VersionProfile } from './fakes';
+import { testWorkflowBundle } from './workflow-bundle';
 
 export type DeployHandle = WorkflowHandle<typeof deploy>;
 
@@ -61,7 +62,7 @@ export interface DeployRun {
  */
 export class DeployTestEnv {
   env!: TestWorkflowEnvironment;
-  bundle!: WorkflowBundleWithSourceMap;
+  bundle!: WorkflowBundleOption;
   workdir!: string;
   private counter = 0;
 
@@ -70,11 +71,7 @@ export class DeployTestEnv {
       server: { executable: { type: 'existing-path', path: resolveTestServer() } },
     });
     // With the worker's payload converter, as npm run build bundles it.
-    this.bundle = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../../src/workflows'),
-      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-      logger: new DefaultLogger('WARN'),
-    });
+    this.bundle = await testWorkflowBundle();
     this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-wf-'));
   }
 

@@ -7,13 +7,7 @@ import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@tempora
 import { RawValue } from '@temporalio/common';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  Runtime,
-  Worker,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createAgentActivities } from '../../src/activities/agent';
 import { closedDeployOutcome } from '../../src/activities/agent/client-deps';
@@ -29,6 +23,7 @@ import type { OpsEvent } from '../../src/shared/notify/events';
 import type { opsAgent } from '../../src/workflows/agent';
 import { approveUpdate, deployFinishedSignal, statusQuery } from '../../src/shared/deploy/messages';
 import { testConfig, testInput } from '../helpers/config';
+import { testWorkflowBundle } from '../helpers/workflow-bundle';
 import { fakeDeps, FakeMetrics, FakeTarget, type VersionProfile } from '../helpers/fakes';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -43,7 +38,7 @@ async function recordHistory(workflowId: string, runId: string | undefined, name
   writeFileSync(path.join(__dirname, '..', 'histories', `${name}.json`), historyToJSON(history));
 }
 let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+let bundle: WorkflowBundleOption;
 let root: string;
 let counter = 0;
 
@@ -51,11 +46,7 @@ before(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: resolveTestServer() } },
   });
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    logger: new DefaultLogger('WARN'),
-  });
+  bundle = await testWorkflowBundle();
   root = mkdtempSync(path.join(os.tmpdir(), 'opsflow-agent-'));
 });
 

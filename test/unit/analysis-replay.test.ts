@@ -6,6 +6,7 @@ import { DeterminismViolationError } from '@temporalio/workflow';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
 import type { DeployStatus } from '../../src/shared/deploy';
+import { testWorkflowBundle, WORKFLOW_DATA_CONVERTER } from '../helpers/workflow-bundle';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -40,9 +41,13 @@ function reportedStatus(events: HistoryEvent[]): DeployStatus {
   return (decode(data) as { status: DeployStatus }).status;
 }
 
-const replay = (h: unknown, id: string) =>
+const replay = async (h: unknown, id: string) =>
   Worker.runReplayHistory(
-    { workflowsPath: require.resolve('../../src/workflows'), replayName: `analysis-replay-${id}` },
+    {
+      workflowBundle: await testWorkflowBundle(),
+      dataConverter: WORKFLOW_DATA_CONVERTER,
+      replayName: `analysis-replay-${id}`,
+    },
     h,
     WORKFLOW_ID,
   );

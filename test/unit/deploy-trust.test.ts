@@ -39,6 +39,7 @@ import { applicationFailure, ErrorType } from '../../src/shared/errors';
 import type { SignedAction, SignedStatement } from '../../src/shared/signing';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
 import { environmentRules } from '../helpers/policy';
+import { testWorkflowBundle, WORKFLOW_DATA_CONVERTER } from '../helpers/workflow-bundle';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -628,11 +629,15 @@ describe('trust one level down: forged answers, other runs (issue 17)', () => {
 
 describe('replay of a run-bound deploy', () => {
   const file = path.join(HISTORIES, `${RUN_BOUND_DEPLOY}.json`);
-  const options = { workflowsPath: require.resolve('../../src/workflows'), replayName: 'run-bound-replay' };
+  const options = async () => ({
+    workflowBundle: await testWorkflowBundle(),
+    dataConverter: WORKFLOW_DATA_CONVERTER,
+    replayName: 'run-bound-replay',
+  });
 
   it('its committed history replays; without its run-bound-statements marker the commands part (negative control)', async () => {
     const history = JSON.parse(readFileSync(file, 'utf8'));
-    await Worker.runReplayHistory(options, history, RUN_BOUND_DEPLOY);
+    await Worker.runReplayHistory(await options(), history, RUN_BOUND_DEPLOY);
     // Renamed away, the marker no longer guards the run-bound code (the start ledger's activity among it): replay
     // takes the path of deploys recorded before it, and its commands part from the history's.
     const patch = history.events.find((e: { markerRecordedEventAttributes?: { details: Record<string, never> } }) =>
@@ -643,7 +648,7 @@ describe('replay of a run-bound deploy', () => {
     assert.ok(patch, 'the history carries the run-bound-statements marker');
     const payload = patch.markerRecordedEventAttributes.details['patch-data'].payloads[0];
     payload.data = Buffer.from('{"id":"some-other-patch","deprecated":false}').toString('base64');
-    await assert.rejects(Worker.runReplayHistory(options, history, RUN_BOUND_DEPLOY), (err: unknown) => {
+    await assert.rejects(Worker.runReplayHistory(await options(), history, RUN_BOUND_DEPLOY), (err: unknown) => {
       assert.ok(err instanceof DeterminismViolationError, String(err));
       return true;
     });

@@ -5,13 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  Runtime,
-  Worker,
-  type WorkflowBundleWithSourceMap,
-} from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../src/activities';
 import { createAgentActivities } from '../../src/activities/agent';
 import { closedDeployOutcome } from '../../src/activities/agent/client-deps';
@@ -30,13 +24,14 @@ import { PAYLOAD_CONVERTER_PATH } from '../../src/temporal/codec';
 import { resolveTestServer } from '../../src/tooling/temporal-bin';
 import type { opsAgent } from '../../src/workflows/agent';
 import { testConfig, testInput } from '../helpers/config';
+import { testWorkflowBundle } from '../helpers/workflow-bundle';
 import { fakeDeps, FakeMetrics, FakeTarget } from '../helpers/fakes';
 import { environmentRules } from '../helpers/policy';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
+let bundle: WorkflowBundleOption;
 let root: string;
 let counter = 0;
 const people = ['alice', 'bob', 'mallory'] as const;
@@ -47,11 +42,7 @@ before(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: resolveTestServer() } },
   });
-  bundle = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
-    logger: new DefaultLogger('WARN'),
-  });
+  bundle = await testWorkflowBundle();
   root = mkdtempSync(path.join(os.tmpdir(), 'opsflow-freeze-'));
   for (const person of people) lines[person] = createKeyPair(root, person).line;
 });

@@ -4,16 +4,13 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { PAYLOAD_CONVERTER_PATH } from '../../src/temporal/codec';
+import { testWorkflowBundle, WORKFLOW_DATA_CONVERTER } from '../helpers/workflow-bundle';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
 const DIR = path.join(__dirname, '..', 'histories');
 /** The workflows as the worker runs them: with its payload converter, bundled in. */
-const WORKFLOWS = {
-  workflowsPath: require.resolve('../../src/workflows'),
-  dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER_PATH },
-};
+const WORKFLOWS = async () => ({ workflowBundle: await testWorkflowBundle(), dataConverter: WORKFLOW_DATA_CONVERTER });
 
 /**
  * Histories recorded from real runs on the dev server (OPSFLOW_RECORD_HISTORIES=1 npm run test:integration)
@@ -32,7 +29,10 @@ describe('replay of committed histories', () => {
       history: JSON.parse(readFileSync(path.join(DIR, file), 'utf8')),
     }));
     const failures: string[] = [];
-    for await (const result of Worker.runReplayHistories({ ...WORKFLOWS, replayName: 'opsflow-replay' }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { ...(await WORKFLOWS()), replayName: 'opsflow-replay' },
+      histories,
+    )) {
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
     assert.deepEqual(failures, []);
@@ -48,7 +48,7 @@ describe('replay of committed histories', () => {
     scheduled.activityTaskScheduledEventAttributes.activityType.name = 'startRelease';
     await assert.rejects(
       Worker.runReplayHistory(
-        { ...WORKFLOWS, replayName: 'opsflow-replay-altered' },
+        { ...(await WORKFLOWS()), replayName: 'opsflow-replay-altered' },
         history,
         'deploy-promoted-altered',
       ),

@@ -33,6 +33,7 @@ import { testConfig, testInput } from '../helpers/config';
 import { fakeDeps, FakeMetrics, FakeTarget, TYPED_NAMES_POLICY } from '../helpers/fakes';
 import { DeployTestEnv, type DeployHandle } from '../helpers/workflow-env';
 import { environmentRules } from '../helpers/policy';
+import { testWorkflowBundle, WORKFLOW_DATA_CONVERTER } from '../helpers/workflow-bundle';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -262,7 +263,11 @@ describe('replay', () => {
   const file = path.join(__dirname, '..', 'histories', 'deploy-hello-1.1.0-production-1.json');
 
   it('the committed history of a signed start replays, and fails to once its request is edited (the check runs on replay)', async () => {
-    const options = { workflowsPath: require.resolve('../../src/workflows'), replayName: 'signed-start-replay' };
+    const options = {
+      workflowBundle: await testWorkflowBundle(),
+      dataConverter: WORKFLOW_DATA_CONVERTER,
+      replayName: 'signed-start-replay',
+    };
     const workflowId = path.basename(file, '.json');
     const history = JSON.parse(readFileSync(file, 'utf8'));
     await Worker.runReplayHistory(options, history, workflowId);
