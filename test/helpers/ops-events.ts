@@ -77,7 +77,7 @@ export function opsEvent<T extends EventType>(
   overrides: Record<string, unknown> = {},
 ): Extract<OpsEvent, { type: T }> {
   sequence += 1;
-  const agent = type.startsWith('agent.');
+  const agent = type.startsWith('agent.') || type === 'freeze.changed';
   const base = agent ? { time: DEPLOY.time, project: DEPLOY.project, severity: 'info' } : DEPLOY;
   const id = agent ? `agent-shop/run-9/${sequence}` : `${DEPLOY_ID}/run-1/${sequence}`;
   const fields = Object.fromEntries(
