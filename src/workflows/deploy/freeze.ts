@@ -1,4 +1,4 @@
-import { condition, patched, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { incidentHolding, type IncidentFreeze } from '../../shared/agent/freeze';
 import {
@@ -24,11 +24,16 @@ const FREEZE_PATCH = 'freeze-windows';
 /** Deploys recorded before incident freezes never asked the project's agent for one. */
 const INCIDENT_PATCH = 'incident-freeze';
 
-/** Reading the agent's freezes: a quick local activity, retried briefly; the release's start checks again anyway. */
-const lookups = proxyLocalActivities<Activities>({
+/**
+ * Reading the agent's freezes: a quick activity, retried briefly; the release's start checks again anyway. Not a local
+ * activity: the SDK records a local activity's result in a marker its payload codec does not encrypt, and a freeze's
+ * reason is a person's words.
+ */
+const LOOKUP_OPTIONS = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 ms', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 4 },
-});
+};
+const lookups = proxyActivities<Activities>(LOOKUP_OPTIONS);
 
 /**
  * Registers `override`: a signed break-glass override of the freeze holding the deploy, by an approver of the frozen
@@ -92,7 +97,10 @@ const INCIDENT_RECHECK_MS = 5 * 60_000;
 /** The incident freezes of the worker's project, or none (and a note) when they cannot be read. */
 async function incidentFreezes(state: DeployState): Promise<IncidentFreeze[]> {
   try {
-    return await lookups.incidentFreezes();
+    return await lookups.incidentFreezes.executeWithOptions(
+      { ...LOOKUP_OPTIONS, summary: 'the incident freezes of the project' },
+      [],
+    );
   } catch (err) {
     state.note(
       `could not read the incident freezes (${failureMessage(err)}): the release's start asks the agent again itself`,
