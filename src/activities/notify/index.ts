@@ -11,6 +11,9 @@ import { opsEventSchema, type Delivery, type OpsEvent } from '../../shared/notif
 import { ChannelError } from './contract';
 import type { ChannelRegistry } from './registry';
 
+/** How often the activity says it is alive while it sends (the workflows' heartbeat timeout is 10 s). */
+const HEARTBEAT_EVERY_MS = 2_000;
+
 export interface NotifyDeps {
   channels: ChannelRegistry;
 }
@@ -35,31 +38,38 @@ export function createNotifyActivities({ channels }: NotifyDeps) {
       const earlier = (context.info.heartbeatDetails as Delivery[] | undefined) ?? [];
       const done = new Map(earlier.map((d) => [d.channel, d]));
       const pending: Pending[] = [];
-      for (const { name, channel } of channels.route(parsed.data)) {
-        if (done.has(name)) continue;
-        try {
-          const sent = await channel.send(parsed.data);
-          done.set(name, {
-            channel: name,
-            ok: true,
-            ...(sent.ref ? { ref: sent.ref } : {}),
-            ...(sent.duplicate ? { duplicate: true } : {}),
-            detail: sent.detail,
-          });
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          const retryable = !(err instanceof ChannelError) || err.retryable;
-          if (retryable) {
-            pending.push({
+      // Alive while a channel answers slowly (or asks to wait): the workflow's heartbeat timeout then measures a dead
+      // worker, not a slow channel.
+      const alive = setInterval(() => context.heartbeat([...done.values()]), HEARTBEAT_EVERY_MS);
+      try {
+        for (const { name, channel } of channels.route(parsed.data)) {
+          if (done.has(name)) continue;
+          try {
+            const sent = await channel.send(parsed.data);
+            done.set(name, {
               channel: name,
-              message,
-              ...(err instanceof ChannelError && err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}),
+              ok: true,
+              ...(sent.ref ? { ref: sent.ref } : {}),
+              ...(sent.duplicate ? { duplicate: true } : {}),
+              detail: sent.detail,
             });
-          } else {
-            done.set(name, { channel: name, ok: false, detail: message });
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            const retryable = !(err instanceof ChannelError) || err.retryable;
+            if (retryable) {
+              pending.push({
+                channel: name,
+                message,
+                ...(err instanceof ChannelError && err.retryAfterMs ? { retryAfterMs: err.retryAfterMs } : {}),
+              });
+            } else {
+              done.set(name, { channel: name, ok: false, detail: message });
+            }
           }
+          context.heartbeat([...done.values()]);
         }
-        context.heartbeat([...done.values()]);
+      } finally {
+        clearInterval(alive);
       }
       const lastAttempt = context.info.attempt >= NOTIFY_ATTEMPTS;
       if (pending.length && !lastAttempt) {

@@ -16,6 +16,8 @@ const NOTIFY_PATCH = 'notifications';
  */
 export const NOTIFY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
+  // The activity beats every 2 s while it sends: a worker killed mid-send is noticed in 10 s, not 30.
+  heartbeatTimeout: '10 seconds',
   scheduleToCloseTimeout: '3 minutes',
   retry: {
     initialInterval: '2 seconds',
