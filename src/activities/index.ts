@@ -3,6 +3,7 @@ import type { Authorised, DeployPolicy, Plan } from '../shared/deploy';
 import { ErrorType, type ErrorTypeName } from '../shared/errors';
 import type { SignedStart } from '../shared/signing';
 import { uiLink } from '../shared/ui-link';
+import { keepAlive } from './alive';
 import { refuseEffect, type Effect } from './authority';
 import type { StartLedger } from './start-ledger';
 import { checkFreezeRequest, type FreezeRequest, type IncidentBoard } from './incidents';
@@ -230,7 +231,7 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
     /** Starts the release beside stable, once the worker's policy allows it with the evidence presented. */
     async startRelease(request: ReleaseRef & Authorised): Promise<StartResult> {
       const ref = await authorise({ policy, starts, incidents }, request, { kind: 'start', version: request.version });
-      return typed(() => targets.targetFor(ref.service).startRelease(ref));
+      return keepAlive(() => typed(() => targets.targetFor(ref.service).startRelease(ref)));
     },
 
     /** Routes a share of traffic to the release; a share above 0 only as the worker's policy allows. */
@@ -241,7 +242,7 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
         weight: request.weight,
         version: version ?? '',
       });
-      return typed(() => targets.targetFor(ref.service).setWeight(ref));
+      return keepAlive(() => typed(() => targets.targetFor(ref.service).setWeight(ref)));
     },
 
     /** Promotes the release, once the worker's policy allows it with the evidence presented. */
@@ -250,11 +251,11 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
         kind: 'promote',
         version: request.version,
       });
-      return typed(() => targets.targetFor(ref.service).promote(ref));
+      return keepAlive(() => typed(() => targets.targetFor(ref.service).promote(ref)));
     },
 
     async rollbackRelease(ref: ReleaseRef): Promise<RollbackResult> {
-      const result = await typed(() => targets.targetFor(ref.service).rollback(ref));
+      const result = await keepAlive(() => typed(() => targets.targetFor(ref.service).rollback(ref)));
       log.warn('rolled back', { environment: ref.environment, rolledBack: result.rolledBack, detail: result.detail });
       return result;
     },
@@ -277,13 +278,15 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
         );
         return { ...query, version, ...(labels ? { labels } : {}) };
       };
-      const [canary, stable] = await typed(() =>
-        Promise.all([
-          labelled(request.version).then((q) => provider.window(q)),
-          request.stableVersion
-            ? labelled(request.stableVersion).then((q) => provider.window(q))
-            : Promise.resolve(null),
-        ]),
+      const [canary, stable] = await keepAlive(() =>
+        typed(() =>
+          Promise.all([
+            labelled(request.version).then((q) => provider.window(q)),
+            request.stableVersion
+              ? labelled(request.stableVersion).then((q) => provider.window(q))
+              : Promise.resolve(null),
+          ]),
+        ),
       );
       return { canary, stable };
     },

@@ -12,6 +12,9 @@ import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 import { PAYLOAD_CONVERTER_PATH } from '../temporal/codec';
 import { clientConnectionOptions, type TemporalTarget } from '../temporal/connection';
 
+/** The longest the worker holds an activity's heartbeat before it tells the server (activities/alive.ts). */
+const HEARTBEAT_THROTTLE = '250 ms';
+
 /** Options to build an opsflow worker; tests pass their own dependencies and connection. */
 export interface OpsflowWorkerOptions {
   connection: NativeConnection;
@@ -64,6 +67,9 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
       ),
     },
     shutdownGraceTime: '10 seconds',
+    // Heartbeats reach the server at most this often (the SDK's default is 80 % of the heartbeat timeout): four times
+    // within the rollback's 1 s heartbeat timeout, so only a dead worker, not a busy one, misses it.
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
     // A crashed worker's workflows move to another worker after this instead of the default 10 s: a canary keeps
     // its analysis cadence. A slow but live worker only loses its cache for the task, which replay rebuilds.
     stickyQueueScheduleToStartTimeout: '3 seconds',

@@ -2,9 +2,13 @@ import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
 import { ErrorType } from '../../shared/errors';
 
-/** Calls that change a target: retried patiently, except for errors no retry can fix. */
+/**
+ * Calls that change a target: retried patiently, except for errors no retry can fix. The activity heartbeats while the
+ * target works (activities/alive.ts): a worker that dies mid-call is noticed within 2 s, not at the minute's end.
+ */
 export const PLATFORM_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '1 minute',
+  heartbeatTimeout: '2 seconds',
   retry: {
     initialInterval: '500 ms',
     backoffCoefficient: 2,
@@ -14,16 +18,21 @@ export const PLATFORM_OPTIONS: ActivityOptions = {
   },
 };
 
-/** Rollback must not give up: it retries until it succeeds or an hour has passed. */
+/**
+ * Rollback must not give up: it retries until it succeeds or an hour has passed. A worker that dies mid-step is noticed
+ * within a second (heartbeats while the target works) and the step retried 200 ms later, on another worker.
+ */
 export const ROLLBACK_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30 seconds',
+  heartbeatTimeout: '1 second',
   scheduleToCloseTimeout: '1 hour',
   retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '5 seconds' }, // unlimited attempts
 };
 
-/** A sample is only worth its freshness: one retry, then the sample counts as unmeasured. */
+/** A sample is only worth its freshness: one retry, then the sample counts as unmeasured (a dead worker: after 2 s). */
 export const MEASURE_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '15 seconds',
+  heartbeatTimeout: '2 seconds',
   retry: { initialInterval: '200 ms', backoffCoefficient: 2, maximumInterval: '1 second', maximumAttempts: 2 },
 };
 
