@@ -26,6 +26,7 @@ import { ErrorType } from '../../src/shared/errors';
 import { hashOf, type SignedStatement } from '../../src/shared/signing';
 import { testConfig, testInput } from '../helpers/config';
 import { fakeDeps, FakeMetrics, FakeTarget } from '../helpers/fakes';
+import { environmentRules } from '../helpers/policy';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-effect-'));
 const people = ['alice', 'bob', 'carol', 'mallory'] as const;
@@ -45,17 +46,8 @@ const where: EffectContext = {
 };
 const plan: EnvironmentPlan = testInput(testConfig(), '/tmp', { version: '1.1.0' }).environments[1] as EnvironmentPlan;
 
-const rules = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy => ({
-  protected: true,
-  approvers: ['alice', 'bob', 'group:security'],
-  required: 1,
-  requireGroups: [],
-  allowSelfApproval: false,
-  timeoutMs: 3_600_000,
-  controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-  signed: ['approve', 'reject', 'resume', 'promote'],
-  ...over,
-});
+const rules = (over: Partial<EnvironmentPolicy> = {}): EnvironmentPolicy =>
+  environmentRules({ approvers: ['alice', 'bob', 'group:security'], ...over });
 
 /** The worker's real policy: alice (sre) and bob approve production; carol is in security; mallory has a key. */
 function policy(production: Partial<EnvironmentPolicy> = {}): DeployPolicy {

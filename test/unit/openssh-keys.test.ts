@@ -19,6 +19,7 @@ import { fingerprintOf, verifySignature } from '../../src/shared/signing';
 import { describeIssue } from '../../src/shared/validation';
 import { testConfig } from '../helpers/config';
 import { DeployTestEnv } from '../helpers/workflow-env';
+import { environmentRules } from '../helpers/policy';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -184,17 +185,7 @@ describe('ssh-agent', () => {
     const agent = new SshAgent(socket);
     const aliceSigner = await loadSigner(path.join(dir, 'alice.pub'), agent);
     assert.match(aliceSigner.source, /^ssh-agent/);
-    const rules: EnvironmentPolicy = {
-      protected: true,
-      approvers: ['alice', 'bob'],
-      required: 1,
-      requireGroups: [],
-      allowSelfApproval: false,
-      timeoutMs: 3_600_000,
-      controls: { pause: 'anyone', resume: 'approvers', promote: 'approvers', abort: 'anyone' },
-      signed: ['approve', 'reject', 'resume', 'promote'],
-      signedStart: true,
-    };
+    const rules: EnvironmentPolicy = environmentRules({ signedStart: true });
     const policy: DeployPolicy = {
       trustTypedNames: false,
       people: { alice: { publicKey: alice, groups: [] }, carol: { publicKey: carol.line, groups: [] } },
