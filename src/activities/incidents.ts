@@ -56,8 +56,8 @@ export interface FreezeRequest {
 }
 
 /**
- * Who may stop or reopen the line: an approver of the environment in the worker's policy (of any protected environment
- * for a freeze of all of them), proven by a signed statement bound to the agent's run, or by a typed name where the
+ * Who may stop or reopen the line: an approver of the environment in the worker's policy (anyone it knows where the
+ * environment names no approver; an approver of any protected environment for a freeze of all of them), proven by a signed statement bound to the agent's run, or by a typed name where the
  * worker trusts typed names. Answers the person, or why not (one line).
  */
 export function checkFreezeRequest(
@@ -91,9 +91,11 @@ export function checkFreezeRequest(
   const environments = request.environment
     ? [request.environment]
     : Object.keys(policy.environments).filter((name) => policy.environments[name]?.protected);
+  // An environment nobody approves (a staging that needs no approval) may be frozen by anyone the policy knows.
   const allowed = environments.some((name) => {
     const rules = workerRules(policy, name);
-    return rules !== undefined && isApprover(rules, person, groups);
+    if (!rules) return false;
+    return rules.approvers.length === 0 ? personOf(policy, person) !== undefined : isApprover(rules, person, groups);
   });
   if (!allowed)
     return { refusal: `${person} is not an approver of ${target} in the worker's policy: only they may ${verb} it` };

@@ -166,4 +166,83 @@ describe('ops agent end to end (dev server, worker, local platform, CLI)', () =>
     assert.match(list.stdout, new RegExp(`${AGENT}\\s+COMPLETED`));
     await stack.recordHistory(AGENT, 'agent-two-deploys-stopped');
   });
+
+  it('stops the line from the CLI: a signed freeze holds a deploy until a signed end; an incident freezes until resolved', async () => {
+    // alice signs with her key (the stack's keys folder); nobody approves staging, so anyone the policy knows may freeze.
+    const freeze = await cliJson<{ id: string; environment: string; raisedBy: string }>(
+      'freeze',
+      'start',
+      '--env',
+      'staging',
+      '--reason',
+      'payments outage INC-42',
+      '--by',
+      'alice',
+    );
+    assert.deepEqual([freeze.environment, freeze.raisedBy], ['staging', 'alice']);
+    // dave has no key and is not in the policy: sent unsigned, refused by the worker in one line, nothing kept.
+    const refused = await stack.cli('freeze', 'start', '--env', 'staging', '--reason', 'mine', '--by', 'dave');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^opsflow: .*needs a signed statement/);
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+
+    const started = await cliJson<{ workflowId: string }>(
+      'deploy',
+      'start',
+      '--service',
+      'hello',
+      '--version',
+      '1.2.0',
+    );
+    await waitFor(async () => (await deployStatus(started.workflowId)).phase === 'FROZEN', 30_000);
+    assert.equal((await deployStatus(started.workflowId)).frozen?.freeze, `${freeze.id}: payments outage INC-42`);
+    const human = await stack.cli('deploy', 'status', started.workflowId);
+    assert.match(human.stdout, /frozen: staging by ".*" until someone ends it \(opsflow freeze end\)/);
+    const listed = await cliJson<{ freezes: { id: string }[] }>('freeze', 'list');
+    assert.deepEqual(
+      listed.freezes.map((f) => f.id),
+      [freeze.id],
+    );
+
+    const ended = await stack.cli('freeze', 'end', freeze.id, '--by', 'bob', '--reason', 'payments restored');
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.match(ended.stdout, new RegExp(`^${freeze.id} ended: staging of e2e is open again`));
+    // Told by the agent at once: the deploy goes on (1.2.0 is then caught by its staging canary).
+    await waitFor(async () => (await deployStatus(started.workflowId)).phase !== 'FROZEN', 10_000);
+
+    // A critical incident for staging freezes it; the same incident resolved lifts it.
+    const firing = await cliJson<RecordedEvent>(
+      'agent',
+      'event',
+      '--type',
+      'incident',
+      '--severity',
+      'critical',
+      '--environment',
+      'staging',
+      '--key',
+      'INC-7',
+      '--message',
+      'db down',
+      '--by',
+      'alertmanager',
+    );
+    assert.equal(firing.actions.filter((a) => a.startsWith('froze staging')).length, 1, firing.actions.join('; '));
+    const resolved = await cliJson<RecordedEvent>(
+      'agent',
+      'event',
+      '--type',
+      'incident',
+      '--severity',
+      'critical',
+      '--status',
+      'resolved',
+      '--key',
+      'INC-7',
+      '--message',
+      'db back',
+    );
+    assert.deepEqual(resolved.actions.filter((a) => a.startsWith('lifted')).length, 1, resolved.actions.join('; '));
+    assert.deepEqual((await cliJson<{ freezes: unknown[] }>('freeze', 'list')).freezes, []);
+  });
 });

@@ -454,6 +454,17 @@ describe('incident freezes, as the worker judges them', () => {
       checkFreezeRequest(policy(), agent, request(all, { environment: undefined, by: 'bob', subject })),
       { person: 'bob' },
     );
+    // Staging names no approver: anyone the policy knows may freeze it, with their own key.
+    const staging = await freezeStatement('mallory', { environment: 'staging' });
+    const stagingSubject = { environment: 'staging', reason: 'payments outage' };
+    assert.deepEqual(
+      checkFreezeRequest(
+        policy(),
+        agent,
+        request(staging, { environment: 'staging', by: 'mallory', subject: stagingSubject }),
+      ),
+      { person: 'mallory' },
+    );
     const demo = { ...policy(), trustTypedNames: true };
     assert.deepEqual(checkFreezeRequest(demo, agent, request(undefined)), { person: 'alice' });
     assert.match(await refusal(request(undefined, { by: 'mallory' }), demo), /mallory is not an approver/);
