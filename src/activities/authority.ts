@@ -5,10 +5,10 @@
  * here: anyone with namespace access can complete an activity, run a worker on the task queue or reset a workflow, but
  * nobody can sign for an approver without their key.
  */
-import { incidentHolding, type IncidentFreeze } from '../shared/agent/freeze';
+import type { IncidentFreeze } from '../shared/agent/freeze';
 import {
-  activeFreeze,
   bridgeKeyOf,
+  holdingFreeze,
   DEFAULT_INCIDENT_BREAK_GLASS,
   isApprover,
   personOf,
@@ -39,32 +39,6 @@ export interface Effect {
   weight?: number;
 }
 
-/** What holds an environment now: a freeze window of the worker's policy, or an incident freeze of the project. */
-interface Holding {
-  name: string;
-  until?: number;
-  breakGlass: number;
-}
-
-/** The freeze window or incident freeze holding an environment, if any (a window first: it says when it ends). */
-function holdingFreeze(
-  policy: DeployPolicy,
-  environment: string,
-  rules: EnvironmentPolicy | undefined,
-  nowMs: number,
-  incidents: readonly IncidentFreeze[],
-): Holding | undefined {
-  const protectedEnv = rules?.protected ?? false;
-  const window = activeFreeze(policy.freezes, environment, protectedEnv, nowMs);
-  if (window) return { name: window.name, until: window.untilMs, breakGlass: window.breakGlass };
-  const incident = incidentHolding(incidents, environment, protectedEnv);
-  if (!incident) return undefined;
-  return {
-    name: `${incident.id}: ${incident.reason}`,
-    breakGlass: policy.incidentBreakGlass ?? DEFAULT_INCIDENT_BREAK_GLASS,
-  };
-}
-
 /**
  * Why a freeze holds the environment now, unless its break-glass number of approvers signed an override for this run
  * and rollout (distinct keys).
@@ -77,7 +51,14 @@ function refuseFrozen(
   authority: Authority | undefined,
   incidents: readonly IncidentFreeze[],
 ): string | undefined {
-  const freeze = holdingFreeze(policy, environment, rules, where.nowMs, incidents);
+  const freeze = holdingFreeze(
+    policy.freezes,
+    incidents,
+    environment,
+    rules?.protected ?? false,
+    where.nowMs,
+    policy.incidentBreakGlass ?? DEFAULT_INCIDENT_BREAK_GLASS,
+  );
   if (!freeze) return undefined;
   const keys = new Set<string>();
   for (const override of authority?.overrides ?? []) {
@@ -95,7 +76,8 @@ function refuseFrozen(
     }
   }
   if (keys.size >= freeze.breakGlass) return undefined;
-  const until = freeze.until === undefined ? 'until someone ends it' : `until ${new Date(freeze.until).toISOString()}`;
+  const until =
+    freeze.untilMs === undefined ? 'until someone ends it' : `until ${new Date(freeze.untilMs).toISOString()}`;
   return `${environment} is frozen ("${freeze.name}") ${until}; ${keys.size} of ${freeze.breakGlass} break-glass overrides verify`;
 }
 

@@ -5,7 +5,7 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { agentWorkflowId } from '../shared/agent/config';
-import { ALL_PROTECTED, type IncidentFreeze } from '../shared/agent/freeze';
+import { freezeScope, statementEnvironment, type IncidentFreeze } from '../shared/agent/freeze';
 import { freezesQuery } from '../shared/agent/messages';
 import { bridgeKeyOf, isApprover, personOf, workerRules, type DeployPolicy } from '../shared/deploy';
 import { hashOf, refuseStatement, type SignedStatement } from '../shared/signing';
@@ -66,7 +66,7 @@ export function checkFreezeRequest(
   request: FreezeRequest,
 ): { person: string } | { refusal: string } {
   const verb = request.action === 'freeze' ? 'freeze' : 'end a freeze of';
-  const target = request.environment ?? 'every protected environment';
+  const target = freezeScope(request.environment);
   let person = request.by;
   if (!policy.trustTypedNames) {
     const signed = request.signed;
@@ -76,7 +76,7 @@ export function checkFreezeRequest(
       signed,
       {
         ...where,
-        environment: request.environment ?? ALL_PROTECTED,
+        environment: statementEnvironment(request.environment),
         action: request.action,
         planHash: hashOf(request.subject),
       },

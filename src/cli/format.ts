@@ -1,5 +1,6 @@
 import type { AgentStatus, DerivedFigures, IncidentFreeze } from '../shared/agent';
 // From review.ts, not the index: the index brings the agent's zod schemas, which `deploy status` has no use for.
+import { freezeScope } from '../shared/agent/freeze';
 import { minutes, percent } from '../shared/agent/review';
 import type { AnalysisSample } from '../shared/analysis';
 import type { StepVerdict } from '../shared/analysis/judge';
@@ -177,7 +178,7 @@ export function formatAgentStatus(s: AgentStatus): string[] {
 /** One incident freeze, on one line: its id, what it holds, since when, by whom, why. */
 export function formatIncidentFreeze(f: IncidentFreeze): string {
   return (
-    `${f.id}: ${f.environment ?? 'every protected environment'} since ${f.raisedAt} by ${f.raisedBy}` +
+    `${f.id}: ${freezeScope(f.environment)} since ${f.raisedAt} by ${f.raisedBy}` +
     `${f.source === 'event' ? ` (incident${f.key ? ` ${f.key}` : ''})` : ''}: ${f.reason}`
   );
 }

@@ -18,7 +18,7 @@ export interface ProjectOptions {
 }
 
 /** The project: --project, else the one opsflow.yaml names. */
-function projectOf(opts: ProjectOptions): string {
+export function projectOf(opts: ProjectOptions): string {
   if (opts.project) {
     const checked = nameSchema.safeParse(opts.project);
     if (!checked.success) throw new CliError(`--project: ${checked.error.issues[0]?.message}`);

@@ -3,10 +3,12 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { loadConfig } from '../../config/load';
 import { signDecision } from '../../keys/keys';
 import {
-  ALL_PROTECTED,
   freezeEndArgsSchema,
+  freezeScope,
   freezeStartArgsSchema,
   freezeSubject,
+  noSuchFreeze,
+  statementEnvironment,
   type FreezeEndArgs,
   type FreezeStartArgs,
   type IncidentFreeze,
@@ -18,6 +20,7 @@ import { describeIssue, nameSchema } from '../../shared/validation';
 import type { opsAgent } from '../../workflows/agent';
 import { agentStartOperation, agentTargetOf, answerOrExplain, type AgentTarget } from '../agent-front-door';
 import { withClient } from '../client';
+import { projectOf, type ProjectOptions } from './agent-actions';
 import { explain, forAgent } from '../explain';
 import { formatIncidentFreeze } from '../format';
 import { CliError, print, printJson } from '../output';
@@ -40,11 +43,7 @@ export interface FreezeEndOptions extends SignOptions {
   reason?: string;
 }
 
-export interface FreezeListOptions {
-  project?: string;
-  config?: string;
-  json?: boolean;
-}
+export type FreezeListOptions = ProjectOptions;
 
 /** The person who signs: --by (or OPSFLOW_USER), checked. */
 function personOf(opts: SignOptions): string {
@@ -135,7 +134,7 @@ export async function startFreeze(opts: FreezeStartOptions): Promise<void> {
         opts,
         {
           action: 'freeze',
-          environment: draft.data.environment ?? ALL_PROTECTED,
+          environment: statementEnvironment(draft.data.environment),
           subject: freezeSubject(draft.data),
         },
         handle.workflowId,
@@ -145,7 +144,7 @@ export async function startFreeze(opts: FreezeStartOptions): Promise<void> {
     });
     if (opts.json) return printJson(freeze);
     print(
-      `${freeze.environment ?? 'every protected environment'} of ${config.project} is frozen: ${freeze.id} ` +
+      `${freezeScope(freeze.environment)} of ${config.project} is frozen: ${freeze.id} ` +
         `(end it with "opsflow freeze end ${freeze.id}")`,
     );
   });
@@ -173,38 +172,26 @@ export async function endFreeze(id: string, opts: FreezeEndOptions): Promise<voi
         throw err instanceof CliError ? err : explain(err, forAgent(config.project));
       }
       const freeze = freezes.find((f) => f.id === id);
-      if (!freeze) {
-        const known = freezes.map((f) => f.id).join(', ');
-        throw new CliError(`no incident freeze ${id} is in force${known ? ` (in force: ${known})` : ' (none is)'}`);
-      }
+      if (!freeze) throw new CliError(noSuchFreeze(id, freezes));
       const signed = await signFreeze(
         client,
         runId,
         by,
         opts,
-        { action: 'unfreeze', environment: freeze.environment ?? ALL_PROTECTED, subject: freezeSubject({ id }) },
+        { action: 'unfreeze', environment: statementEnvironment(freeze.environment), subject: freezeSubject({ id }) },
         handle.workflowId,
       );
       const args: FreezeEndArgs = { ...draft.data, ...(signed ? { signed } : {}) };
       return answerOrExplain(handle.executeUpdate(unfreezeUpdate, { args: [args] }), target);
     });
     if (opts.json) return printJson(ended);
-    print(
-      `${ended.id} ended: ${ended.environment ?? 'every protected environment'} of ${config.project} is open again`,
-    );
+    print(`${ended.id} ended: ${freezeScope(ended.environment)} of ${config.project} is open again`);
   });
 }
 
 /** `opsflow freeze list`: the freezes in force and the latest ended. */
 export async function listFreezes(opts: FreezeListOptions): Promise<void> {
-  let project = opts.project;
-  if (project) {
-    const checked = nameSchema.safeParse(project);
-    if (!checked.success) throw new CliError(`--project: ${checked.error.issues[0]?.message}`);
-  } else {
-    project = loadConfig(opts.config).config.project;
-  }
-  const name = project;
+  const name = projectOf(opts);
   await withClient(async (client) => {
     const handle = client.workflow.getHandle<typeof opsAgent>(agentWorkflowId(name));
     let freezes: IncidentFreeze[] = [];

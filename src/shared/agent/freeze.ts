@@ -64,6 +64,22 @@ export function freezeSubject(args: { environment?: string; reason?: string; id?
     : { environment: args.environment ?? ALL_PROTECTED, reason: args.reason ?? '' };
 }
 
+/** What a freeze holds, for people: its environment, or every protected one. */
+export function freezeScope(environment: string | undefined): string {
+  return environment ?? 'every protected environment';
+}
+
+/** The environment a freeze statement names: the freeze's own, or {@link ALL_PROTECTED}. */
+export function statementEnvironment(environment: string | undefined): string {
+  return environment ?? ALL_PROTECTED;
+}
+
+/** The one-line refusal for a freeze id that is not in force, naming the ones that are. */
+export function noSuchFreeze(id: string, freezes: readonly IncidentFreeze[]): string {
+  const known = freezes.map((f) => f.id).join(', ');
+  return `no incident freeze ${id} is in force${known ? ` (in force: ${known})` : ' (none is)'}`;
+}
+
 /** The incident freeze holding `environment`, if any: the earliest raised, so the one a deploy names stays the same. */
 export function incidentHolding(
   freezes: readonly IncidentFreeze[] | undefined,

@@ -5,6 +5,7 @@
  * it again by its own worker's policy.
  */
 import { z } from 'zod';
+import { incidentHolding, type IncidentFreeze } from '../agent/freeze';
 import { nameSchema } from '../validation';
 
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -108,4 +109,30 @@ export function activeFreeze(
     }
   }
   return found;
+}
+
+/** What holds an environment now: a window (it says when it ends) or an incident freeze (until someone ends it). */
+export interface HoldingFreeze {
+  name: string;
+  untilMs?: number;
+  breakGlass: number;
+}
+
+/**
+ * The window of the worker's policy holding `environment` at `nowMs`, else the project's incident freeze holding it
+ * (named by its id and reason, passed with `incidentBreakGlass` overrides), else undefined. The deploy judges it before
+ * it starts an environment; the activity that would start a release judges it again.
+ */
+export function holdingFreeze(
+  windows: readonly Freeze[] | undefined,
+  incidents: readonly IncidentFreeze[],
+  environment: string,
+  protectedEnvironment: boolean,
+  nowMs: number,
+  incidentBreakGlass: number,
+): HoldingFreeze | undefined {
+  const window = activeFreeze(windows, environment, protectedEnvironment, nowMs);
+  if (window) return { name: window.name, untilMs: window.untilMs, breakGlass: window.breakGlass };
+  const incident = incidentHolding(incidents, environment, protectedEnvironment);
+  return incident ? { name: `${incident.id}: ${incident.reason}`, breakGlass: incidentBreakGlass } : undefined;
 }

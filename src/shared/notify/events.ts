@@ -4,6 +4,7 @@
  * the deploy and agent workflows build them; the notify activity routes and sends them.
  */
 import { z } from 'zod';
+import { freezeScope } from '../agent/freeze';
 
 /** Every event type, in the order a deploy meets them. */
 export const EVENT_TYPES = [
@@ -201,8 +202,8 @@ export function eventTitle(event: OpsEvent): string {
       return `${change}${where} waits for the freeze "${event.freeze}"${event.until ? ` to end at ${event.until}` : ''}`;
     case 'freeze.changed':
       return event.change === 'started'
-        ? `${event.project}: ${event.environment ?? 'every protected environment'} FROZEN (${event.freezeId}) by ${event.by}: ${event.reason}`
-        : `${event.project}: the freeze ${event.freezeId} of ${event.environment ?? 'every protected environment'} ended by ${event.by}${event.reason ? `: ${event.reason}` : ''}`;
+        ? `${event.project}: ${freezeScope(event.environment)} FROZEN (${event.freezeId}) by ${event.by}: ${event.reason}`
+        : `${event.project}: the freeze ${event.freezeId} of ${freezeScope(event.environment)} ended by ${event.by}${event.reason ? `: ${event.reason}` : ''}`;
     case 'agent.review':
       return `${event.project}: daily review for ${event.day} (${event.path}): ${event.summary}`;
     case 'agent.escalation':

@@ -10,7 +10,9 @@ import type { Activities } from '../../activities';
 import {
   freezeEndArgsSchema,
   freezeStartArgsSchema,
+  freezeScope,
   freezeSubject,
+  noSuchFreeze,
   type AgentEventArgs,
   type IncidentFreeze,
   type RecordedEvent,
@@ -112,8 +114,7 @@ function held(rt: AgentRuntime, id: string): IncidentFreeze {
   const freezes = rt.state.freezes ?? [];
   const found = freezes.find((f) => f.id === id);
   if (found) return found;
-  const known = freezes.map((f) => f.id).join(', ');
-  throw new Error(`no incident freeze ${id} is in force${known ? ` (in force: ${known})` : ' (none is)'}`);
+  throw new Error(noSuchFreeze(id, freezes));
 }
 
 function remember(rt: AgentRuntime, signed: SignedStatement | undefined): void {
@@ -222,5 +223,5 @@ export async function freezeFromEvent(
     source: 'event',
     key,
   });
-  return [`froze ${freeze.environment ?? 'every protected environment'} (${freeze.id})`];
+  return [`froze ${freezeScope(freeze.environment)} (${freeze.id})`];
 }

@@ -1,10 +1,9 @@
 import { condition, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
-import { incidentHolding, type IncidentFreeze } from '../../shared/agent/freeze';
+import type { IncidentFreeze } from '../../shared/agent/freeze';
 import {
-  activeFreeze,
   DEFAULT_INCIDENT_BREAK_GLASS,
-  type Freeze,
+  holdingFreeze,
   controlArgsSchema,
   type ControlArgs,
   type ControlRecord,
@@ -109,24 +108,6 @@ async function incidentFreezes(state: DeployState): Promise<IncidentFreeze[]> {
   }
 }
 
-/** What holds the environment now: a window of the worker's policy (it says when it ends), else an incident freeze. */
-function holding(
-  state: DeployState,
-  windows: readonly Freeze[],
-  incidents: readonly IncidentFreeze[],
-  env: EnvironmentPlan,
-): { name: string; untilMs?: number; breakGlass: number } | undefined {
-  const protectedEnv = needsApproval(state, env);
-  const window = activeFreeze(windows, env.name, protectedEnv, Date.now());
-  if (window) return { name: window.name, untilMs: window.untilMs, breakGlass: window.breakGlass };
-  const incident = incidentHolding(incidents, env.name, protectedEnv);
-  if (!incident) return undefined;
-  return {
-    name: `${incident.id}: ${incident.reason}`,
-    breakGlass: state.policy?.incidentBreakGlass ?? DEFAULT_INCIDENT_BREAK_GLASS,
-  };
-}
-
 /**
  * Holds the deploy while a freeze holds the environment: a window of the worker's policy, or an incident freeze of the
  * project's agent. It says so (phase FROZEN, the freeze and when it ends, a freeze.waiting notification) and goes on
@@ -139,8 +120,11 @@ export async function holdForFreeze(state: DeployState, env: EnvironmentPlan): P
   const asksAgent = patched(INCIDENT_PATCH);
   if (!windows.length && !asksAgent) return;
   const overridden = () => (state.status.frozen?.overriddenBy.length ?? 0) >= (state.status.frozen?.breakGlass ?? 1);
+  const protectedEnv = needsApproval(state, env);
+  const incidentBreakGlass = state.policy?.incidentBreakGlass ?? DEFAULT_INCIDENT_BREAK_GLASS;
   for (;;) {
-    const freeze = holding(state, windows, asksAgent ? await incidentFreezes(state) : [], env);
+    const incidents = asksAgent ? await incidentFreezes(state) : [];
+    const freeze = holdingFreeze(windows, incidents, env.name, protectedEnv, Date.now(), incidentBreakGlass);
     if (!freeze) break;
     const until = freeze.untilMs === undefined ? undefined : new Date(freeze.untilMs).toISOString();
     const previous = state.status.frozen;
