@@ -3,7 +3,9 @@ import type { AgentStatus, DerivedFigures, IncidentFreeze } from '../shared/agen
 import { freezeScope } from '../shared/agent/freeze';
 import { minutes, percent } from '../shared/agent/review';
 import type { AnalysisSample } from '../shared/analysis';
+import { measurementErrorLimit } from '../shared/analysis/budget';
 import type { StepVerdict } from '../shared/analysis/judge';
+import { JUDGEMENT_RULES, rulesOf } from '../shared/analysis/rules';
 import { millis, percent as pct } from '../shared/format';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';
 
@@ -83,13 +85,22 @@ export function formatStatus(status: DeployStatus): string[] {
   if (status.lastSample) lines.push(`  last sample: ${formatSample(status.lastSample).trim()}`);
   if (status.analysis) {
     const { counts, step, environment } = status.analysis;
-    const limits = status.rollout?.find((e) => e.name === environment)?.analysis;
+    const env = status.rollout?.find((e) => e.name === environment);
+    const limits = env?.analysis;
     lines.push(
       `  whole window: ${formatStepVerdict(step)}`,
       `  failures in ${environment}: ${counts.failures}${limits ? `/${limits.failureLimit}` : ''} in the run, ` +
         `${counts.consecutiveFailures}${limits ? `/${limits.consecutiveFailureLimit}` : ''} in a row` +
         (counts.unmeasured ? ` (${counts.unmeasured} unmeasured)` : ''),
     );
+    if (env && limits && rulesOf(env) >= JUDGEMENT_RULES.errorsApart) {
+      const { limit, action } = measurementErrorLimit(limits);
+      lines.push(
+        `  measurement errors in ${environment}: ${counts.errors ?? 0} in the run, ` +
+          `${counts.consecutiveErrors ?? 0}/${limit} in a row ${action === 'pause' ? 'pause' : 'roll back'} ` +
+          '(never counted as failures)',
+      );
+    }
   }
   for (const a of status.approvals) {
     lines.push(`  ${a.decision} ${a.environment} by ${a.by} at ${a.at}${a.comment ? `: "${a.comment}"` : ''}`);

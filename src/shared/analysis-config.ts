@@ -93,6 +93,14 @@ const compareSchema = z
 /** Defaults of the failure budgets; see {@link analysisConfigSchema} for why these numbers. */
 export const FAILURE_BUDGET_DEFAULTS = { failureLimit: 5, consecutiveFailureLimit: 3 } as const;
 
+/**
+ * Defaults of the measurement-error limit: 4 in a row, Argo Rollouts' `consecutiveErrorLimit`. At the default 30 s
+ * interval that is two minutes of a provider or platform that cannot be read, longer than an ordinary restart (about
+ * 3 s here) or a Prometheus scrape gap, short enough that nobody ramps blind for long; then a person decides, as on
+ * missing data.
+ */
+export const MEASUREMENT_ERROR_DEFAULTS = { consecutiveErrorLimit: 4, onMeasurementErrors: 'pause' } as const;
+
 /** A step's score thresholds (0 to 100): at or above `pass` the step passes, below `marginal` it fails. */
 const scoreSchema = z
   .object({
@@ -120,6 +128,15 @@ const analysisObjectSchema = z
     consecutiveFailureLimit: z.number().int().min(1).optional(),
     /** Consecutive samples without the data to judge (other than too few requests) after which the canary pauses. */
     inconclusiveLimit: z.number().int().min(1).default(10),
+    /**
+     * Samples in a row that could not be measured (provider or platform unreachable, query failed) before
+     * `onMeasurementErrors` applies; they are never counted as failing. Unset: {@link MEASUREMENT_ERROR_DEFAULTS}
+     * (left unset rather than defaulted so the rollout, and the hash approvers sign, of a deploy recorded before
+     * this setting existed stays the same when it replays).
+     */
+    consecutiveErrorLimit: z.number().int().min(1).optional(),
+    /** What too many measurement errors in a row do: wait for a person (default), or roll back. */
+    onMeasurementErrors: z.enum(['pause', 'rollback']).optional(),
     /**
      * Requests the canary must have served in a step before the step can end. Unset: minRequests for every sample
      * the bake holds (bake / interval), so a step ends only with as much traffic as judging each sample would need.

@@ -30,7 +30,14 @@ export type Verdict = 'healthy' | 'inconclusive' | 'warning' | 'failing' | 'crit
  * pass) and `max-bake` (too little traffic to judge by the step's max bake).
  */
 export type DecisionRule =
-  'budget' | 'consecutive' | 'cumulative-threshold' | 'comparison' | 'score' | 'critical' | 'max-bake';
+  | 'budget'
+  | 'consecutive'
+  | 'cumulative-threshold'
+  | 'comparison'
+  | 'score'
+  | 'critical'
+  | 'max-bake'
+  | 'measurement-errors';
 
 /** One metric of one sample: against its thresholds, or against the stable version over the same window. */
 export interface MetricCheck {

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
+import { formatStatus } from '../../src/cli/format';
 import type { MetricsProvider, MetricsQuery } from '../../src/activities/metrics/contract';
 import type { MetricsWindow } from '../../src/shared/analysis';
 import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
+import { JUDGEMENT_RULES } from '../../src/shared/analysis/rules';
 import { causeKey, causeRule, type DeployResult, type DeployStatus } from '../../src/shared/deploy';
 import { resumeUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import type { deploy } from '../../src/workflows/deploy';
@@ -119,40 +123,43 @@ async function waitForPause(handle: DeployHandle): Promise<DeployStatus> {
   return assert.fail('deploy never paused');
 }
 
+/** The same rules, run over the recorded measurements, give the same verdicts. */
+function assertReplays(run: Run): void {
+  const replay = judgeRun(run.status.rollout ?? [], measurementsOf(run.status));
+  const judged = replay.environments.find((e) => e.environment === 'production');
+  assert.equal(judged?.outcome, run.result?.outcome === 'promoted' ? 'promoted' : 'rolled-back');
+  assert.deepEqual(judged?.cause, run.status.cause);
+  assert.deepEqual(
+    replay.steps.filter((s) => s.environment === 'production').map((s) => [s.weight, s.verdict, s.rule]),
+    (run.status.stepVerdicts ?? [])
+      .filter((s) => s.environment === 'production')
+      .map((s) => [s.weight, s.verdict, s.rule]),
+  );
+}
+
 const weights = (run: Run) =>
   run.target.calls.filter((c) => c.op === 'weight' && c.environment === 'production').map((c) => c.weight);
 
 describe('canary judgement in the deploy workflow', () => {
-  it('rolls back on the run-wide budget: unmeasured every other sample, never two in a row, across steps', async () => {
+  it('rolls back on the run-wide budget: failing every other sample, never two in a row, across steps', async () => {
     const run = await runDeploy(production({ failureLimit: 4, consecutiveFailureLimit: 3 }), (i) =>
-      i % 2 === 0 ? 'unmeasured' : { requests: 400, errors: 2 },
+      i % 2 === 0 ? { requests: 400, errors: 16 } : { requests: 400, errors: 2 },
     );
     assert.equal(run.result?.outcome, 'rolled-back', String(run.error));
     const cause = run.status.cause;
     assert.equal(cause?.kind, 'failure-limit');
     assert.equal(causeRule(cause), 'budget');
-    assert.deepEqual(cause?.kind === 'failure-limit' && [cause.failing, cause.unmeasured, cause.limit], [0, 4, 4]);
-    assert.equal(causeKey('rolled-back', cause), 'unmeasured');
+    assert.deepEqual(cause?.kind === 'failure-limit' && [cause.failing, cause.unmeasured, cause.limit], [4, 0, 4]);
+    assert.equal(causeKey('rolled-back', cause), 'error-rate-vs-stable');
     assert.match(
       run.status.reason ?? '',
       /4 failing or unmeasurable samples in this run of production \(failureLimit 4/,
     );
     assert.ok(!weights(run).includes(100), `never at 100 %: ${weights(run).join(' → ')}`);
-    // The first step passed on its whole window; the budget carried its two failures into the second.
+    // The budget carried the first step's failures into the second.
     const steps = (run.status.stepVerdicts ?? []).filter((s) => s.environment === 'production');
-    assert.deepEqual(
-      steps.map((s) => [s.weight, s.verdict, s.rule]),
-      [
-        [10, 'pass', undefined],
-        [50, 'fail', 'budget'],
-      ],
-    );
-    assert.equal(run.status.unmeasured?.filter((u) => u.environment === 'production').length, 4);
-    // The same rules, run over the recorded measurements, give the same verdict.
-    const replay = judgeRun(run.status.rollout ?? [], measurementsOf(run.status));
-    const judged = replay.environments.find((e) => e.environment === 'production');
-    assert.equal(judged?.outcome, 'rolled-back');
-    assert.deepEqual(judged?.cause, cause);
+    assert.equal(steps.at(-1)?.rule, 'budget');
+    assertReplays(run);
   });
 
   it('extends a low-traffic step until its canary has served the requests its bake needs', async () => {
@@ -202,5 +209,68 @@ describe('canary judgement in the deploy workflow', () => {
     assert.equal(run.status.cause?.kind, 'step-judgement');
     assert.equal(causeRule(run.status.cause), 'max-bake');
     assert.equal(causeKey('rolled-back', run.status.cause), 'no-data');
+  });
+});
+
+describe('measurement errors, kept apart from evidence about the canary', () => {
+  it('are not held against a healthy canary: two platform restarts, a sample each, with 2 failures in a row allowed', async () => {
+    const run = await runDeploy(production({ consecutiveFailureLimit: 2, failureLimit: 2 }), (i) =>
+      i === 1 || i === 3 ? 'unmeasured' : { requests: 400, errors: 2 },
+    );
+    assert.equal(run.result?.outcome, 'promoted', String(run.error));
+    assert.equal(run.status.rollout?.find((e) => e.name === 'production')?.rules, JUDGEMENT_RULES.errorsApart);
+    assert.equal(run.status.unmeasured?.filter((u) => u.environment === 'production').length, 2);
+    assertReplays(run);
+    const summary = readFileSync(path.join(t.workdir, run.status.report?.dir ?? 'missing', 'summary.md'), 'utf8');
+    assert.match(
+      summary,
+      /\*\*2 samples could not be measured\*\* \(measurement errors, not held against the canary\):/,
+    );
+    assert.match(summary, /- \d\d:\d\d:\d\d at 10 %: .*metrics backend unavailable/);
+    assert.match(summary, /4 in a row \(consecutiveErrorLimit\) pause for a person/);
+    // The original rules, over the same measurements, would have rolled the healthy release back.
+    const original = (run.status.rollout ?? []).map((e) => ({ ...e, rules: JUDGEMENT_RULES.original }));
+    const judged = judgeRun(original, measurementsOf(run.status));
+    assert.equal(judged.environments.find((e) => e.environment === 'production')?.outcome, 'rolled-back');
+  });
+
+  it('pause for a person after consecutiveErrorLimit in a row; resuming goes on sampling', async () => {
+    const run = await runDeploy(
+      production({ consecutiveErrorLimit: 3 }),
+      (i) => (i >= 1 && i <= 3 ? 'unmeasured' : { requests: 400, errors: 2 }),
+      async (handle) => {
+        const paused = await waitForPause(handle);
+        assert.equal(paused.paused?.cause, 'unmeasured');
+        assert.equal(paused.paused?.rule, 'measurement-errors');
+        assert.match(
+          paused.paused?.reason ?? '',
+          /^3 samples in a row could not be measured \(consecutiveErrorLimit 3\): .*metrics backend unavailable/,
+        );
+        const counts = paused.analysis?.counts;
+        assert.deepEqual([counts?.failures, counts?.errors, counts?.consecutiveErrors], [0, 3, 3]);
+        assert.ok(
+          formatStatus(paused).includes(
+            '  measurement errors in production: 3 in the run, 3/3 in a row pause (never counted as failures)',
+          ),
+          formatStatus(paused).join('\n'),
+        );
+        await handle.executeUpdate(resumeUpdate, { args: [{ by: 'bob', reason: 'Prometheus is back' }] });
+      },
+    );
+    assert.equal(run.result?.outcome, 'promoted', String(run.error));
+    assert.equal(run.status.analysis?.counts.consecutiveErrors, 0);
+    assertReplays(run);
+  });
+
+  it('roll back with onMeasurementErrors: rollback, with the cause a fact', async () => {
+    const run = await runDeploy(production({ consecutiveErrorLimit: 2, onMeasurementErrors: 'rollback' }), (i) =>
+      i >= 1 ? 'unmeasured' : { requests: 400, errors: 2 },
+    );
+    assert.equal(run.result?.outcome, 'rolled-back', String(run.error));
+    const cause = run.status.cause;
+    assert.equal(causeRule(cause), 'measurement-errors');
+    assert.equal(causeKey('rolled-back', cause), 'unmeasured');
+    assert.deepEqual(cause?.kind === 'failure-limit' && [cause.failing, cause.unmeasured, cause.limit], [0, 2, 2]);
+    assertReplays(run);
   });
 });

@@ -1,7 +1,10 @@
 import type { AnalysisSample } from '../../shared/analysis';
-import type { StepVerdict } from '../../shared/analysis/judge';
+import { measurementErrorLimit } from '../../shared/analysis/budget';
+import type { StepVerdict, UnmeasuredSample } from '../../shared/analysis/judge';
+import { JUDGEMENT_RULES, rulesOf } from '../../shared/analysis/rules';
 import { inlineMarkdown, safeLink } from '../../shared/markdown';
 import {
+  planOf,
   restoreMs,
   resultsOf,
   stoppedEnvironment,
@@ -10,6 +13,7 @@ import {
   type EnvironmentPlan,
   type EnvironmentResult,
   type FilesChanged,
+  type RolloutEnvironment,
 } from '../../shared/deploy';
 import { formatDuration } from '../../shared/duration';
 import { formatValue, millis, percent } from '../../shared/format';
@@ -101,6 +105,17 @@ function stepVerdictLines(v: StepVerdict): string[] {
   ];
 }
 
+/** The samples of a step that could not be measured, and how the rules the deploy ran under counted them. */
+function measurementErrorLines(env: RolloutEnvironment, errors: UnmeasuredSample[]): string[] {
+  const apart = rulesOf(env) >= JUDGEMENT_RULES.errorsApart;
+  return [
+    `**${errors.length} ${errors.length === 1 ? 'sample' : 'samples'} could not be measured** ` +
+      (apart ? '(measurement errors, not held against the canary):' : '(counted as failing samples):'),
+    '',
+    ...errors.map((u) => `- ${u.at.slice(11, 19)} at ${u.weight} %: ${cell(u.reason)}`),
+  ];
+}
+
 /** The heading of one step's samples: what was being judged there. */
 function stepTitle(env: EnvironmentPlan, step: number, weight: number | undefined): string {
   if (step < 0) return `${env.name}: verification`;
@@ -148,7 +163,7 @@ export function renderSummary(
   if (llm) push(...llmSummaryLines(llm, llm.narrative.kind === 'postmortem' ? 'Post-mortem (blameless)' : 'Narrative'));
 
   // The rollout that ran: the plan may have tightened the configured one.
-  const rollout: EnvironmentPlan[] = status.rollout ?? input.environments;
+  const rollout: RolloutEnvironment[] = status.rollout ?? input.environments;
   const results = resultsOf(status);
   const resultOf = (name: string) => results.find((r) => r.environment === name);
   push('## Work Completed', '', '### Deployment', '');
@@ -161,7 +176,7 @@ export function renderSummary(
   push('');
 
   push('## Implementation Details', '', '### Deployment Strategy', '');
-  if (status.rollout && JSON.stringify(status.rollout) !== JSON.stringify(input.environments)) {
+  if (status.rollout && JSON.stringify(status.rollout.map(planOf)) !== JSON.stringify(input.environments)) {
     push('The plan tightened the configured rollout; this is the rollout that ran:', '');
   }
   for (const env of rollout) {
@@ -206,11 +221,17 @@ export function renderSummary(
         a.custom.map((c) => `; ${c.name} (${c.direction}) warn ${c.warn}, critical ${c.critical}`).join('') +
         `; under ${a.minRequests} requests a sample is inconclusive; metrics from ${a.provider}`,
     );
+    const errors = measurementErrorLimit(a);
     push(
-      `  - Failing or unmeasurable samples: ${a.failureLimit} in the run (failureLimit) or ` +
-        `${a.consecutiveFailureLimit} in a row (consecutiveFailureLimit) roll back; missing data: ` +
-        `${a.inconclusiveLimit} in a row pause for a person (rolls back after ${formatDuration(env.pauseTimeoutMs)} ` +
-        'without a decision)',
+      (rulesOf(env) >= JUDGEMENT_RULES.errorsApart
+        ? `  - Failing samples: ${a.failureLimit} in the run (failureLimit) or ${a.consecutiveFailureLimit} in a ` +
+          `row (consecutiveFailureLimit) roll back; samples that cannot be measured (provider or platform ` +
+          `unreachable) are not held against the canary: ${errors.limit} in a row (consecutiveErrorLimit) ` +
+          `${errors.action === 'pause' ? 'pause for a person' : 'roll back'}; missing data: `
+        : `  - Failing or unmeasurable samples: ${a.failureLimit} in the run (failureLimit) or ` +
+          `${a.consecutiveFailureLimit} in a row (consecutiveFailureLimit) roll back; missing data: `) +
+        `${a.inconclusiveLimit} in a row pause for a person (a pause rolls back after ` +
+        `${formatDuration(env.pauseTimeoutMs)} without a decision)`,
       `  - Each step is judged on its whole window once its bake has passed and its canary has served ` +
         `${a.minStepRequests ?? `${a.minRequests} requests per sample of its bake`}: thresholds and the comparison ` +
         `must pass, then a score of ${a.score.pass} or more passes, ${a.score.marginal} or more pauses for a person, ` +
@@ -294,11 +315,14 @@ export function renderSummary(
   push('');
   for (const env of rollout) {
     const samples = status.samples.filter((s) => s.environment === env.name);
-    if (samples.length === 0) continue;
-    const steps = [...new Set(samples.map((s) => s.step))];
+    const unmeasured = (status.unmeasured ?? []).filter((u) => u.environment === env.name);
+    const steps = [...new Set([...samples, ...unmeasured].map((s) => s.step))].sort((a, b) => a - b);
     for (const step of steps) {
       const rows = samples.filter((s) => s.step === step);
-      push(`### ${stepTitle(env, step, rows[0]?.weight)}`, '', ...sampleTable(rows), '');
+      const errors = unmeasured.filter((u) => u.step === step);
+      push(`### ${stepTitle(env, step, rows[0]?.weight ?? errors[0]?.weight)}`, '');
+      if (rows.length) push(...sampleTable(rows), '');
+      if (errors.length) push(...measurementErrorLines(env, errors), '');
       const verdict = status.stepVerdicts?.find((v) => v.environment === env.name && v.step === step);
       if (verdict) push(...stepVerdictLines(verdict), '');
     }

@@ -8,11 +8,12 @@ import type { AnalysisConfig } from '../analysis-config';
 import type { DecisionRule, MetricCheck, MetricsWindow, SampleOutcome, Verdict } from '../analysis';
 import { describeChecks } from '../analysis';
 import { asDecidingChecks, decidingChecks } from '../deploy/facts';
-import type { EnvironmentPlan } from '../deploy/input';
+import type { RolloutEnvironment } from '../deploy/input';
 import type { DecidingCheck, DeployStatus, StopCause } from '../deploy/status';
 import { countSample, noFailures, type FailureCounts } from './budget';
 import { judgeWindow, type JudgedWindow } from './checks';
 import { addSample, emptyWindow, totalsOf, type CumulativeWindow } from './cumulative';
+import { rulesOf } from './rules';
 import { scoreStep } from './score';
 
 /** One interval's measurement as the workflow recorded it: what the provider answered, or that it could not. */
@@ -30,10 +31,10 @@ export interface Measurement {
   error?: string;
 }
 
-/** The environment settings the judgement reads: its analysis and the bakes of its steps. */
+/** The environment settings the judgement reads: its analysis, the bakes of its steps, the revision of its rules. */
 export type JudgedEnvironment = Pick<
-  EnvironmentPlan,
-  'name' | 'strategy' | 'steps' | 'verifyMs' | 'blueGreen' | 'analysis'
+  RolloutEnvironment,
+  'name' | 'strategy' | 'steps' | 'verifyMs' | 'blueGreen' | 'analysis' | 'rules'
 >;
 
 /** One step's verdict on its whole window, beside the samples: for status, watch, the UI and summary.md. */
@@ -113,7 +114,13 @@ export type StepAction =
    * Pause for a person. `endsStep`: the step's judgement paused it (marginal score, or max bake), so resuming accepts
    * the step; otherwise data has been missing too long and resuming goes on sampling.
    */
-  | { action: 'pause'; cause: 'inconclusive' | 'marginal'; rule?: DecisionRule; endsStep: boolean; reason: string }
+  | {
+      action: 'pause';
+      cause: 'inconclusive' | 'marginal' | 'unmeasured';
+      rule?: DecisionRule;
+      endsStep: boolean;
+      reason: string;
+    }
   | { action: 'rollback'; cause: StopCause; reason: string };
 
 /** One sample observed: what it was, what the step and the run look like now, and what to do. */
@@ -178,9 +185,11 @@ export function beginStep(
   };
 }
 
-/** After a pause for missing data that a person resumed: the row of inconclusive samples starts again. */
+/** After a pause for missing data or measurement errors that a person resumed: those rows start again. */
 export function resumeRun(run: RunState): RunState {
-  return { ...run, counts: { ...run.counts, consecutiveInconclusive: 0 } };
+  const counts = { ...run.counts, consecutiveInconclusive: 0 };
+  if (counts.consecutiveErrors !== undefined) counts.consecutiveErrors = 0;
+  return { ...run, counts };
 }
 
 const WHAT = { failing: 'failing samples', unmeasured: 'samples that could not be measured' } as const;
@@ -236,7 +245,7 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
         stable: m.stable ? addSample(step.stable ?? emptyWindow(), m.stable) : step.stable,
       }
     : { ...step, unmeasured: step.unmeasured + 1 };
-  const counted = countSample(outcome, sample?.lowTraffic ?? false, run.counts, config);
+  const counted = countSample(outcome, sample?.lowTraffic ?? false, run.counts, config, rulesOf(env));
   const nextRun: RunState = {
     environment: run.environment,
     counts: counted.counts,
@@ -280,6 +289,22 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
   const sampleReason = sample?.reason ?? m.error ?? 'could not be measured';
 
   const decision = counted.decision;
+  if (decision.action !== 'continue' && decision.rule === 'measurement-errors') {
+    const { errors, limit } = decision;
+    const reason = `${errors} samples in a row could not be measured (consecutiveErrorLimit ${limit}): ${sampleReason}`;
+    if (decision.action === 'pause') {
+      return done(base, { action: 'pause', cause: 'unmeasured', rule: 'measurement-errors', endsStep: false, reason });
+    }
+    const cause: StopCause = {
+      kind: 'failure-limit',
+      rule: 'measurement-errors',
+      failing: 0,
+      unmeasured: errors,
+      limit,
+      checks: [],
+    };
+    return done({ ...base, verdict: 'fail', rule: 'measurement-errors' }, { action: 'rollback', cause, reason });
+  }
   if (decision.action === 'rollback') {
     const verdict: StepVerdict = { ...base, verdict: 'fail', rule: decision.rule };
     if (decision.rule === 'critical') {

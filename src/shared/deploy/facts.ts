@@ -58,7 +58,7 @@ function metricKey(metric: string): string {
  * A short, stable key for a cause, so the agent can count repeats ("hello/error-rate" twice → a runbook note):
  * critical, failure-limit and step-judgement causes by the metric that decided them (`error-rate`, `latency`,
  * `latency-p99`, `error-rate-vs-stable`, `latency-vs-stable`, `metric-<custom>`), `unmeasured` when only unmeasurable
- * samples counted, `score` for a step whose score alone failed it, `no-data` for a step without the traffic to judge
+ * samples counted (or a pause for measurement errors timed out), `score` for a step whose score alone failed it, `no-data` for a step without the traffic to judge
  * or an inconclusive pause that timed out, `marginal` for a marginal step's pause that timed out, `paused`,
  * `aborted`, `error`, `cancelled`, `rejected`, `approval-timeout`; `other` for a result recorded before causes were
  * facts.
@@ -77,6 +77,7 @@ export function causeKey(outcome: Outcome, cause: StopCause | undefined): string
       if (cause.rule === 'max-bake') return 'no-data';
       return cause.checks[0] ? metricKey(cause.checks[0].metric) : cause.rule === 'score' ? 'score' : 'failing';
     case 'pause-timeout':
+      if (cause.pause === 'unmeasured') return 'unmeasured';
       return cause.pause === 'inconclusive' ? 'no-data' : cause.pause === 'marginal' ? 'marginal' : 'paused';
     case 'abort':
       return 'aborted';

@@ -79,6 +79,18 @@ export const environmentPlanSchema = z
   .strict();
 export type EnvironmentPlan = z.output<typeof environmentPlanSchema>;
 
+/**
+ * An environment as the deploy rolls it out: its plan, and the revision of the judgement's rules it is judged by
+ * (src/shared/analysis/rules.ts), set by the workflow when it plans and never taken from a request.
+ */
+export type RolloutEnvironment = EnvironmentPlan & { rules?: number };
+
+/** The environment's plan alone, as configured or planned: without what the workflow adds to it. */
+export function planOf(env: RolloutEnvironment): EnvironmentPlan {
+  const { rules: _rules, ...plan } = env;
+  return plan;
+}
+
 /** The deploy workflow's input: everything it needs, resolved from opsflow.yaml, and no secret. */
 export const deployInputSchema = z
   .object({

@@ -2,7 +2,7 @@ import type { Delivery, EventType } from '../notify/events';
 import type { AnalysisSample, DecisionRule, MetricCheck, Verdict } from '../analysis';
 import type { AnalysisProgress, StepVerdict, UnmeasuredSample } from '../analysis/judge';
 import type { ChatVia } from '../signing';
-import type { ControlAction, EnvironmentPlan, Plan, Requester } from './input';
+import type { ControlAction, Plan, Requester, RolloutEnvironment } from './input';
 
 export type Phase =
   | 'PLANNING'
@@ -128,7 +128,7 @@ export interface DeployStatus {
   /** Why the deploy stopped short of promotion, as the decision that stopped it. */
   cause?: StopCause;
   /** The rollout that ran: the configured environments, or the plan's tightened ones. */
-  rollout?: EnvironmentPlan[];
+  rollout?: RolloutEnvironment[];
   /** What happened in each environment so far, in pipeline order: the facts reports and figures read. */
   results?: EnvironmentResult[];
   /** Every notification the deploy sent, or could not: which event, and what each channel answered. */
@@ -153,8 +153,11 @@ export type BlueGreenStage = 'green-started' | 'switched' | 'blue-warm';
 
 export interface PauseState {
   environment: string;
-  /** manual: a person; inconclusive: too little data (or traffic) to judge; marginal: a step's score below pass. */
-  cause: 'manual' | 'inconclusive' | 'marginal';
+  /**
+   * manual: a person; inconclusive: too little data (or traffic) to judge; marginal: a step's score below pass;
+   * unmeasured: too many samples in a row could not be measured (the provider or platform could not be read).
+   */
+  cause: 'manual' | 'inconclusive' | 'marginal' | 'unmeasured';
   /** The analysis rule that paused (`score`, `max-bake`); absent for a person's pause and missing data in a row. */
   rule?: DecisionRule;
   by: string;
@@ -248,7 +251,9 @@ export type StopCause =
   | { kind: 'critical'; checks: DecidingCheck[]; rule?: 'critical' }
   /**
    * Failing or unmeasurable samples reached a limit: `consecutive` in a row, or the run's `budget` (absent: in a row,
-   * as every such stop was before the budget); `checks` are the last failing sample's.
+   * as every such stop was before the budget); `checks` are the last failing sample's. `measurement-errors`: samples
+   * in a row that could not be measured reached `consecutiveErrorLimit` where `onMeasurementErrors` is rollback
+   * (`failing` is 0 and `unmeasured` their number).
    */
   | {
       kind: 'failure-limit';
@@ -256,7 +261,7 @@ export type StopCause =
       unmeasured: number;
       limit: number;
       checks: DecidingCheck[];
-      rule?: 'consecutive' | 'budget';
+      rule?: 'consecutive' | 'budget' | 'measurement-errors';
     }
   /**
    * A step's cumulative window failed its judgement: a threshold over the whole window, the comparison with stable,

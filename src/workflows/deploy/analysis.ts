@@ -16,13 +16,26 @@ import {
   type RunState,
   type StepVerdict,
 } from '../../shared/analysis/judge';
-import { decidingChecks, type DecidingCheck, type EnvironmentPlan } from '../../shared/deploy';
+import { decidingChecks, type DecidingCheck, type EnvironmentPlan, type RolloutEnvironment } from '../../shared/deploy';
+import { JUDGEMENT_RULES } from '../../shared/analysis/rules';
 import { failureMessage } from '../../shared/errors';
 import { percent } from '../../shared/format';
 import { MEASURE_OPTIONS, metrics } from './proxies';
 import { bake, honourControls, pause } from './controls';
 import { StageAborted } from './stage';
 import { now, type DeployState } from './state';
+
+/**
+ * Deploys planned with this patch keep measurement errors apart from failures (src/shared/analysis/rules.ts,
+ * errorsApart): the revision is fixed when the deploy plans, so one in flight across the upgrade keeps its rules.
+ */
+export const MEASUREMENT_ERRORS_PATCH = 'analysis-measurement-errors';
+
+/** The rollout marked with the revision of the judgement's rules it is judged by; unmarked, the original rules. */
+export function withJudgementRules(rollout: EnvironmentPlan[]): RolloutEnvironment[] {
+  if (!patched(MEASUREMENT_ERRORS_PATCH)) return rollout;
+  return rollout.map((env) => ({ ...env, rules: JUDGEMENT_RULES.errorsApart }));
+}
 
 /**
  * Deploys that reach their analysis with this patch judge each step on its whole window and count failures against
@@ -32,7 +45,7 @@ export const FAILURE_BUDGET_PATCH = 'analysis-failure-budget';
 
 /** Where in the rollout a window of analysis runs. */
 export interface AnalysisStep {
-  env: EnvironmentPlan;
+  env: RolloutEnvironment;
   /** Canary step index (0-based), or -1 for a verification outside a canary. */
   step: number;
   weight: number;

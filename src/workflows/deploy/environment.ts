@@ -1,5 +1,5 @@
 import { isCancellation } from '@temporalio/workflow';
-import type { EnvironmentPlan, StopCause } from '../../shared/deploy';
+import type { RolloutEnvironment, StopCause } from '../../shared/deploy';
 import { failureMessage, failureType } from '../../shared/errors';
 import { platform, PLATFORM_OPTIONS } from './proxies';
 import { awaitApproval } from './approval';
@@ -16,7 +16,7 @@ import { authorityFor, needsApproval } from './trust';
  * One environment of the pipeline: its approval where required, the new version started beside the stable one, the
  * strategy's ramp with analysis, then promotion; or, on a failure, an abort or a cancellation, the rollback saga.
  */
-export async function deployEnvironment(state: DeployState, env: EnvironmentPlan): Promise<StageResult> {
+export async function deployEnvironment(state: DeployState, env: RolloutEnvironment): Promise<StageResult> {
   const { input, status } = state;
   status.environment = env.name;
   const result = state.result(env.name);

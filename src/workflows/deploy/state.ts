@@ -10,6 +10,7 @@ import {
   type EnvironmentPlan,
   type EnvironmentResult,
   type Phase,
+  type RolloutEnvironment,
   type StopCause,
 } from '../../shared/deploy';
 import { PHASE_ATTRIBUTE } from '../../shared/search-attributes';
@@ -24,7 +25,7 @@ import { describeStatus } from './details';
 export class DeployState {
   readonly status: DeployStatus;
   /** The environments it runs: the configured ones, or the plan's tightened ones. */
-  rollout: EnvironmentPlan[];
+  rollout: RolloutEnvironment[];
   /** The approval decision the waiting stage has yet to read. */
   pendingDecision: ApprovalRecord | undefined;
   /** The worker's policy, once asked for (absent in deploys recorded before it existed). */
@@ -100,7 +101,7 @@ export class DeployState {
   }
 
   /** Sets the rollout that runs, and one result per environment, none reached yet. */
-  startRollout(rollout: EnvironmentPlan[], previousVersions: Record<string, string>): void {
+  startRollout(rollout: RolloutEnvironment[], previousVersions: Record<string, string>): void {
     this.rollout = rollout;
     this.status.rollout = rollout;
     this.status.previousVersions = previousVersions;

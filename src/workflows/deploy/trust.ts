@@ -6,6 +6,7 @@ import {
   isApprover,
   needsSignature,
   personOf,
+  planOf,
   refuseChat,
   requestHashOf,
   deployPolicySchema,
@@ -13,6 +14,7 @@ import {
   type DeployPolicy,
   type EnvironmentPlan,
   type EnvironmentPolicy,
+  type RolloutEnvironment,
 } from '../../shared/deploy';
 import { ErrorType } from '../../shared/errors';
 import {
@@ -107,7 +109,7 @@ export function authorityFor(state: DeployState, env: EnvironmentPlan): Authorit
   if (!state.policy || (!needsApproval(state, env) && !overrides)) return undefined;
   const signedStart = state.status.requester?.signed ? state.input.signedStart : undefined;
   return {
-    plan: env,
+    plan: planOf(env),
     approvals: state.approvalEvidence.get(env.name) ?? [],
     ...(signedStart ? { signedStart } : {}),
     ...(overrides ? { overrides } : {}),
@@ -233,9 +235,12 @@ export function isProtected(state: DeployState, environment: string | undefined)
   }
 }
 
-/** The hash a signed statement binds to: the rollout of the environment being decided on. */
-export function planHash(env: EnvironmentPlan): string {
-  return hashOf(env);
+/**
+ * The hash a signed statement binds to: the plan of the environment being decided on, as configured or planned (what
+ * `deploy verify` rebuilds from the history); the revision of the judgement's rules is the worker's, not signed for.
+ */
+export function planHash(env: RolloutEnvironment): string {
+  return hashOf(planOf(env));
 }
 
 /**

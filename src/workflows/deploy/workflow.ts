@@ -20,6 +20,7 @@ import { local, LOCAL_OPTIONS } from './proxies';
 import { registerApprovalHandlers } from './approval';
 import { registerControlHandlers } from './controls';
 import { registerFreezeHandlers } from './freeze';
+import { withJudgementRules } from './analysis';
 import { deployEnvironment } from './environment';
 import { notifyParent, writeReport } from './report';
 import { DeployState } from './state';
@@ -149,7 +150,7 @@ async function plan(state: DeployState): Promise<void> {
   if (plan.fallback) state.note(`the model's plan was not used: ${plan.fallback.reason}; the offline plan stands`);
   for (const adjustment of plan.adjustments ?? []) state.note(`plan tightened to the safety bounds: ${adjustment}`);
   const planned = plannedEnvironments(plan, input.environments);
-  state.startRollout(planned ?? input.environments, plan.currentVersions);
+  state.startRollout(withJudgementRules(planned ?? input.environments), plan.currentVersions);
   publishSigningTarget(state);
   if (planned) state.note(`rollout from the plan: ${planned.map(describeRollout).join('; ')}`);
   notify(state, 'deploy.started', 'info', { environments: state.rollout.map((e) => e.name) });

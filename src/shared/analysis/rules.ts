@@ -1,0 +1,25 @@
+/**
+ * The revisions of the judgement's rules. A deploy fixes the revision it is judged by when it plans, and records it on
+ * each environment of its rollout (`rules`): a deploy in flight across an upgrade of opsflow keeps the rules it began
+ * with, and `analysis replay` re-judges a recorded deploy by the rules it ran under. Absent: the first revision.
+ */
+export const JUDGEMENT_RULES = {
+  /** A sample that cannot be measured counts toward the failure budgets, as a failing one does. */
+  original: 1,
+  /**
+   * Measurement errors (the provider or platform unreachable, a query failed) are kept apart from evidence about the
+   * canary: they count on their own limit, `consecutiveErrorLimit` in a row, whose action is `onMeasurementErrors`
+   * (a pause for a person by default), and never as failing samples.
+   */
+  errorsApart: 2,
+} as const;
+
+export type JudgementRules = (typeof JUDGEMENT_RULES)[keyof typeof JUDGEMENT_RULES];
+
+/** The rules a deploy planned now is judged by. */
+export const LATEST_RULES: JudgementRules = JUDGEMENT_RULES.errorsApart;
+
+/** The revision an environment of a recorded rollout was judged by. */
+export function rulesOf(env: { rules?: number }): number {
+  return env.rules ?? JUDGEMENT_RULES.original;
+}
