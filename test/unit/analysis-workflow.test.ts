@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { formatStatus } from '../../src/cli/format';
@@ -62,24 +63,28 @@ class ScriptedMetrics implements MetricsProvider {
 }
 
 interface Run {
+  handle: DeployHandle;
   result?: DeployResult;
   error?: unknown;
   status: DeployStatus;
   target: FakeTarget;
 }
 
-/** One deploy of 1.1.0 through staging and a production canary with `production` settings, driven by `drive`. */
+/**
+ * One deploy of 1.1.0 through staging and a production canary with `production` settings, driven by `drive`; its id
+ * ends in `name` (the feature's name too).
+ */
 async function runDeploy(
   production: Record<string, unknown>,
   script: (sample: number) => Shape,
   drive: (handle: DeployHandle) => Promise<void> = async () => {},
+  name = `judged-${t.next()}`,
 ): Promise<Run> {
-  const n = t.next();
-  const taskQueue = `analysis-workflow-${n}`;
+  const taskQueue = `analysis-workflow-${name}`;
   const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
   const config = testConfig({ production });
-  const input = testInput(config, t.workdir, { version: '1.1.0', requestedBy: 'carol', feature: `judged-${n}` });
-  input.deployId = `${input.deployId}-judged-${n}`;
+  const input = testInput(config, t.workdir, { version: '1.1.0', requestedBy: 'carol', feature: name });
+  input.deployId = `${input.deployId}-${name}`;
   const worker = await Worker.create({
     connection: t.env.nativeConnection,
     taskQueue,
@@ -98,7 +103,7 @@ async function runDeploy(
       (result) => ({ result }),
       (error: unknown) => ({ error }),
     );
-    return { ...outcome, status: await handle.query(statusQuery), target };
+    return { ...outcome, handle, status: await handle.query(statusQuery), target };
   });
 }
 
@@ -256,10 +261,17 @@ describe('measurement errors, kept apart from evidence about the canary', () => 
         );
         await handle.executeUpdate(resumeUpdate, { args: [{ by: 'bob', reason: 'Prometheus is back' }] });
       },
+      'measurement-errors-paused',
     );
     assert.equal(run.result?.outcome, 'promoted', String(run.error));
     assert.equal(run.status.analysis?.counts.consecutiveErrors, 0);
     assertReplays(run);
+    // OPSFLOW_RECORD_HISTORIES=1 refreshes the replay tests' history of a deploy judged by the rules that keep
+    // measurement errors apart (its patch: analysis-measurement-errors).
+    if (process.env['OPSFLOW_RECORD_HISTORIES'] === '1') {
+      const history = historyToJSON(await run.handle.fetchHistory());
+      writeFileSync(path.join(__dirname, '..', 'histories', `${run.handle.workflowId}.json`), history);
+    }
   });
 
   it('roll back with onMeasurementErrors: rollback, with the cause a fact', async () => {
