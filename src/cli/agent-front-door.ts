@@ -8,6 +8,7 @@ import type { opsAgent } from '../workflows/agent';
 import { hasSearchAttributes } from './client';
 import { explain, forAgent } from './explain';
 import { CliError } from './output';
+import { temporalTarget, temporalUiUrl } from '../temporal/connection';
 
 /** Where the project's agent runs and what it is started with when it is not running yet. */
 export interface AgentTarget {
@@ -59,12 +60,13 @@ export async function requestDeployThroughAgent(
 
 /** The agent of the project an opsflow.yaml describes, writing its docs under `workdir`. */
 export function agentTargetOf(config: OpsflowConfig, workdir: string): AgentTarget {
+  const ui = temporalUiUrl(config.temporal.uiUrl, temporalTarget().address);
   return {
     project: config.project,
     taskQueue: config.temporal.taskQueue,
     workdir,
     config: config.agent,
-    uiUrl: config.temporal.uiUrl,
+    ...(ui ? { uiUrl: ui } : {}),
   };
 }
 

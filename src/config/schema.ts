@@ -193,10 +193,14 @@ export const configSchema = z
     temporal: z
       .object({
         taskQueue: z.string().min(1).default('opsflow'),
-        uiUrl: httpUrlSchema.default('http://localhost:8233'),
+        /**
+         * The Temporal UI that links point to. Unset: the dev server's UI when Temporal's address is a loopback one
+         * (localhost:7233 → http://localhost:8233), else no link (see temporalUiUrl).
+         */
+        uiUrl: httpUrlSchema.optional(),
       })
       .strict()
-      .default({ taskQueue: 'opsflow', uiUrl: 'http://localhost:8233' }),
+      .default({ taskQueue: 'opsflow' }),
     platform: z
       .object({ local: localPlatformConfigSchema.default(localPlatformConfigSchema.parse({})) })
       .strict()

@@ -35,3 +35,13 @@ export function clientConnectionOptions(target: TemporalTarget): ConnectionOptio
     ...(apiKey !== undefined ? { apiKey } : {}),
   };
 }
+
+/**
+ * The Temporal UI to link to: `temporal.uiUrl` when it is set; unset, http://localhost:8233 (where `npm start` and
+ * `temporal server start-dev` serve it by default) when Temporal runs on this machine, its address a loopback one;
+ * otherwise none, since a cluster's UI lives at an address only its team knows.
+ */
+export function temporalUiUrl(configured: string | undefined, address: string): string | undefined {
+  if (configured) return configured;
+  return /^(localhost|127(?:\.\d{1,3}){3}|\[::1\]):\d+$/.test(address) ? 'http://localhost:8233' : undefined;
+}

@@ -13,6 +13,7 @@ import { deployHandle, hasSearchAttributes, uiLink, withClient } from '../client
 import { explain, forDeploy } from '../explain';
 import { CliError, print, printJson } from '../output';
 import { signStartFor } from '../sign';
+import { temporalTarget, temporalUiUrl } from '../../temporal/connection';
 
 /** The options of `opsflow deploy start`, as commander parses them. */
 export interface StartOptions {
@@ -45,6 +46,7 @@ export async function startDeploy(opts: StartOptions): Promise<number> {
 /** Starts (or finds) the deploy; answers its workflow id. */
 async function start(opts: StartOptions): Promise<string> {
   const { config, path: configPath } = loadConfig(opts.config);
+  const ui = temporalUiUrl(config.temporal.uiUrl, temporalTarget().address);
   const request = buildDeployInput(
     config,
     {
@@ -54,7 +56,7 @@ async function start(opts: StartOptions): Promise<string> {
       requestedBy: opts.requestedBy,
       reason: opts.reason,
     },
-    { workdir: process.cwd(), uiUrl: config.temporal.uiUrl },
+    { workdir: process.cwd(), ...(ui ? { uiUrl: ui } : {}) },
   );
   return withClient(async (client) => {
     const context = forDeploy(request.deployId);
@@ -127,7 +129,7 @@ async function start(opts: StartOptions): Promise<string> {
       runId = accepted.runId ?? previous?.runId ?? '';
     }
     const workflowId = input.deployId;
-    const uiUrl = uiLink(config.temporal.uiUrl, client.options.namespace, workflowId, runId);
+    const uiUrl = ui ? uiLink(ui, client.options.namespace, workflowId, runId) : null;
     if (opts.json) {
       printJson({ workflowId, runId, uiUrl });
       return workflowId;
@@ -141,7 +143,7 @@ async function start(opts: StartOptions): Promise<string> {
           : `  requested by ${input.requestedBy}, unsigned: a typed name (no key found; the policy does not need one here)`,
       );
     }
-    print(`  ${uiUrl}`);
+    print(uiUrl ? `  ${uiUrl}` : `  (no Temporal UI link: set temporal.uiUrl in ${configPath})`);
     if (!opts.wait) print(`next: opsflow deploy watch ${workflowId}`);
     return workflowId;
   });

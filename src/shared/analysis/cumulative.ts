@@ -36,6 +36,14 @@ function addWeighted(acc: { sum: number; weight: number }, value: number | null,
   return value === null || !(weight > 0) ? acc : { sum: acc.sum + value * weight, weight: acc.weight + weight };
 }
 
+/**
+ * Two counts added. Prometheus extrapolates counts over a window, so they come with two decimals (as the provider
+ * rounds them); the sum keeps those two, where floating point would print 83.21 as 83.21000000000001.
+ */
+function sum(total: number, count: number): number {
+  return Math.round((total + Math.max(0, count)) * 100) / 100;
+}
+
 /** The window with one more sample of the same version added. Pure: the arguments are not changed. */
 export function addSample(acc: CumulativeWindow, w: MetricsWindow): CumulativeWindow {
   const custom = { ...acc.custom };
@@ -53,8 +61,8 @@ export function addSample(acc: CumulativeWindow, w: MetricsWindow): CumulativeWi
         ? mergeHistograms(acc.latency, w.latency)
         : { boundsMs: [...w.latency.boundsMs], counts: [...w.latency.counts] };
   return {
-    requests: acc.requests + Math.max(0, w.requests),
-    errors: acc.errors + Math.max(0, w.errors),
+    requests: sum(acc.requests, w.requests),
+    errors: sum(acc.errors, w.errors),
     samples: acc.samples + (served ? 1 : 0),
     latency,
     p95: addWeighted(acc.p95, w.p95Ms, w.requests),
