@@ -116,6 +116,8 @@ export interface WorkerProcess {
   /** Current and peak resident set size in bytes, from /proc/<pid>/status (VmRSS, VmHWM). */
   memory(): { rssBytes: number; peakRssBytes: number };
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would: no shutdown, no goodbye to the server; resolves once it has exited. */
+  kill(): Promise<void>;
 }
 
 const TSX = ['--import', pathToFileURL(require.resolve('tsx')).href];
@@ -162,6 +164,7 @@ export async function startWorker(
     maxCachedWorkflows,
     memory: () => readMemory(pid),
     stop: () => stopProcess(child, 15_000),
+    kill: () => stopProcess(child, 0, 'SIGKILL'),
   };
 }
 

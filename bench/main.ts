@@ -38,7 +38,11 @@ type Benchmark = { title: string } & (
 const BENCHMARKS: Record<string, Benchmark> = {
   overhead: { title: '1. orchestration overhead', temporal: true, run: (ctx, quick) => overhead(ctx, quick ? 4 : 20) },
   throughput: { title: '2. throughput', temporal: true, run: (ctx, quick) => throughput(ctx, quick ? 20 : 200) },
-  rollback: { title: '3. detection to rollback', temporal: true, run: (ctx, quick) => rollback(ctx, quick ? 2 : 10) },
+  rollback: {
+    title: '3. detection to rollback',
+    temporal: true,
+    run: (ctx, quick) => rollback(ctx, quick ? 2 : 10, quick ? 1 : 3),
+  },
   history: { title: '4. history footprint', temporal: true, run: (ctx) => history(ctx) },
   router: { title: '6. router overhead', temporal: false, run: (ctx, quick) => router(ctx, quick ? 1_000 : 2_500) },
   startup: { title: '7. CLI start-up', temporal: true, run: (ctx, quick) => startup(ctx, quick ? 3 : 10) },

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { RollbackResult } from '../src/activities/types';
 import { approveUpdate } from '../src/shared/deploy/messages';
+import { startControlGate, ZeroWeightTrap, type ControlGate } from '../test/helpers/control-gate';
 import {
   deployInput,
   eventMs,
@@ -15,8 +16,9 @@ import {
   type BenchContext,
   type BenchResult,
   type ProductionSettings,
+  type WorkerProcess,
 } from './harness';
-import { startPlatform } from './platform';
+import { startPlatform, type RunningPlatform } from './platform';
 
 /** The spec's ramp with a 1 s analysis interval; bakes long enough that only a rollback ends a run early. */
 const FAULTY_CANARY: ProductionSettings = { steps: fourSteps('10s'), interval: '1s', minRequests: 5 };
@@ -70,15 +72,77 @@ async function timeline(client: Client, workflowId: string): Promise<RollbackTim
   throw new Error(`${workflowId}: no completed rollback in its history`);
 }
 
+/** A rollback whose traffic-to-zero lost its worker: when that worker was SIGKILLed, epoch ms. */
+interface KilledTimeline extends RollbackTimeline {
+  killedAt: number;
+}
+
+/**
+ * The same faulty deploy with two workers, each reaching the platform through its own gate
+ * (test/helpers/control-gate.ts): the gate that sees the rollback's 0 % call holds it, and its worker is SIGKILLed at
+ * once, so the call never reaches the platform and the other worker must take the step over once the rollback's
+ * heartbeat timeout gives the first attempt up. The killed worker is replaced after each run.
+ */
+async function killedRollbacks(
+  ctx: BenchContext,
+  platform: RunningPlatform,
+  dir: string,
+  runs: number,
+): Promise<KilledTimeline[]> {
+  const taskQueue = 'bench-rollback-killed';
+  const trap = new ZeroWeightTrap<number>();
+  const gates: ControlGate[] = [];
+  const workers: (WorkerProcess | undefined)[] = [];
+  const timelines: KilledTimeline[] = [];
+  try {
+    for (const i of [0, 1]) gates.push(await startControlGate(platform.url, trap.rule(i)));
+    const start = async (i: number) => {
+      const platformUrl = gates[i]!.url;
+      workers[i] = await startWorker(ctx, { taskQueue, deps: 'platform', platformUrl, bundle: 'opsflow' }, dir);
+    };
+    await Promise.all([start(0), start(1)]);
+    for (let i = 0; i < runs; i += 1) {
+      const id = `deploy-hello-1.2.0-bench-rollback-killed-${i}`;
+      const held = trap.arm(id);
+      const input = deployInput(FAULTY_CANARY, { id, version: '1.2.0', workdir: dir });
+      const handle = await startDeploy(ctx.client, taskQueue, input);
+      await waitForFirstTimer(ctx.client, id, handle.firstExecutionRunId);
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+      const first = await Promise.race([
+        held.then((victim) => ({ victim })),
+        handle.result().then((ended) => ({ ended })),
+      ]);
+      if ('ended' in first) throw new Error(`${id} ended ${first.ended.outcome} before a rollback`);
+      const killed = workers[first.victim]!.kill();
+      const killedAt = Date.now();
+      await killed;
+      const result = await handle.result();
+      if (result.outcome !== 'rolled-back') throw new Error(`${id} ended ${result.outcome}: ${result.reason}`);
+      const run = { ...(await timeline(ctx.client, id)), killedAt };
+      // The gate never forwards the held call: a 0 % before the kill would mean the figure measured no takeover.
+      if (run.weightZeroAt <= killedAt) throw new Error(`${id}: 0 % before its worker was killed`);
+      timelines.push(run);
+      ctx.log(`rollback, worker killed: ${i + 1}/${runs}: ${round(run.weightZeroAt - run.sampledAt)} ms to 0 %`);
+      await start(first.victim);
+    }
+  } finally {
+    await Promise.all(workers.map((worker) => worker?.stop()));
+    await Promise.all(gates.map((gate) => gate.close()));
+  }
+  return timelines;
+}
+
 /**
  * Detection to rollback on the real local platform: hello 1.2.0 (20 % errors) as a canary with a 1 s analysis
- * interval, pipeline [production]; from the bad sample's measurement to the platform's 0 % canary weight.
+ * interval, pipeline [production]; from the bad sample's measurement to the platform's 0 % canary weight; then the
+ * same with the worker that runs the rollback's traffic-to-zero SIGKILLed as that call begins (`killedRuns` runs).
  */
-export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResult> {
+export async function rollback(ctx: BenchContext, runs = 10, killedRuns = 3): Promise<BenchResult> {
   const dir = path.join(ctx.workdir, 'rollback');
   const taskQueue = 'bench-rollback';
   const platform = await startPlatform(dir, FAULTY_CANARY, TRAFFIC_RPS);
   const timelines: RollbackTimeline[] = [];
+  let killed: KilledTimeline[] = [];
   try {
     const worker = await startWorker(
       ctx,
@@ -100,12 +164,16 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
     } finally {
       await worker.stop();
     }
+    killed = await killedRollbacks(ctx, platform, dir, killedRuns);
   } finally {
     await platform.stop();
   }
   const seconds = timelines.map((t) => (t.weightZeroAt - t.sampledAt) / 1000);
   const part = (f: (t: RollbackTimeline) => number) => round(median(timelines.map(f)), 1);
   const detectionMedian = median(seconds);
+  const killedSeconds = killed.map((t) => (t.weightZeroAt - t.sampledAt) / 1000);
+  const killedMedian = median(killedSeconds);
+  const killedPart = (f: (t: KilledTimeline) => number) => round(median(killed.map(f)), 1);
   return {
     figures: [
       {
@@ -126,6 +194,17 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
         target: '≤ 120 (spec bound)',
         met: Math.max(...seconds) <= 120,
       },
+      {
+        name: 'bad sample → 0 % with the worker killed mid-rollback, median',
+        value: round(killedMedian, 3),
+        unit: 's',
+        target: '< 2',
+        met: killedMedian < 2,
+        note:
+          `${killed.length} runs, max ${round(Math.max(...killedSeconds), 3)} s; medians: sample → worker killed as ` +
+          `its 0 % call began ${killedPart((t) => t.killedAt - t.sampledAt)} ms, → 0 % set by the other worker ` +
+          `${killedPart((t) => t.weightZeroAt - t.killedAt)} ms (rollback heartbeat timeout 1 s, retry after 200 ms)`,
+      },
     ],
     detail: {
       runs,
@@ -133,6 +212,15 @@ export async function rollback(ctx: BenchContext, runs = 10): Promise<BenchResul
       /** Per run, ms after the bad sample's measure activity completed. */
       milestonesMs: timelines.map((t) => ({
         decided: round(t.decidedAt - t.sampledAt, 1),
+        weightZero: round(t.weightZeroAt - t.sampledAt, 1),
+        stopped: round(t.stoppedAt - t.sampledAt, 1),
+      })),
+      killedRuns: killed.length,
+      killedSeconds: killedSeconds.map((s) => round(s, 3)),
+      /** Per run with the worker killed, ms after the bad sample's measure activity completed. */
+      killedMilestonesMs: killed.map((t) => ({
+        decided: round(t.decidedAt - t.sampledAt, 1),
+        killed: round(t.killedAt - t.sampledAt, 1),
         weightZero: round(t.weightZeroAt - t.sampledAt, 1),
         stopped: round(t.stoppedAt - t.sampledAt, 1),
       })),

@@ -91,6 +91,10 @@ export interface StackOptions {
   configure?: (config: ReturnType<typeof stackConfig>) => object;
   /** Extra environment for the worker, the platform and the CLI (e.g. the payload codec's key file). */
   env?: NodeJS.ProcessEnv;
+  /** Dynamic config of the dev server (`--dynamic-config-value`). */
+  serverConfig?: Record<string, unknown>;
+  /** Start the stack's worker (default true); false: the test starts its own with startWorker. */
+  worker?: boolean;
   /** The Web UI's port (with ui), when something (a codec server's allowed origin) must know it first. */
   uiPort?: number;
   /** The codec server the Web UI decodes with (with ui). */
@@ -103,11 +107,15 @@ export class Stack {
   /** The dev server's SQLite file: every history survives a restart of the server. */
   dbFile!: string;
   platform!: Proc;
+  /** The worker started last. */
   worker?: Proc;
+  /** Every worker started, stopped with the stack. */
+  readonly workers: Proc[] = [];
   workdir!: string;
   platformClient!: LocalPlatformClient;
   env!: NodeJS.ProcessEnv;
   platformPort!: number;
+  private serverConfig: Record<string, unknown> | undefined;
 
   static async start(options: StackOptions = {}): Promise<Stack> {
     const stack = new Stack();
@@ -125,9 +133,11 @@ export class Stack {
     this.workdir = mkdtempSync(path.join(os.tmpdir(), 'opsflow-e2e-'));
     mkdirSync(path.join(this.workdir, '.opsflow'), { recursive: true });
     this.dbFile = path.join(this.workdir, '.opsflow', 'temporal.db');
+    this.serverConfig = options.serverConfig;
     this.server = await startDevServer({
       ui: options.ui ?? false,
       dbFile: this.dbFile,
+      ...(this.serverConfig ? { dynamicConfig: this.serverConfig } : {}),
       ...(options.uiPort !== undefined ? { uiPort: options.uiPort } : {}),
       ...(options.uiCodecEndpoint !== undefined ? { uiCodecEndpoint: options.uiCodecEndpoint } : {}),
     });
@@ -163,20 +173,23 @@ export class Stack {
       20_000,
       () => this.platform.output(),
     );
-    await this.startWorker();
+    if (options.worker ?? true) await this.startWorker();
   }
 
-  async startWorker(): Promise<void> {
-    const worker = start(process.execPath, [path.join(REPO, 'dist/workers/main.js')], {
+  /** Starts a worker (dist/workers/main.js with `args`, e.g. its own --config) and resolves once it polls. */
+  async startWorker(...args: string[]): Promise<Proc> {
+    const worker = start(process.execPath, [path.join(REPO, 'dist/workers/main.js'), ...args], {
       cwd: this.workdir,
       env: this.env,
     });
     this.worker = worker;
+    this.workers.push(worker);
     await waitFor(
       async () => worker.output().includes('worker running'),
       30_000,
       () => worker.output(),
     );
+    return worker;
   }
 
   async killWorker(): Promise<void> {
@@ -191,7 +204,11 @@ export class Stack {
   /** Starts the dev server again on the same SQLite file and port, so the running worker and CLI reconnect to it. */
   async startServer(): Promise<void> {
     const port = Number(this.server.address.split(':').at(-1));
-    this.server = await startDevServer({ dbFile: this.dbFile, port });
+    this.server = await startDevServer({
+      dbFile: this.dbFile,
+      port,
+      ...(this.serverConfig ? { dynamicConfig: this.serverConfig } : {}),
+    });
   }
 
   /** Runs `opsflow ...` in the stack's workdir and returns its exit code and output. */
@@ -232,7 +249,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
-    await stopProcess(this.worker);
+    await Promise.all(this.workers.map((worker) => stopProcess(worker)));
     await stopProcess(this.platform);
     await this.server?.stop();
     // OPSFLOW_KEEP_E2E=1 keeps the folder (logs, handoff files, screenshots) for a look after a failure.
