@@ -12,7 +12,7 @@ import { buildDeployInput } from '../src/config/deploy-request';
 import { configSchema } from '../src/config/schema';
 import type { DeployInput } from '../src/shared/deploy';
 import { ENVIRONMENT_ATTRIBUTE, PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE } from '../src/shared/search-attributes';
-import { startDevServer, type DevServer } from '../src/tooling/dev-server';
+import { PROMPT_TIMERS, startDevServer, type DevServer } from '../src/tooling/dev-server';
 import { spawnLogged, stopProcess, type LoggedProcess } from '../src/tooling/processes';
 import { REPO_ROOT, resolveTemporalCli } from '../src/tooling/temporal-bin';
 import { approveUpdate } from '../src/shared/deploy/messages';
@@ -57,7 +57,7 @@ export interface BenchResult {
  * The server's timer queue fires no timer earlier than now + history.timerProcessorMaxTimeShift (1 s by default), so
  * a 1 ms bake timer takes a second in opsflow and bare alike and hides the orchestration cost being measured.
  */
-export const SERVER_DYNAMIC_CONFIG = { 'history.timerProcessorMaxTimeShift': '10ms' };
+export const SERVER_DYNAMIC_CONFIG = PROMPT_TIMERS;
 
 /**
  * Starts the dev server with its SQLite file in WAL mode. src/tooling/dev-server.ts has no option for SQLite pragmas,

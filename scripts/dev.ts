@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/load';
 import { createKeyPair } from '../src/keys/keys';
 import type { OpsflowConfig } from '../src/config/schema';
 import { codecKeysFromEnv, type CodecKeyring } from '../src/temporal/codec-keys';
-import { startDevServer } from '../src/tooling/dev-server';
+import { PROMPT_TIMERS, startDevServer } from '../src/tooling/dev-server';
 import { describePortOwner, isPortFree, waitForPort } from '../src/tooling/ports';
 import { spawnLogged, stopProcess, type LoggedProcess } from '../src/tooling/processes';
 import { REPO_ROOT } from '../src/tooling/temporal-bin';
@@ -155,6 +155,8 @@ async function startTemporal(supervisor: Supervisor, options: DevOptions, uiCode
     port: options.port,
     uiPort: options.uiPort,
     dbFile: path.join(STATE_DIR, 'temporal.db'),
+    // A worker that dies mid-rollback is replaced within a heartbeat timeout, not a second later.
+    dynamicConfig: PROMPT_TIMERS,
     logFile,
     detached: true,
     signal: supervisor.shutdown.signal,

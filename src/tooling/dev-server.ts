@@ -37,6 +37,15 @@ const HOST = '127.0.0.1';
 const NAMESPACE = 'default';
 
 /** Options of {@link startDevServer}; every one has a sensible default for tests. */
+/**
+ * The server's timer queue reads `history.timerProcessorMaxTimeShift` (1 s by default) ahead, and a timer due before
+ * what it has read fires up to that much late. A heartbeat timeout is such a timer, re-armed from each heartbeat: with
+ * the default, a worker killed mid-rollback is noticed about 1.9 s after its death and the canary reaches 0 % 2.2-2.8 s
+ * after the bad sample; with 10 ms, 1.4-1.7 s (test/integration/rollback-chaos.test.ts, bench "rollback"). `npm start`
+ * runs its server so; a cluster sets it in its dynamic config (README: "A dead worker's rollback, promptly").
+ */
+export const PROMPT_TIMERS = { 'history.timerProcessorMaxTimeShift': '10ms' } as const;
+
 export interface DevServerOptions {
   /** SQLite file that keeps every history across restarts; in memory when absent. */
   dbFile?: string;
@@ -50,7 +59,7 @@ export interface DevServerOptions {
   uiCodecEndpoint?: string;
   /** Appends the server's output here; kept in memory for error messages when absent. */
   logFile?: string;
-  /** Extra `--dynamic-config-value KEY=JSON` settings. */
+  /** Extra `--dynamic-config-value KEY=JSON` settings, such as {@link PROMPT_TIMERS}. */
   dynamicConfig?: Record<string, unknown>;
   /** Own process group, so a terminal's Ctrl-C reaches only the parent (for supervisors that stop in order). */
   detached?: boolean;
