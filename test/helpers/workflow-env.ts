@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { WorkflowClient, WorkflowHandle } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment, TimeSkippingWorkflowClient } from '@temporalio/testing';
 import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../src/activities';
@@ -65,6 +66,7 @@ export class DeployTestEnv {
   bundle!: WorkflowBundleOption;
   workdir!: string;
   private counter = 0;
+  private shared?: SharedWorker;
 
   async setup(): Promise<void> {
     this.env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -76,6 +78,10 @@ export class DeployTestEnv {
   }
 
   async teardown(): Promise<void> {
+    if (this.shared) {
+      this.shared.worker.shutdown();
+      await this.shared.running;
+    }
     await this.env?.teardown();
     if (this.workdir) rmSync(this.workdir, { recursive: true, force: true });
   }
@@ -112,16 +118,13 @@ export class DeployTestEnv {
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, 'plan.md'), scenario.planMd);
     }
-    const worker = await Worker.create({
-      connection: this.env.nativeConnection,
-      taskQueue,
-      workflowBundle: this.bundle,
-      dataConverter: workerDataConverter(scenario.codecKeys),
-      activities: withForgeries(createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)), scenario.forge),
-    });
-    return worker.runUntil(async () => {
+    const activities = withForgeries(
+      createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)),
+      scenario.forge,
+    );
+    const run = async (queue: string) => {
       const handle = await this.workflows(scenario.codecKeys).start<typeof deploy>('deploy', {
-        taskQueue,
+        taskQueue: queue,
         workflowId: request.deployId,
         args: [request],
         ...(scenario.cronSchedule ? { cronSchedule: scenario.cronSchedule } : {}),
@@ -134,7 +137,62 @@ export class DeployTestEnv {
       // Queried while the worker still runs: a closed workflow is queried by replaying it.
       const status = await handle.query(statusQuery);
       return { ...outcome, status, target, input: request, handle };
+    };
+    // A cron chain goes on after the test, and encrypted payloads need a worker that decodes them: a worker of their
+    // own, stopped when the deploy ends. Every other deploy runs on the file's one worker (a worker costs about a
+    // second of CPU to start and stop), its activities chosen by the deploy's workflow id.
+    if (scenario.cronSchedule || scenario.codecKeys) {
+      const worker = await Worker.create({
+        connection: this.env.nativeConnection,
+        taskQueue,
+        workflowBundle: this.bundle,
+        dataConverter: workerDataConverter(scenario.codecKeys),
+        activities,
+      });
+      return worker.runUntil(() => run(taskQueue));
+    }
+    return this.serve(request.deployId, activities, run);
+  }
+
+  /**
+   * Runs `fn` while the file's one deploy worker serves the workflow `workflowId` with `activities`, on the task queue
+   * it gives `fn`. Workflows started on it must end within `fn`.
+   */
+  async serve<T>(workflowId: string, activities: Activities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+    const shared = await this.sharedWorker(activities);
+    shared.routes.set(workflowId, activities);
+    try {
+      return await fn(SHARED_TASK_QUEUE);
+    } finally {
+      shared.routes.delete(workflowId);
+    }
+  }
+
+  /** The file's worker for deploys, started on first use; its activities call the running deploy's own. */
+  private async sharedWorker(template: Activities): Promise<SharedWorker> {
+    if (this.shared) return this.shared;
+    const routes = new Map<string, Activities>();
+    const routed = Object.fromEntries(
+      Object.keys(template).map((name) => [
+        name,
+        (...args: unknown[]) => {
+          const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+          const activities = routes.get(workflowId) as Record<string, (...a: unknown[]) => unknown> | undefined;
+          const activity = activities?.[name];
+          if (!activity) throw new Error(`no test deploy ${workflowId} is running for activity ${name}`);
+          return activity(...args);
+        },
+      ]),
+    );
+    const worker = await Worker.create({
+      connection: this.env.nativeConnection,
+      taskQueue: SHARED_TASK_QUEUE,
+      workflowBundle: this.bundle,
+      dataConverter: workerDataConverter(undefined),
+      activities: routed,
     });
+    this.shared = { worker, routes, running: worker.run() };
+    return this.shared;
   }
 
   /** The client deploys start with: the environment's, or one that encrypts with the scenario's codec keys. */
@@ -168,6 +226,16 @@ export class DeployTestEnv {
       await handle.executeUpdate(approveUpdate, { args: [{ by, comment }] });
     };
   }
+}
+
+/** The task queue of a test file's one deploy worker. */
+const SHARED_TASK_QUEUE = 'deploy-tests';
+
+interface SharedWorker {
+  worker: Worker;
+  /** The activities of each running deploy, by its workflow id. */
+  routes: Map<string, Activities>;
+  running: Promise<void>;
 }
 
 /** The real activities, with the ones a scenario forges replaced. */

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { formatStatus } from '../../src/cli/format';
 import type { MetricsProvider, MetricsQuery } from '../../src/activities/metrics/contract';
@@ -80,18 +80,12 @@ async function runDeploy(
   drive: (handle: DeployHandle) => Promise<void> = async () => {},
   name = `judged-${t.next()}`,
 ): Promise<Run> {
-  const taskQueue = `analysis-workflow-${name}`;
   const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
   const config = testConfig({ production });
   const input = testInput(config, t.workdir, { version: '1.1.0', requestedBy: 'carol', feature: name });
   input.deployId = `${input.deployId}-${name}`;
-  const worker = await Worker.create({
-    connection: t.env.nativeConnection,
-    taskQueue,
-    workflowBundle: t.bundle,
-    activities: createActivities(fakeDeps(target, new ScriptedMetrics('1.1.0', script))),
-  });
-  return worker.runUntil(async () => {
+  const activities = createActivities(fakeDeps(target, new ScriptedMetrics('1.1.0', script)));
+  return t.serve(input.deployId, activities, async (taskQueue) => {
     const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
       taskQueue,
       workflowId: input.deployId,

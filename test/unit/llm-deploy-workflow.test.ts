@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { DefaultLogger, Runtime, Worker, type LogEntry } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type LogEntry } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { createWorkerLlm } from '../../src/activities/llm/index';
 import { llmConfigSchema } from '../../src/config/llm';
@@ -60,15 +60,10 @@ async function deployWithModel(
   const target = new FakeTarget(['1.0.0', '1.1.0', '1.2.0'], { staging: '1.0.0', production: '1.0.0' });
   const input = testInput(testConfig(), t.workdir, { feature: `llm-${n}`, version: options.version ?? '1.1.0' });
   input.deployId = `${input.deployId}-llm-${n}`;
-  const worker = await Worker.create({
-    connection: t.env.nativeConnection,
-    taskQueue: `llm-${n}`,
-    workflowBundle: t.bundle,
-    activities: createActivities({ ...fakeDeps(target, new FakeMetrics(options.profiles ?? {})), llm }),
-  });
-  return worker.runUntil(async () => {
+  const activities = createActivities({ ...fakeDeps(target, new FakeMetrics(options.profiles ?? {})), llm });
+  return t.serve(input.deployId, activities, async (taskQueue) => {
     const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
-      taskQueue: `llm-${n}`,
+      taskQueue,
       workflowId: input.deployId,
       args: [input],
     });
