@@ -183,6 +183,31 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
     bridges[name] = { publicKey, kind: bridge.kind };
   }
   refuseBridgePersonKeys(bridges, people);
+  const { environments, defaults } = environmentRules(config);
+  const notify = notifyOf(config.notifications);
+  return {
+    trustTypedNames: block.trustTypedNames,
+    people,
+    ...(Object.keys(bridges).length ? { bridges } : {}),
+    environments,
+    defaults,
+    ...(notify ? { notify } : {}),
+    ...(block.freezes.length ? { freezes: block.freezes } : {}),
+    ...(block.incidentBreakGlass ? { incidentBreakGlass: block.incidentBreakGlass } : {}),
+    source: configPath,
+  };
+}
+
+/**
+ * Each environment's rule as the worker enforces it, and the rule of an environment the config does not define: from
+ * `policy.environments.<name>` where listed, else the config's own `environments.<name>.approval`. Reads no key file,
+ * so it serves people reading the policy (OPERATIONS.md) as well as the worker.
+ */
+export function environmentRules(config: OpsflowConfig): {
+  environments: Record<string, EnvironmentPolicy>;
+  defaults: EnvironmentPolicy;
+} {
+  const block: PolicyConfig = config.policy ?? policyConfigSchema.parse({});
   const environments: Record<string, EnvironmentPolicy> = {};
   for (const [name, env] of Object.entries(config.environments)) {
     const listed = Object.hasOwn(block.environments, name) ? block.environments[name] : undefined;
@@ -200,19 +225,7 @@ export function resolvePolicy(config: OpsflowConfig, configPath: string): Deploy
           signedStart: signedStartOf({ protected: env.approval.required, signed: DEFAULT_SIGNED_ACTIONS }),
         };
   }
-  const defaults = block.defaults ? listedRule(block.defaults) : DENY_RULE;
-  const notify = notifyOf(config.notifications);
-  return {
-    trustTypedNames: block.trustTypedNames,
-    people,
-    ...(Object.keys(bridges).length ? { bridges } : {}),
-    environments,
-    defaults,
-    ...(notify ? { notify } : {}),
-    ...(block.freezes.length ? { freezes: block.freezes } : {}),
-    ...(block.incidentBreakGlass ? { incidentBreakGlass: block.incidentBreakGlass } : {}),
-    source: configPath,
-  };
+  return { environments, defaults: block.defaults ? listedRule(block.defaults) : DENY_RULE };
 }
 
 /** What the deploy needs to know of the worker's notifications: the wanted events and the escalation timings. */
