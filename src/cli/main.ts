@@ -7,6 +7,7 @@ import { registerAnalysisCommands } from './commands/analysis';
 import { registerChatBridgeCommand } from './commands/chat-bridge';
 import { registerCodecServerCommand } from './commands/codec-server';
 import { registerDeployCommands } from './commands/deploy';
+import { registerDocsCommands } from './commands/docs';
 import { registerLlmCommands } from './commands/llm';
 import { registerPlanCommand } from './commands/plan';
 import { registerKeysCommands } from './commands/keys';
@@ -37,6 +38,7 @@ Start here:
   registerDeployCommands(program);
   registerAgentCommands(program);
   registerFreezeCommands(program);
+  registerDocsCommands(program);
   registerAnalysisCommands(program);
   registerPlanCommand(program);
   registerLlmCommands(program);

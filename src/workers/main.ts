@@ -74,6 +74,8 @@ async function main(): Promise<void> {
       deps: { targets, metrics, llm, policy, channels },
       project: config.project,
       dataConverter,
+      // The agent's OPERATIONS.md describes the project from this config, never from a request.
+      operations: { config, path: configPath },
     });
     pino.info(
       { address: target.address, namespace: target.namespace, taskQueue, payloadEncryption: encrypted },

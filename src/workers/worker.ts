@@ -6,6 +6,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAgentActivities, type AgentActivityDeps } from '../activities/agent';
 import { clientAgentDeps } from '../activities/agent/client-deps';
+import type { OperationsConfig } from '../activities/agent/operations';
 import { temporalIncidentBoard } from '../activities/incidents';
 import { rememberingLedger, temporalStartLedger, type StartLedger } from '../activities/start-ledger';
 import { OPSFLOW_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
@@ -30,6 +31,8 @@ export interface OpsflowWorkerOptions {
   dataConverter?: DataConverter;
   /** The ops agent's dependencies; by default read deploy statuses through this worker's connection. */
   agentDeps?: AgentActivityDeps;
+  /** The worker's opsflow.yaml, which the agent's OPERATIONS.md describes the project from. */
+  operations?: OperationsConfig;
   /** Extra Worker options (tests: a prebuilt bundle, a shutdown grace time). */
   overrides?: Partial<WorkerOptions>;
 }
@@ -61,10 +64,11 @@ export async function createOpsflowWorker(options: OpsflowWorkerOptions): Promis
         starts: options.deps.starts ?? workerStartLedger(options),
         ...incidentBoard(options),
       }),
-      ...createAgentActivities(
-        options.agentDeps ??
-          clientAgentDeps(options.connection, options.namespace, options.deps.llm, options.dataConverter),
-      ),
+      ...createAgentActivities({
+        ...(options.agentDeps ??
+          clientAgentDeps(options.connection, options.namespace, options.deps.llm, options.dataConverter)),
+        ...(options.operations ? { operations: options.operations } : {}),
+      }),
     },
     shutdownGraceTime: '10 seconds',
     // Heartbeats reach the server at most this often (the SDK's default is 80 % of the heartbeat timeout): four times

@@ -13,6 +13,10 @@ export const AGENT_PATHS = {
   incident: (date: string, service: string, version: string) => `docs/incidents/${date}-${service}-${version}.md`,
   finalReport: (project: string, date: string, ext: 'md' | 'json') =>
     `docs/operations/ops-agent-${project}-${date}.${ext}`,
+  /** The spec's OPERATIONS.md, refreshed by every self-review and by `opsflow docs operations`. */
+  operations: 'docs/OPERATIONS.md',
+  /** The files the latest self-review wrote, `{"created": [], "modified": [], "deleted": []}` as the handoff protocol has it. */
+  filesChanged: 'docs/operations/files-changed.json',
 } as const;
 
 /** Resolves a path under the working directory's docs/ folder; refuses (not retried) anything that would leave it. */
@@ -76,4 +80,21 @@ export function appendOnce(workdir: string, relative: string, marker: string, te
 /** Appends one JSON line to the agent's log, once per key. */
 export function appendLogLine(workdir: string, entry: { key: string } & Record<string, unknown>): boolean {
   return appendOnce(workdir, AGENT_PATHS.log, `"key":${JSON.stringify(entry.key)}`, `${JSON.stringify(entry)}\n`);
+}
+
+/** The log line written under `key`, parsed, when there is one (a retried activity reads what its first attempt logged). */
+export function loggedLine(workdir: string, key: string): Record<string, unknown> | undefined {
+  const file = resolveDoc(workdir, AGENT_PATHS.log);
+  if (!existsSync(file)) return undefined;
+  const marker = `"key":${JSON.stringify(key)}`;
+  const line = readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => l.includes(marker));
+  if (!line) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(line);
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }

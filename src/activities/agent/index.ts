@@ -12,6 +12,7 @@ import type { DeployResult, DeployStatus } from '../../shared/deploy';
 import { approvalWaitMs, measureImpact, noisySamples } from './facts';
 import { AGENT_PATHS, appendLogLine, appendOnce, incidentFile, writeDoc } from './files';
 import { inlineMarkdown } from '../../shared/markdown';
+import { filesChangedJson, operationsDoc, reviewFilesChanged, type OperationsConfig } from './operations';
 import { CAUSE_CHECKS, renderPostMortem } from './post-mortem';
 import { plainNarrative, renderFinalReport, renderSelfReview } from './review';
 
@@ -25,6 +26,8 @@ export interface AgentActivityDeps {
   narrate?: (review: SelfReview, workdir: string) => Promise<string | null>;
   /** The time-to-restore target the post-mortem judges against. */
   targetRestoreMs?: number;
+  /** The worker's opsflow.yaml, for OPERATIONS.md's project sections; absent, they say no config was given. */
+  operations?: OperationsConfig;
 }
 
 /** One finished deploy, as the agent hands it to the feedback loop. */
@@ -131,7 +134,11 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       return ended;
     },
 
-    /** Writes docs/operations/self-review/<date>.md and one JSON line in the agent's log. Idempotent. */
+    /**
+     * Writes docs/operations/self-review/<date>.md, refreshes docs/OPERATIONS.md, writes the review's
+     * docs/operations/files-changed.json and one JSON line in the agent's log. Idempotent. The review's file comes first
+     * in the answer.
+     */
     async agentSelfReview({ workdir, review }: { workdir: string; review: SelfReview }): Promise<string[]> {
       let narrative = { text: plainNarrative(review), source: 'computed summary' };
       if (deps.narrate) {
@@ -146,9 +153,18 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           narrative = { text: inlineMarkdown(text), source: 'narrative by the configured LLM; figures computed' };
       }
       const file = AGENT_PATHS.selfReview(reviewName(review));
-      writeDoc(workdir, file, renderSelfReview(review, narrative));
+      const operations = operationsDoc(workdir, review, deps.operations);
+      const files = [
+        file,
+        AGENT_PATHS.log,
+        ...(operations === null ? [] : [AGENT_PATHS.operations]),
+        AGENT_PATHS.filesChanged,
+      ];
+      const key = `self-review:${reviewName(review)}`;
+      const filesChanged = reviewFilesChanged(workdir, key, files);
+      // Logged first, with what it found: a retry after a partial write reports the same files as created.
       appendLogLine(workdir, {
-        key: `self-review:${reviewName(review)}`,
+        key,
         type: 'self-review',
         at: review.to,
         project: review.project,
@@ -160,8 +176,12 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         answers: review.answers.map((a) => ({ question: a.question, status: a.status })),
         openImprovements: review.improvements.map((i) => i.key),
         file,
+        filesChanged,
       });
-      return [file, AGENT_PATHS.log];
+      writeDoc(workdir, file, renderSelfReview(review, narrative));
+      if (operations !== null) writeDoc(workdir, AGENT_PATHS.operations, operations);
+      writeDoc(workdir, AGENT_PATHS.filesChanged, filesChangedJson(filesChanged));
+      return files;
     },
 
     /** The final report: markdown for people, JSON for the orchestrator, one line in the log. */

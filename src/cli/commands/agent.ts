@@ -12,8 +12,9 @@ export function registerAgentCommands(program: Command): void {
       'after',
       `
 One agent per project (workflow id ops-agent-<project>). "opsflow deploy start" goes through it and starts it
-when it is not running. It writes docs/operations/self-review/<date>.md daily, docs/incidents/ post-mortems
-after rollbacks, and ends after 48 idle hours (agent.idleTimeout in opsflow.yaml) or on "opsflow agent stop".
+when it is not running. It writes docs/operations/self-review/<date>.md daily (and refreshes docs/OPERATIONS.md,
+see "opsflow docs operations"), docs/incidents/ post-mortems after rollbacks, and ends after 48 idle hours
+(agent.idleTimeout in opsflow.yaml) or on "opsflow agent stop".
 
 Example:
   $ opsflow agent event --type alert --severity critical --service hello --message "error rate 12 %"
