@@ -3,9 +3,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import { stringify } from 'yaml';
 import { createKeyPair } from '../../src/keys/keys';
 import { LocalPlatformClient } from '../../src/local-platform/client';
+import type { DeployStatus } from '../../src/shared/deploy';
+import { statusQuery } from '../../src/shared/deploy/messages';
+import { dataConverterFromEnv } from '../../src/temporal/codec';
 import { CODEC_ENV } from '../../src/temporal/codec-keys';
 import { startDevServer, type DevServer } from '../../src/tooling/dev-server';
 import { freePort } from '../../src/tooling/ports';
@@ -116,6 +120,7 @@ export class Stack {
   env!: NodeJS.ProcessEnv;
   platformPort!: number;
   private serverConfig: Record<string, unknown> | undefined;
+  private connection?: Promise<Connection>;
 
   static async start(options: StackOptions = {}): Promise<Stack> {
     const stack = new Stack();
@@ -226,6 +231,31 @@ export class Stack {
     return { code, stdout, stderr };
   }
 
+  /**
+   * A deploy's status from its query, through the test's own client (the stack's Temporal and codec settings): for
+   * polling while a test waits, where a CLI process per look costs about a second of CPU. What `deploy status` prints
+   * is tested through cli().
+   */
+  async status(workflowId: string): Promise<DeployStatus> {
+    return (await this.client()).workflow.getHandle(workflowId).query(statusQuery);
+  }
+
+  /** Resolves once the workflow has closed, however it ended (`deploy watch` returns at its final phase, a moment before). */
+  async closed(workflowId: string): Promise<void> {
+    await (
+      await this.client()
+    ).workflow
+      .getHandle(workflowId)
+      .result()
+      .catch(() => undefined);
+  }
+
+  private async client(): Promise<Client> {
+    this.connection ??= Connection.connect({ address: this.server.address });
+    const dataConverter = dataConverterFromEnv(this.env);
+    return new Client({ connection: await this.connection, ...(dataConverter ? { dataConverter } : {}) });
+  }
+
   /** Starts a long-running `opsflow ...` (a chat bridge) in the stack's workdir; the caller stops it with stopProcess. */
   startCli(...args: string[]): Proc {
     return start(process.execPath, [path.join(REPO, 'bin/opsflow.js'), ...args], { cwd: this.workdir, env: this.env });
@@ -249,6 +279,7 @@ export class Stack {
   }
 
   async stop(): Promise<void> {
+    await this.connection?.then((c) => c.close()).catch(() => undefined);
     await Promise.all(this.workers.map((worker) => stopProcess(worker)));
     await stopProcess(this.platform);
     await this.server?.stop();

@@ -60,10 +60,9 @@ after(async () => {
   await stack?.stop();
 });
 
+/** The deploy's status, read as a test polls it (`deploy status --json` itself is checked where it matters). */
 async function status(id: string): Promise<DeployStatus> {
-  const { code, stdout, stderr } = await stack.cli('deploy', 'status', id, '--json');
-  assert.equal(code, 0, stderr);
-  return JSON.parse(stdout) as DeployStatus;
+  return stack.status(id);
 }
 
 /** Starts a deploy of `version` through the CLI, approves it as alice, and watches it to its end. */
@@ -86,6 +85,7 @@ async function deployAndWatch(version: string, feature: string, config?: string)
   const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice');
   assert.equal(approved.code, 0, approved.stderr);
   const watched = await stack.cli('deploy', 'watch', workflowId);
+  await stack.closed(workflowId);
   return { workflowId, watched, final: await status(workflowId) };
 }
 

@@ -80,10 +80,9 @@ after(async () => {
   rmSync(keysDir, { recursive: true, force: true });
 });
 
+/** The deploy's status, read as a test polls it (`deploy status --json` itself is checked where it matters). */
 async function status(id: string): Promise<DeployStatus> {
-  const { code, stdout, stderr } = await stack.cli('deploy', 'status', id, '--json');
-  assert.equal(code, 0, stderr);
-  return JSON.parse(stdout) as DeployStatus;
+  return stack.status(id);
 }
 
 async function startDeploy(service: string, version: string): Promise<string> {
@@ -240,6 +239,7 @@ describe('Slack on the real stack: the chat bridge, and a worker killed mid-send
 
     const watched = await stack.cli('deploy', 'watch', workflowId);
     assert.equal(watched.code, 0, watched.stdout + watched.stderr);
+    await stack.closed(workflowId);
     const final = await status(workflowId);
     assert.equal(final.phase, 'PROMOTED');
     assert.deepEqual(
@@ -301,6 +301,7 @@ describe('Slack on the real stack: the chat bridge, and a worker killed mid-send
     assert.equal(approved.code, 0, approved.stdout + approved.stderr);
     const watched = await stack.cli('deploy', 'watch', workflowId);
     assert.equal(watched.code, 0, watched.stdout + watched.stderr);
+    await stack.closed(workflowId);
     const final = await status(workflowId);
     assert.equal(final.phase, 'PROMOTED');
     assert.ok(final.timeline.some((e) => e.message === 'told team of approval.requested (it had it already)'));

@@ -16,10 +16,9 @@ after(async () => {
   await stack?.stop();
 });
 
+/** The deploy's status, read as a test polls it (`deploy status --json` itself is checked where it matters). */
 async function status(id: string): Promise<DeployStatus> {
-  const { code, stdout, stderr } = await stack.cli('deploy', 'status', id, '--json');
-  assert.equal(code, 0, stderr);
-  return JSON.parse(stdout) as DeployStatus;
+  return stack.status(id);
 }
 
 describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
@@ -98,6 +97,10 @@ describe('deploy end to end (dev server, worker, local platform, CLI)', () => {
 
     const final = await status(workflowId);
     assert.equal(final.phase, 'PROMOTED');
+    // What `deploy status --json` prints is the query's answer.
+    const printed = await stack.cli('deploy', 'status', workflowId, '--json');
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.deepEqual(JSON.parse(printed.stdout), final);
     assert.deepEqual(
       final.approvals.map((a) => [a.by, a.comment]),
       [['alice', 'looks good']],

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { DeployStatus } from '../../src/shared/deploy';
 import { FakeLlmServer, openaiAutoResponder } from '../helpers/fake-llm-server';
 import { Stack, waitFor } from '../helpers/stack';
 
@@ -49,8 +48,7 @@ describe('deploy end to end with an OpenAI-compatible provider (dev server, work
     const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.1.0', '--json');
     assert.equal(started.code, 0, started.stderr);
     const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-    const status = async () =>
-      JSON.parse((await stack.cli('deploy', 'status', workflowId, '--json')).stdout) as DeployStatus;
+    const status = () => stack.status(workflowId);
     await waitFor(async () => (await status()).phase === 'AWAITING_APPROVAL', 30_000);
     const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice');
     assert.equal(approved.code, 0, approved.stderr);

@@ -38,10 +38,9 @@ after(async () => {
   await pagerduty.stop();
 });
 
+/** The deploy's status, read as a test polls it (`deploy status --json` itself is checked in deploy-e2e). */
 async function status(id: string): Promise<DeployStatus> {
-  const { code, stdout, stderr } = await stack.cli('deploy', 'status', id, '--json');
-  assert.equal(code, 0, stderr);
-  return JSON.parse(stdout) as DeployStatus;
+  return stack.status(id);
 }
 
 /** The deploy's message in the channel (its metadata names the deploy) and its thread's replies. */
@@ -77,6 +76,8 @@ describe('notifications end to end (Slack, PagerDuty)', () => {
     const watched = await stack.cli('deploy', 'watch', workflowId);
     assert.equal(watched.code, 0, watched.stdout + watched.stderr);
 
+    // The deploy tells its outcome as it ends, after its final phase, which is where watch stops.
+    await stack.closed(workflowId);
     const final = await status(workflowId);
     const told = Object.fromEntries(
       (final.notifications ?? []).map((n) => [n.event, n.deliveries.map((d) => [d.channel, d.ok])]),
@@ -104,6 +105,7 @@ describe('notifications end to end (Slack, PagerDuty)', () => {
     const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.2.0', '--wait');
     assert.equal(started.code, 2, started.stdout + started.stderr);
     const workflowId = 'deploy-hello-1.2.0-production';
+    await stack.closed(workflowId);
     const final = await status(workflowId);
     assert.equal(final.phase, 'ROLLED_BACK');
     const rolledBack = final.notifications?.find((n) => n.event === 'deploy.rolled-back');

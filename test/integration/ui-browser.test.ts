@@ -4,7 +4,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
-import type { DeployStatus } from '../../src/shared/deploy';
 import { Stack, waitFor } from '../helpers/stack';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -47,10 +46,7 @@ describe('the Temporal UI shows a deploy and its approval', { skip }, () => {
     const started = await stack.cli('deploy', 'start', '--service', 'hello', '--version', '1.1.0', '--json');
     assert.equal(started.code, 0, started.stderr);
     const { workflowId, runId } = JSON.parse(started.stdout) as { workflowId: string; runId: string };
-    await waitFor(async () => {
-      const { stdout } = await stack.cli('deploy', 'status', workflowId, '--json');
-      return (JSON.parse(stdout) as DeployStatus).phase === 'AWAITING_APPROVAL';
-    }, 60_000);
+    await waitFor(async () => (await stack.status(workflowId)).phase === 'AWAITING_APPROVAL', 60_000);
     const approved = await stack.cli(
       'deploy',
       'approve',
