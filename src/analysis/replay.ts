@@ -294,7 +294,10 @@ function renderDiff(diff: JudgementDiff, before: string, after: string): string[
 export function renderReplay(report: ReplayReport): string[] {
   const lines = [`${report.workflowId}: ${report.measurements} measurements re-judged`];
   for (const s of report.judgement.steps) {
-    lines.push(`  ${s.environment} step ${s.step} at ${s.weight} %: ${showCall(call(s))}, ${s.samples} samples`);
+    const warmUp = s.warmUp ? ` (+${s.warmUp.samples} in warm-up, not judged)` : '';
+    lines.push(
+      `  ${s.environment} step ${s.step} at ${s.weight} %: ${showCall(call(s))}, ${s.samples} samples${warmUp}`,
+    );
   }
   for (const e of report.judgement.environments) lines.push(`  ${e.environment}: ${judged(e)}`);
   if (isEmptyDiff(report.reproduction)) {

@@ -6,6 +6,8 @@ import type { AnalysisSample } from '../shared/analysis';
 import { measurementErrorLimit } from '../shared/analysis/budget';
 import type { StepVerdict } from '../shared/analysis/judge';
 import { JUDGEMENT_RULES, rulesOf } from '../shared/analysis/rules';
+import { warmUpOf } from '../shared/analysis/warm-up';
+import { formatDuration } from '../shared/duration';
 import { millis, percent as pct } from '../shared/format';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';
 
@@ -26,7 +28,8 @@ export function formatSample(s: AnalysisSample): string {
       ? ` (stable ${pct(s.stable.errors / s.stable.requests)}, p95 ${millis(s.stable.p95Ms)})`
       : '';
   return (
-    `${time(s.at)}   sample ${s.environment} @${s.weight}%: ${s.verdict.toUpperCase()} ` +
+    `${time(s.at)}   sample ${s.environment} @${s.weight}%: ${s.verdict.toUpperCase()}` +
+    `${s.warmUp && s.verdict === 'warm-up' ? ` (checks ${s.warmUp.verdict})` : ''} ` +
     `req=${s.canary.requests} err=${pct(s.errorRate)}${stable} p95=${p95} — ${s.reason}`
   );
 }
@@ -40,6 +43,7 @@ export function formatStepVerdict(v: StepVerdict): string {
     `step ${v.environment} @${v.weight}%: ${v.verdict.toUpperCase()}${rule} ${score}, ` +
     `${v.canaryRequests} requests (${v.minRequests} needed), ${v.samples} samples` +
     `${v.unmeasured ? ` (+${v.unmeasured} unmeasured)` : ''}` +
+    `${v.warmUp ? ` (+${v.warmUp.samples} in warm-up, ${v.warmUp.requests} requests not judged)` : ''}` +
     `${accepted} — ${v.reason}`
   );
 }
@@ -99,6 +103,13 @@ export function formatStatus(status: DeployStatus): string[] {
         `  measurement errors in ${environment}: ${counts.errors ?? 0} in the run, ` +
           `${counts.consecutiveErrors ?? 0}/${limit} in a row ${action === 'pause' ? 'pause' : 'roll back'} ` +
           '(never counted as failures)',
+      );
+    }
+    if (env && limits && rulesOf(env) >= JUDGEMENT_RULES.latencyConfidence) {
+      const warmUp = warmUpOf(limits);
+      lines.push(
+        `  warm-up in ${environment}: each step's samples not judged while their window began in its first ` +
+          `${formatDuration(warmUp.durationMs)} or the canary had served fewer than ${warmUp.requests} requests in it`,
       );
     }
   }

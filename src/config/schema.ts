@@ -9,6 +9,8 @@ import {
   promqlTemplateSchema,
 } from '../shared/analysis-config';
 import { ENVIRONMENT_DEFAULTS } from '../shared/deploy/input';
+import { maxBakeMs } from '../shared/analysis/judge';
+import { formatDuration } from '../shared/duration';
 import { nameSchema } from '../shared/validation';
 import { httpUrlSchema } from '../shared/markdown';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
@@ -34,6 +36,26 @@ const approvalSchema = z
     message: 'approval is required but no approvers are listed',
     path: ['approvers'],
   });
+
+/**
+ * A warm-up as long as a step's max bake leaves nothing to judge: every such step would end inconclusive. The bakes
+ * that start with a warm-up are the canary's steps, a direct deploy's verification and blue-green's verification.
+ */
+function warmUpProblem(env: z.output<typeof environmentConfigSchema>): string | undefined {
+  const duration = env.analysis.warmUp?.duration;
+  if (duration === undefined || duration === 0) return undefined;
+  const bakes =
+    env.strategy === 'canary'
+      ? env.canary.steps.map((s) => s.bake)
+      : [env.strategy === 'direct' ? env.verify.duration : env.blueGreen.verify];
+  const shortest = Math.min(...bakes);
+  const longest = maxBakeMs(env.analysis, shortest);
+  if (duration < longest) return undefined;
+  return (
+    `${formatDuration(duration)} leaves nothing to judge: a step of ${formatDuration(shortest)} waits at most ` +
+    `${formatDuration(longest)} for its requests (maxBakeFactor ${env.analysis.maxBakeFactor}); make it shorter`
+  );
+}
 
 export const environmentConfigSchema = z
   .object({
@@ -243,6 +265,16 @@ export const configSchema = z
           code: 'custom',
           path: ['environments', name, 'analysis', 'provider'],
           message: `provider is ${env.analysis.provider} but ${missing.setting} is not set`,
+        });
+      }
+    }
+    for (const [name, env] of Object.entries(config.environments)) {
+      const problem = warmUpProblem(env);
+      if (problem) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', name, 'analysis', 'warmUp', 'duration'],
+          message: problem,
         });
       }
     }

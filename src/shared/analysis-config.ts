@@ -21,6 +21,7 @@ export const DURATION_BOUNDS = {
   bake: [0, 7 * DAY],
   verify: [0, 7 * DAY],
   timeout: [MINUTE, 30 * DAY],
+  warmUp: [0, HOUR],
 } as const satisfies Record<string, readonly [number, number]>;
 
 /** A duration setting of the kind `name`, within its {@link DURATION_BOUNDS}. */
@@ -101,6 +102,32 @@ export const FAILURE_BUDGET_DEFAULTS = { failureLimit: 5, consecutiveFailureLimi
  */
 export const MEASUREMENT_ERROR_DEFAULTS = { consecutiveErrorLimit: 4, onMeasurementErrors: 'pause' } as const;
 
+/**
+ * Defaults of the canary's warm-up, applied where it is read (`warmUpOf` in src/shared/analysis/warm-up.ts): the first
+ * sample of every step (`duration` unset: one `interval`), and every sample until the canary has served 10 requests in
+ * the step. An ordinary cold start (code paths not yet compiled by the JIT, connections and caches opened on first
+ * use) slows a process's first handful of requests: the issue's service answered its first 5 in 400 ms, twice that is
+ * the margin. Ten requests cost nothing where a sample can be judged on its own (the default minRequests is 50); a
+ * duration alone would not cover a cold start at low traffic, where 10 requests take several samples.
+ */
+export const WARM_UP_DEFAULTS = { requests: 10 } as const;
+
+/**
+ * The canary's warm-up at the start of each step (where a target starts the new release's processes, or adds some as
+ * the weight grows): samples in it are measured and recorded, not judged, and stay out of the step's whole window.
+ */
+const warmUpSchema = z
+  .object({
+    /** From the step's start: a sample whose window began this soon is not judged. Unset: one interval. */
+    duration: bounded('warmUp').optional(),
+    /**
+     * Requests the canary serves in each step before its samples are judged: the providers measure versions, not
+     * processes, so this counts the canary's; on a target that starts several processes in a step, multiply.
+     */
+    requests: z.number().int().min(0).max(1_000_000).optional(),
+  })
+  .strict();
+
 /** A step's score thresholds (0 to 100): at or above `pass` the step passes, below `marginal` it fails. */
 const scoreSchema = z
   .object({
@@ -137,6 +164,11 @@ const analysisObjectSchema = z
     consecutiveErrorLimit: z.number().int().min(1).optional(),
     /** What too many measurement errors in a row do: wait for a person (default), or roll back. */
     onMeasurementErrors: z.enum(['pause', 'rollback']).optional(),
+    /**
+     * The canary's warm-up at the start of each step, not judged. Unset (each part): {@link WARM_UP_DEFAULTS}, left
+     * unset rather than defaulted so a deploy recorded before it keeps its rollout and signed plan hash when it replays.
+     */
+    warmUp: warmUpSchema.optional(),
     /**
      * Requests the canary must have served in a step before the step can end. Unset: minRequests for every sample
      * the bake holds (bake / interval), so a step ends only with as much traffic as judging each sample would need.

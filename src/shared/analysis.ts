@@ -59,9 +59,10 @@ export interface MetricCheck {
   /**
    * How the verdict was reached: the two-proportion z-test (error rates), Fisher's exact test (error rates with too
    * few errors expected for the z-test), Mann–Whitney U on latency histograms, the p95 rule (no histograms), or a
-   * Wilson lower bound (a threshold crossed with confidence).
+   * Wilson lower bound (a threshold crossed with confidence); from the rules revision latencyConfidence, Mann–Whitney's
+   * exact conditional test where few requests lie outside the most common bucket (see `rankTest`).
    */
-  test?: 'two-proportion' | 'fisher-exact' | 'mann-whitney' | 'p95-rule' | 'wilson';
+  test?: 'two-proportion' | 'fisher-exact' | 'mann-whitney' | 'mann-whitney-exact' | 'p95-rule' | 'wilson';
   /** One-sided p-value of "the canary is worse than stable"; the comparison can fail only when it is below `alpha`. */
   pValue?: number;
   alpha?: number;
@@ -76,6 +77,44 @@ export interface MetricCheck {
   ci95?: [number, number];
   /** A threshold judged with confidence: the lower confidence bound of the canary's value. */
   lowerBound?: number;
+  /** A latency quantile judged with confidence: the share of requests slower than the limit, and its bound. */
+  quantile?: QuantileBound;
+  /**
+   * Why the latency comparison took its test: the observations outside the most common bucket of both versions and
+   * how many of the smaller version's were expected there (the exact test below 5); `tooSpread` when the exact test
+   * was due but its tail too spread to enumerate, so the approximation decided.
+   */
+  rankTest?: { tail: number; expectedInTail: number; tooSpread?: boolean };
+}
+
+/**
+ * "The q-quantile lies above `limit`", judged with confidence: `above` of `total` requests were slower than the limit
+ * (interpolated within the bucket that holds it), `lowerBound` is the lower end of the one-sided Wilson interval of
+ * that share at the look's confidence, and `beyond` says it is above 1 − q.
+ */
+export interface QuantileBound {
+  q: number;
+  limit: number;
+  above: number;
+  total: number;
+  share: number;
+  lowerBound: number;
+  beyond: boolean;
+}
+
+/**
+ * Why a sample fell in the canary's warm-up (rules revision latencyConfidence): measured and recorded, its checks kept
+ * for people, but not judged. Its window began within `durationMs` of the step's start, and/or the canary had served
+ * fewer than `requests` in the step before it (`servedBefore`), so it holds some of the first requests of a process
+ * that has just started or of processes a scale-up added.
+ */
+export interface WarmUpFact {
+  by: ('duration' | 'requests')[];
+  durationMs: number;
+  requests: number;
+  servedBefore: number;
+  /** What the sample's checks said, kept and never counted. */
+  verdict: Verdict;
 }
 
 /** A sample as kept in the workflow: what was measured, against what, and what it means. */
@@ -91,8 +130,11 @@ export interface AnalysisSample {
   stable: MetricsWindow | null;
   errorRate: number | null;
   checks: MetricCheck[];
-  verdict: Verdict;
+  /** `warm-up`: taken in the canary's warm-up and not judged (see `warmUp`). */
+  verdict: Verdict | 'warm-up';
   reason: string;
+  /** Present when the sample fell in the canary's warm-up. */
+  warmUp?: WarmUpFact;
   /** Milliseconds since its step began (workflow time); absent in samples recorded before steps were judged whole. */
   elapsedMs?: number;
 }
@@ -102,7 +144,7 @@ const ORDER: Record<Verdict, number> = { healthy: 0, inconclusive: 1, warning: 2
 /** One-sided 95 % for the two-proportion z-test: the canary's error rate is higher than stable's by chance < 5 %. */
 export const SIGNIFICANT_Z = 1.645;
 
-type Judged = Pick<AnalysisSample, 'checks' | 'verdict' | 'reason' | 'errorRate'>;
+type Judged = Pick<AnalysisSample, 'checks' | 'reason' | 'errorRate'> & { verdict: Verdict };
 type Thresholds = { warn: number; critical: number };
 
 function judge(value: number, t: Thresholds, direction: 'above' | 'below' = 'above'): Verdict {
@@ -258,13 +300,22 @@ const LABELS: Record<string, string> = {
 /** The statistics of a check for people: "p 0.001, +3.0 pts" or "p 0.02, P(slower) 0.61". */
 function describeStatistics(c: MetricCheck): string {
   if (c.pValue === undefined) return '';
-  const p = c.pValue < 0.001 ? 'p < 0.001' : `p ${c.pValue.toFixed(3)}`;
+  const exact = c.test === 'mann-whitney-exact' ? 'exact ' : '';
+  const p = c.pValue < 0.001 ? `${exact}p < 0.001` : `${exact}p ${c.pValue.toFixed(3)}`;
   if (c.effectSize === undefined) return `, ${p}`;
   const effect =
-    c.test === 'mann-whitney'
+    c.test === 'mann-whitney' || c.test === 'mann-whitney-exact'
       ? `P(slower) ${c.effectSize.toFixed(2)}`
       : `${c.effectSize >= 0 ? '+' : ''}${(c.effectSize * 100).toFixed(2)} pts`;
   return `, ${p}, ${effect}`;
+}
+
+/** A quantile bound for people: ", 9.4 % over 150 ms (≥ 6.2 %)". */
+function describeQuantile(c: MetricCheck): string {
+  const b = c.quantile;
+  if (!b) return '';
+  const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+  return `, ${pct(b.share)} over ${show(b.limit, 'ms')} (≥ ${pct(b.lowerBound)})`;
 }
 
 function describeCheck(check: MetricCheck): string {
@@ -275,11 +326,15 @@ function describeCheck(check: MetricCheck): string {
     if (c.verdict === 'skipped') return `${c.metric} skipped: ${c.note ?? ''}`;
     const baseline = c.baseline === null || c.baseline === undefined ? '?' : show(c.baseline, c.unit);
     const limit = c.limit === undefined ? '' : `, limit ${show(c.limit, c.unit)}`;
-    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}${describeStatistics(c)}`;
+    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}${describeStatistics(c)}${describeQuantile(c)}`;
   }
-  if (c.verdict === 'critical') return `${c.metric} ${value} > critical ${show(c.critical ?? 0, c.unit)}`;
-  if (c.verdict === 'warning' || c.verdict === 'failing')
-    return `${c.metric} ${value} > warn ${show(c.warn ?? 0, c.unit)}`;
+  if (c.verdict === 'critical') {
+    return `${c.metric} ${value} > critical ${show(c.critical ?? 0, c.unit)}${describeQuantile(c)}`;
+  }
+  if (c.verdict === 'warning' || c.verdict === 'failing') {
+    const over = c.quantile && c.value > (c.critical ?? Infinity) ? describeQuantile(c) : '';
+    return `${c.metric} ${value} > warn ${show(c.warn ?? 0, c.unit)}${over}`;
+  }
   return `${c.metric} ${value}`;
 }
 
@@ -304,6 +359,9 @@ export type AnalysisDecision =
 
 /** A sample's outcome as the loop sees it: a verdict, or a measurement that could not be taken. */
 export type SampleOutcome = Verdict | 'unmeasured';
+
+/** A sample's outcome as the judgement sees it: from the rules revision latencyConfidence, also a warm-up sample. */
+export type JudgedOutcome = SampleOutcome | 'warm-up';
 
 /** The consecutive counts the canary loop carries from one sample to the next. */
 export interface AnalysisCounts {

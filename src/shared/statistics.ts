@@ -259,7 +259,7 @@ export function normalizeHistogram(h: LatencyHistogram): LatencyHistogram {
 }
 
 /** Both histograms on the bounds they share (plus the larger top bound), each bucket moved up to the next of them. */
-function onCommonBounds(a: LatencyHistogram, b: LatencyHistogram): [LatencyHistogram, LatencyHistogram] {
+export function onCommonBounds(a: LatencyHistogram, b: LatencyHistogram): [LatencyHistogram, LatencyHistogram] {
   const x = normalizeHistogram(a);
   const y = normalizeHistogram(b);
   if (sameBounds(x.boundsMs, y.boundsMs)) return [x, y];
@@ -331,4 +331,23 @@ export function histogramQuantile(h: LatencyHistogram, q: number): number | null
     return lower + (upper - lower) * Math.min(1, Math.max(0, (rank - below) / inBucket));
   }
   return null;
+}
+
+/**
+ * How many observations lie above `x` (ms): the buckets wholly above it, and the share of the bucket that holds it by
+ * linear interpolation, as {@link histogramQuantile} places observations within a bucket; so the share above x exceeds
+ * 1 − q exactly when the q-quantile lies above x. The overflow bucket counts as above x only when x is below its lower
+ * bound (beyond the last finite bound nothing is known, and no quantile is placed there). 0 for an empty histogram.
+ */
+export function histogramCountAbove(h: LatencyHistogram, x: number): number {
+  const { boundsMs, counts } = normalizeHistogram(h);
+  let above = 0;
+  for (let i = 0; i < counts.length; i += 1) {
+    const upper = boundsMs[i]!;
+    const lower = i > 0 ? boundsMs[i - 1]! : Math.min(0, upper);
+    const inBucket = counts[i]!;
+    if (x < lower) above += inBucket;
+    else if (x < upper && upper !== Infinity && upper > lower) above += (inBucket * (upper - x)) / (upper - lower);
+  }
+  return above;
 }

@@ -2,6 +2,9 @@ import { buildDeployInput } from '../../src/config/deploy-request';
 import { configSchema, type OpsflowConfig } from '../../src/config/schema';
 import type { DeployInput } from '../../src/shared/deploy';
 
+/** No warm-up: every sample judged, as the tests that count samples expect (the warm-up's own tests set theirs). */
+const NO_WARM_UP = { duration: 0, requests: 0 };
+
 /** The example configuration, with short bakes, as tests use it. */
 export function testConfig(
   overrides: { production?: Record<string, unknown>; staging?: Record<string, unknown> } = {},
@@ -22,7 +25,7 @@ export function testConfig(
       staging: {
         strategy: 'direct',
         verify: { duration: '2s' },
-        analysis: { interval: '1s', minRequests: 10 },
+        analysis: { interval: '1s', minRequests: 10, warmUp: NO_WARM_UP },
         ...overrides.staging,
       },
       production: {
@@ -35,7 +38,7 @@ export function testConfig(
             { weight: 100, bake: '2m' },
           ],
         },
-        analysis: { interval: '30s', minRequests: 10, failureLimit: 2, inconclusiveLimit: 3 },
+        analysis: { interval: '30s', minRequests: 10, failureLimit: 2, inconclusiveLimit: 3, warmUp: NO_WARM_UP },
         ...overrides.production,
       },
     },

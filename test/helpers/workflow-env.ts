@@ -7,6 +7,7 @@ import { Context } from '@temporalio/activity';
 import { TestWorkflowEnvironment, TimeSkippingWorkflowClient } from '@temporalio/testing';
 import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../src/activities';
+import type { MetricsProvider } from '../../src/activities/metrics/contract';
 import {
   handoffDir,
   type DeployPolicy,
@@ -28,6 +29,8 @@ export type DeployHandle = WorkflowHandle<typeof deploy>;
 
 export interface Scenario {
   profiles?: Record<string, VersionProfile>;
+  /** A metrics provider of the test's own, instead of one answering from `profiles`. */
+  metrics?: MetricsProvider;
   config?: Parameters<typeof testConfig>[0];
   requestedBy?: string;
   version?: string;
@@ -104,7 +107,7 @@ export class DeployTestEnv {
       production: '1.0.0',
     });
     scenario.arrange?.(target);
-    const metrics = new FakeMetrics(scenario.profiles ?? {});
+    const metrics = scenario.metrics ?? new FakeMetrics(scenario.profiles ?? {});
     const config = testConfig(scenario.config);
     const input = testInput(config, this.workdir, {
       version: scenario.version ?? '1.1.0',

@@ -2,6 +2,8 @@ import type { AnalysisSample } from '../../shared/analysis';
 import { measurementErrorLimit } from '../../shared/analysis/budget';
 import type { StepVerdict, UnmeasuredSample } from '../../shared/analysis/judge';
 import { JUDGEMENT_RULES, rulesOf } from '../../shared/analysis/rules';
+import { warmUpOf } from '../../shared/analysis/warm-up';
+import { EXACT_EXPECTED_TAIL } from '../../shared/exact-rank-test';
 import { inlineMarkdown, safeLink } from '../../shared/markdown';
 import {
   planOf,
@@ -74,6 +76,7 @@ function stepVerdictLines(v: StepVerdict): string[] {
     `**Whole step: ${v.verdict}**${v.rule ? ` (rule: ${v.rule})` : ''}, ${score} over ${v.canaryRequests} canary ` +
     `requests (${v.minRequests} needed) and ${v.stableRequests} stable, ${v.samples} samples` +
     (v.unmeasured ? `, ${v.unmeasured} unmeasured` : '') +
+    (v.warmUp ? `, and ${v.warmUp.samples} in its warm-up (${v.warmUp.requests} canary requests, not judged)` : '') +
     (v.acceptedBy ? `; accepted by ${cell(v.acceptedBy)}` : '');
   if (v.checks.length === 0) return [head, '', cell(v.reason)];
   const rows = v.checks.map((c) => {
@@ -86,14 +89,18 @@ function stepVerdictLines(v: StepVerdict): string[] {
     const effect =
       c.effectSize === undefined
         ? '–'
-        : c.test === 'mann-whitney'
+        : c.test === 'mann-whitney' || c.test === 'mann-whitney-exact'
           ? `P(slower) ${c.effectSize.toFixed(2)}`
           : `${(c.effectSize * 100).toFixed(2)} pts`;
+    const quantile = c.quantile
+      ? `, ${formatValue(c.quantile.share, 'ratio')} over ${formatValue(c.quantile.limit, 'ms')} (lower bound ` +
+        `${formatValue(c.quantile.lowerBound, 'ratio')})`
+      : '';
     const test = c.skipped
       ? `skipped: ${c.skipped}`
       : c.lowerBound !== undefined
         ? `${c.test ?? ''}, lower bound ${formatValue(c.lowerBound, c.unit)}`
-        : (c.test ?? '–');
+        : `${c.test ?? '–'}${quantile}`;
     return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${stable} | ${limit} | ${test} | ${p} | ${effect} | ${c.verdict} |`;
   });
   return [
@@ -238,13 +245,30 @@ export function renderSummary(
         `less rolls back; without the requests by ${a.maxBakeFactor} × its bake the step is inconclusive and ` +
         `${a.onInconclusive === 'pause' ? 'pauses for a person' : 'rolls back'}`,
     );
+    const confident = rulesOf(env) >= JUDGEMENT_RULES.latencyConfidence;
+    if (confident) {
+      const warmUp = warmUpOf(a);
+      push(
+        `  - Warm-up: at the start of each step, samples whose window began in its first ` +
+          `${formatDuration(warmUp.durationMs)} or before the canary had served ${warmUp.requests} requests in it ` +
+          `are measured and recorded, not judged (a critical error rate aside), and stay out of the step's window; ` +
+          `a p95 or p99 is past its critical threshold only when significantly more than 5 % (1 %) of requests ` +
+          `are slower than it (Wilson bound)`,
+      );
+    }
     if (a.compare.enabled) {
       push(
         `  - Against stable over the same window: failing when the error rate exceeds stable's by more than ` +
           `${percent(a.compare.errorRateIncrease)} (two-proportion z-test, or Fisher's exact test on few errors: ` +
           `one-sided p < 0.001 for a sample; for a step's whole window, the 95 % interval of the difference wholly ` +
           `above the tolerance), or latencies are slower (Mann–Whitney U on the histograms, where the ` +
-          `provider gives them) with a p95 over ${a.compare.latencyRatio}× stable's and stable's + ` +
+          `provider gives them` +
+          (confident
+            ? `; its exact conditional test when fewer than ${EXACT_EXPECTED_TAIL} of the smaller version's ` +
+              `requests are expected outside the most common bucket) with significantly more than 5 % of the ` +
+              `canary's requests slower than`
+            : `) with a p95 over`) +
+          ` ${a.compare.latencyRatio}× stable's${confident ? ' p95' : ''} and stable's + ` +
           `${formatDuration(a.compare.latencyIncrease)}`,
       );
     }

@@ -1,5 +1,5 @@
 import { MEASUREMENT_ERROR_DEFAULTS, type AnalysisConfig } from '../analysis-config';
-import type { SampleOutcome } from '../analysis';
+import type { JudgedOutcome } from '../analysis';
 import { JUDGEMENT_RULES } from './rules';
 
 /** The failure counts of one environment's run, carried from sample to sample and from step to step. */
@@ -61,14 +61,17 @@ export type BudgetDecision =
  * `errorsApart` on, a sample that could not be measured is no evidence about the canary: it counts only on the
  * measurement-error limit (`consecutiveErrorLimit` in a row applies `onMeasurementErrors`), neither ends nor adds to a
  * row of failures, and any measured sample ends the row of errors. The first revision counts it as a failing sample.
+ * A sample in the canary's warm-up (from `latencyConfidence`) counts on nothing.
  */
 export function countSample(
-  outcome: SampleOutcome,
+  outcome: JudgedOutcome,
   lowTraffic: boolean,
   counts: FailureCounts,
   config: BudgetConfig,
   rules: number,
 ): { counts: FailureCounts; decision: BudgetDecision } {
+  // A warm-up sample (only from latencyConfidence) is measured, so it ends a row of errors, and is no evidence.
+  if (outcome === 'warm-up') return { counts: { ...counts, consecutiveErrors: 0 }, decision: { action: 'continue' } };
   if (rules < JUDGEMENT_RULES.errorsApart) return countEvidence(outcome, lowTraffic, counts, config);
   if (outcome !== 'unmeasured') {
     return countEvidence(outcome, lowTraffic, { ...counts, consecutiveErrors: 0 }, config);
@@ -90,7 +93,7 @@ export function countSample(
  * requests, up to its max bake); other inconclusive samples (data missing) `inconclusiveLimit` in a row pause.
  */
 function countEvidence(
-  outcome: SampleOutcome,
+  outcome: Exclude<JudgedOutcome, 'warm-up'>,
   lowTraffic: boolean,
   counts: FailureCounts,
   config: BudgetConfig,

@@ -1,6 +1,12 @@
 import type { AnalysisConfig } from '../analysis-config';
 import { customChecks, describeChecks, type MetricCheck, type Verdict } from '../analysis';
+import { lnChoose } from '../exact-rank-test';
 import { mannWhitneyHistograms, twoProportionTest, type LatencyHistogram } from '../statistics';
+import { ALPHA, SMALL_EFFECT, wilsonLower, Z, type Look } from './confidence';
+import { latencyComparisonChecks, latencyThresholdChecks } from './latency';
+import { JUDGEMENT_RULES } from './rules';
+
+export { ALPHA, SMALL_EFFECT, wilsonLower, type Look } from './confidence';
 
 /**
  * What one version served over a window, as the judgement reads it: one sample's window, or a step's cumulative one
@@ -15,26 +21,6 @@ export interface WindowTotals {
   custom?: Record<string, number | null>;
 }
 
-/**
- * Which look at the canary a judgement is: one sample of many, or the step's whole window, judged once at its end. A
- * sample is one of up to 60 looks at the same canary in the default ramp, so its tests ask for α = 0.001 (about
- * 0.05 / 60, Bonferroni's bound for 60 looks): a healthy release then almost never shows a failing sample by chance,
- * and the failure budget counts evidence, not noise. The step's window is judged once: α = 0.05.
- */
-export type Look = 'sample' | 'step';
-
-/** Significance each look asks for: a one-sided p-value below this says the canary is worse. */
-export const ALPHA: Record<Look, number> = { sample: 0.001, step: 0.05 };
-
-/** One-sided normal quantiles of 1 − ALPHA, for the Wilson bound of a threshold crossed with confidence. */
-const Z: Record<Look, number> = { sample: 3.090232306167813, step: 1.6448536269514729 };
-
-/**
- * Below this probability that a canary request is slower than a stable one, a significant latency difference is too
- * small to mention (Vargha and Delaney's "small" effect, A = 0.56: J. Educ. Behav. Stat. 25(2), 2000).
- */
-export const SMALL_EFFECT = 0.56;
-
 type Config = Pick<AnalysisConfig, 'errorRate' | 'latencyP95' | 'latencyP99' | 'custom' | 'compare'>;
 type Thresholds = { warn: number; critical: number };
 
@@ -46,16 +32,6 @@ export function worstVerdict(checks: readonly MetricCheck[]): Verdict {
     (worst, c) => (c.verdict !== 'skipped' && ORDER[c.verdict] > ORDER[worst] ? c.verdict : worst),
     'healthy',
   );
-}
-
-/** Lower end of the one-sided Wilson score interval of events / trials at normal quantile z (0 without trials). */
-export function wilsonLower(events: number, trials: number, z: number): number {
-  if (!(trials > 0)) return 0;
-  const p = Math.min(1, Math.max(0, events / trials));
-  const z2 = z * z;
-  const centre = p + z2 / (2 * trials);
-  const half = z * Math.sqrt((p * (1 - p)) / trials + z2 / (4 * trials * trials));
-  return Math.max(0, (centre - half) / (1 + z2 / trials));
 }
 
 function judge(value: number, t: Thresholds, direction: 'above' | 'below' = 'above'): Verdict {
@@ -112,24 +88,6 @@ function skippedComparison(canary: WindowTotals, stable: WindowTotals | null, mi
       ? 'stable took no traffic'
       : `stable had ${stable.requests} requests, fewer than the ${minRequests} needed to compare`,
   };
-}
-
-/** ln Γ(x) for x > 0: Lanczos' approximation (g = 7, 9 terms), about 15 significant digits. */
-function lnGamma(x: number): number {
-  const c = [
-    0.9999999999998099, 676.5203681218851, -1259.1392167224028, 771.3234287776531, -176.6150291621406,
-    12.507343278686905, -0.13857109526572012, 9.984369578019572e-6, 1.5056327351493116e-7,
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
-  const z = x - 1;
-  let sum = c[0]!;
-  for (let i = 1; i < 9; i++) sum += c[i]! / (z + i);
-  const t = z + 7.5;
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(sum);
-}
-
-function lnChoose(n: number, k: number): number {
-  return lnGamma(n + 1) - lnGamma(k + 1) - lnGamma(n - k + 1);
 }
 
 /**
@@ -270,6 +228,7 @@ export function judgeWindow(
   config: Config,
   look: Look,
   minRequests: number,
+  rules: number = JUDGEMENT_RULES.original,
 ): JudgedWindow {
   if (canary.requests < minRequests) {
     return {
@@ -280,18 +239,26 @@ export function judgeWindow(
       lowTraffic: true,
     };
   }
-  const checks: MetricCheck[] = [
-    errorRateCheck(canary, config.errorRate, look),
-    latencyCheck('latencyP95', canary.p95Ms, config.latencyP95),
-  ];
-  if (config.latencyP99) checks.push(latencyCheck('latencyP99', canary.p99Ms, config.latencyP99));
+  // From revision latencyConfidence, latency quantiles are judged with confidence and ties get the exact test.
+  const confident = rules >= JUDGEMENT_RULES.latencyConfidence;
+  const checks: MetricCheck[] = [errorRateCheck(canary, config.errorRate, look)];
+  if (confident) {
+    checks.push(...latencyThresholdChecks(canary, config, look));
+  } else {
+    checks.push(latencyCheck('latencyP95', canary.p95Ms, config.latencyP95));
+    if (config.latencyP99) checks.push(latencyCheck('latencyP99', canary.p99Ms, config.latencyP99));
+  }
   checks.push(...customChecks(canary, config.custom));
   if (config.compare.enabled && stable) {
     if (stable.requests < minRequests) {
       checks.push(skippedComparison(canary, stable, minRequests));
     } else {
       checks.push(errorComparison(canary, stable, config, look));
-      checks.push(...latencyComparison(canary, stable, config, look));
+      checks.push(
+        ...(confident
+          ? latencyComparisonChecks(canary, stable, config, look)
+          : latencyComparison(canary, stable, config, look)),
+      );
     }
   }
   const verdict = worstVerdict(checks);

@@ -5,7 +5,7 @@
  * another) and give exactly the verdicts the workflow gave.
  */
 import type { AnalysisConfig } from '../analysis-config';
-import type { DecisionRule, MetricCheck, MetricsWindow, SampleOutcome, Verdict } from '../analysis';
+import type { DecisionRule, JudgedOutcome, MetricCheck, MetricsWindow, Verdict, WarmUpFact } from '../analysis';
 import { describeChecks } from '../analysis';
 import { asDecidingChecks, decidingChecks } from '../deploy/facts';
 import type { RolloutEnvironment } from '../deploy/input';
@@ -15,6 +15,15 @@ import { judgeWindow, type JudgedWindow } from './checks';
 import { addSample, emptyWindow, totalsOf, type CumulativeWindow } from './cumulative';
 import { rulesOf } from './rules';
 import { scoreStep } from './score';
+import {
+  describeWarmUp,
+  noWarmUp,
+  stepWarmsUp,
+  warmUpFact,
+  warmUpOf,
+  warmUpOutcome,
+  type WarmUpProgress,
+} from './warm-up';
 
 /** One interval's measurement as the workflow recorded it: what the provider answered, or that it could not. */
 export interface Measurement {
@@ -29,6 +38,8 @@ export interface Measurement {
   stable: MetricsWindow | null;
   /** Why it could not be measured. */
   error?: string;
+  /** The window measured, ending `elapsedMs` into the step; absent: the analysis interval. */
+  windowMs?: number;
 }
 
 /** The environment settings the judgement reads: its analysis, the bakes of its steps, the revision of its rules. */
@@ -64,6 +75,8 @@ export interface StepVerdict {
   minRequests: number;
   /** Who resumed the deploy after the step paused, accepting it. */
   acceptedBy?: string;
+  /** Samples of the step's warm-up and their canary requests, measured and not judged (absent: none). */
+  warmUp?: { samples: number; requests: number };
   /** For people, rendered from the fields above. */
   reason: string;
 }
@@ -103,6 +116,8 @@ export interface StepState {
   unmeasured: number;
   canary: CumulativeWindow;
   stable: CumulativeWindow | null;
+  /** The step's warm-up so far (samples in it stay out of the windows above). */
+  warmUp: WarmUpProgress;
 }
 
 /** What the loop does after a sample. */
@@ -129,7 +144,9 @@ export interface Observation {
   step: StepState;
   /** The sample's own judgement; null when it could not be measured. */
   sample: JudgedWindow | null;
-  outcome: SampleOutcome;
+  outcome: JudgedOutcome;
+  /** Present when the sample fell in its step's warm-up: it was not judged (but for a critical error rate). */
+  warmUp?: WarmUpFact;
   verdict: StepVerdict;
   action: StepAction;
 }
@@ -182,6 +199,7 @@ export function beginStep(
     unmeasured: 0,
     canary: emptyWindow(),
     stable: null,
+    warmUp: noWarmUp(),
   };
 }
 
@@ -235,17 +253,32 @@ function describeVerdict(
  */
 export function observe(env: JudgedEnvironment, run: RunState, step: StepState, m: Measurement): Observation {
   const config = env.analysis;
-  const sample = m.canary ? judgeWindow(m.canary, m.stable, config, 'sample', config.minRequests) : null;
-  const outcome: SampleOutcome = sample ? sample.verdict : 'unmeasured';
-  const nextStep: StepState = m.canary
-    ? {
-        ...step,
-        samples: step.samples + 1,
-        canary: addSample(step.canary, m.canary),
-        stable: m.stable ? addSample(step.stable ?? emptyWindow(), m.stable) : step.stable,
-      }
-    : { ...step, unmeasured: step.unmeasured + 1 };
-  const counted = countSample(outcome, sample?.lowTraffic ?? false, run.counts, config, rulesOf(env));
+  const rules = rulesOf(env);
+  const judged = m.canary ? judgeWindow(m.canary, m.stable, config, 'sample', config.minRequests, rules) : null;
+  const warmUp =
+    m.canary && judged && stepWarmsUp(env, step.step)
+      ? warmUpFact(
+          warmUpOf(config),
+          step.warmUp,
+          { elapsedMs: m.elapsedMs, windowMs: m.windowMs ?? config.interval },
+          judged,
+        )
+      : undefined;
+  const sample = judged && warmUp ? { ...judged, reason: describeWarmUp(warmUp, judged.reason) } : judged;
+  const outcome: JudgedOutcome = !sample ? 'unmeasured' : warmUp ? warmUpOutcome(sample) : sample.verdict;
+  const served = { ...step.warmUp, served: step.warmUp.served + (m.canary?.requests ?? 0) };
+  const nextStep: StepState = !m.canary
+    ? { ...step, unmeasured: step.unmeasured + 1 }
+    : warmUp
+      ? { ...step, warmUp: { ...served, samples: served.samples + 1, requests: served.requests + m.canary.requests } }
+      : {
+          ...step,
+          samples: step.samples + 1,
+          canary: addSample(step.canary, m.canary),
+          stable: m.stable ? addSample(step.stable ?? emptyWindow(), m.stable) : step.stable,
+          warmUp: served,
+        };
+  const counted = countSample(outcome, sample?.lowTraffic ?? false, run.counts, config, rules);
   const nextRun: RunState = {
     environment: run.environment,
     counts: counted.counts,
@@ -258,6 +291,7 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
     config,
     'step',
     step.minRequests,
+    rules,
   );
   const scored = window.lowTraffic ? null : scoreStep(window.checks, config);
   const base: StepVerdict = {
@@ -275,6 +309,9 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
     bakeMs: step.bakeMs,
     maxBakeMs: step.maxBakeMs,
     minRequests: step.minRequests,
+    ...(nextStep.warmUp.samples > 0
+      ? { warmUp: { samples: nextStep.warmUp.samples, requests: nextStep.warmUp.requests } }
+      : {}),
     reason: '',
   };
   base.reason = describeVerdict(base, window.verdict);
@@ -283,6 +320,7 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
     step: nextStep,
     sample,
     outcome,
+    ...(warmUp ? { warmUp } : {}),
     verdict,
     action,
   });
@@ -374,8 +412,8 @@ export interface SampleVerdict {
   index: number;
   environment: string;
   step: number;
-  /** The sample's own verdict; `unmeasured` when it could not be measured. */
-  outcome: SampleOutcome;
+  /** The sample's own verdict; `unmeasured` when it could not be measured, `warm-up` when not judged. */
+  outcome: JudgedOutcome;
   /** What the loop would do after it; `skipped` when an earlier decision had already ended its step or its run. */
   action: StepAction['action'] | 'skipped';
   /** The rule behind a pause or a rollback. */
@@ -466,7 +504,7 @@ export function judgeRun(rollout: readonly JudgedEnvironment[], measurements: re
           environment: m.environment,
           step: m.step,
           outcome: m.canary
-            ? judgeWindow(m.canary, m.stable, env.analysis, 'sample', env.analysis.minRequests).verdict
+            ? judgeWindow(m.canary, m.stable, env.analysis, 'sample', env.analysis.minRequests, rulesOf(env)).verdict
             : 'unmeasured',
           action: 'skipped',
           reason,
@@ -534,6 +572,7 @@ export function measurementsOf(status: Pick<DeployStatus, 'samples' | 'unmeasure
       elapsedMs: s.elapsedMs ?? 0,
       canary: s.canary,
       stable: s.stable,
+      windowMs: s.windowMs,
     } satisfies Measurement,
   }));
   const missing = (status.unmeasured ?? []).map((u) => ({

@@ -12,12 +12,19 @@ export const JUDGEMENT_RULES = {
    * (a pause for a person by default), and never as failing samples.
    */
   errorsApart: 2,
+  /**
+   * Latency judged without crying wolf (issue 24): a canary's first samples after each step begins are its warm-up,
+   * measured and recorded but not judged (`warmUp`); Mann–Whitney's exact conditional test where few requests lie
+   * outside the most common bucket; a latency quantile past a threshold (or stable's tolerance) only when significantly
+   * more requests than it allows are slower (a Wilson bound on the share above).
+   */
+  latencyConfidence: 3,
 } as const;
 
 export type JudgementRules = (typeof JUDGEMENT_RULES)[keyof typeof JUDGEMENT_RULES];
 
 /** The rules a deploy planned now is judged by. */
-export const LATEST_RULES: JudgementRules = JUDGEMENT_RULES.errorsApart;
+export const LATEST_RULES: JudgementRules = JUDGEMENT_RULES.latencyConfidence;
 
 /** The revision an environment of a recorded rollout was judged by. */
 export function rulesOf(env: { rules?: number }): number {

@@ -123,7 +123,8 @@ export function stoppedEnvironment(results: readonly EnvironmentResult[]): Envir
 export function totalSamples(results: readonly EnvironmentResult[]): SampleCounts {
   const total = emptySampleCounts();
   for (const r of results) {
-    for (const key of Object.keys(total) as (keyof SampleCounts)[]) total[key] += r.samples[key];
+    for (const key of Object.keys(total) as Exclude<keyof SampleCounts, 'warm-up'>[]) total[key] += r.samples[key];
+    if (r.samples['warm-up']) total['warm-up'] = (total['warm-up'] ?? 0) + r.samples['warm-up'];
   }
   return total;
 }

@@ -292,8 +292,11 @@ export type StopCauseKind = StopCause['kind'];
 /** How one environment ended. */
 export type EnvironmentOutcome = 'promoted' | 'rolled-back' | 'failed' | 'unchanged' | 'not-reached';
 
-/** Samples of one environment by what they showed; `unmeasured` ones could not be taken at all. */
-export type SampleCounts = Record<Verdict | 'unmeasured', number>;
+/**
+ * Samples of one environment by what they showed; `unmeasured` ones could not be taken at all; `warm-up` ones were
+ * taken in the canary's warm-up and not judged (absent until one was).
+ */
+export type SampleCounts = Record<Verdict | 'unmeasured', number> & { 'warm-up'?: number };
 
 /** What happened in one environment: facts as fields, for reports, figures and post-mortems. */
 export interface EnvironmentResult {

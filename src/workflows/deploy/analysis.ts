@@ -31,10 +31,22 @@ import { now, type DeployState } from './state';
  */
 export const MEASUREMENT_ERRORS_PATCH = 'analysis-measurement-errors';
 
+/**
+ * Deploys planned with this patch judge latency by the rules revision latencyConfidence: a warm-up at each step's
+ * start, Mann–Whitney's exact test under heavy ties, quantile thresholds with confidence (issue 24).
+ */
+export const LATENCY_CONFIDENCE_PATCH = 'analysis-latency-confidence';
+
 /** The rollout marked with the revision of the judgement's rules it is judged by; unmarked, the original rules. */
 export function withJudgementRules(rollout: EnvironmentPlan[]): RolloutEnvironment[] {
-  if (!patched(MEASUREMENT_ERRORS_PATCH)) return rollout;
-  return rollout.map((env) => ({ ...env, rules: JUDGEMENT_RULES.errorsApart }));
+  // Newest first: a deploy planned with a newer patch is judged by its revision, and records only that marker.
+  const rules = patched(LATENCY_CONFIDENCE_PATCH)
+    ? JUDGEMENT_RULES.latencyConfidence
+    : patched(MEASUREMENT_ERRORS_PATCH)
+      ? JUDGEMENT_RULES.errorsApart
+      : undefined;
+  if (rules === undefined) return rollout;
+  return rollout.map((env) => ({ ...env, rules }));
 }
 
 /**
@@ -91,13 +103,16 @@ async function judgeStep(state: DeployState, at: AnalysisStep): Promise<void> {
       canary: measured.ok ? measured.canary : null,
       stable: measured.ok ? measured.stable : null,
       ...(measured.ok ? {} : { error: measured.reason }),
+      windowMs: analysis.interval,
     };
     const seen = observe(env, run, step, m);
     run = seen.run;
     step = seen.step;
     status.analysis = { ...run, step: seen.verdict };
     if (seen.sample && m.canary) {
-      const { checks, errorRate, verdict, reason } = seen.sample;
+      const { checks, errorRate, reason } = seen.sample;
+      // A warm-up sample is recorded as such, unless its error rate was critical (then it is judged on that).
+      const verdict = seen.outcome === 'warm-up' ? 'warm-up' : seen.sample.verdict;
       state.recordSample({
         at: now(),
         environment: env.name,
@@ -111,6 +126,7 @@ async function judgeStep(state: DeployState, at: AnalysisStep): Promise<void> {
         verdict,
         reason,
         elapsedMs: m.elapsedMs,
+        ...(seen.warmUp ? { warmUp: seen.warmUp } : {}),
       });
     } else {
       const reason = m.error ?? 'could not be measured';

@@ -36,7 +36,8 @@ export function describeStatus(status: DeployStatus): string {
 
 /** The last sample as a markdown table: each metric, its value, its limits, its verdict. */
 function describeSample(sample: AnalysisSample): string {
-  const head = `last sample (${sample.environment} at ${sample.weight} %): **${sample.verdict}** over ${sample.canary.requests} requests`;
+  const warmUp = sample.warmUp && sample.verdict === 'warm-up' ? ` (not judged; checks ${sample.warmUp.verdict})` : '';
+  const head = `last sample (${sample.environment} at ${sample.weight} %): **${sample.verdict}**${warmUp} over ${sample.canary.requests} requests`;
   if (sample.checks.length === 0) return `${head}: ${inlineMarkdown(sample.reason)}`;
   return [head, '', ...checkTable(sample.checks)].join('\n');
 }
@@ -47,6 +48,7 @@ function describeStep(step: StepVerdict): string {
   const head =
     `whole step (${step.environment} at ${step.weight} %): **${step.verdict}**${step.rule ? ` (${step.rule})` : ''}, ` +
     `${score}, ${step.canaryRequests} requests (${step.minRequests} needed), ${step.samples} samples` +
+    (step.warmUp ? ` and ${step.warmUp.samples} in warm-up (${step.warmUp.requests} requests, not judged)` : '') +
     (step.acceptedBy ? `, accepted by ${step.acceptedBy}` : '');
   if (step.checks.length === 0) return `${head}: ${inlineMarkdown(step.reason)}`;
   return [head, '', ...checkTable(step.checks)].join('\n');
@@ -59,12 +61,16 @@ function checkTable(checks: readonly MetricCheck[]): string[] {
       c.kind === 'comparison'
         ? `stable ${formatValue(c.baseline, c.unit)}, limit ${formatValue(c.limit, c.unit)}`
         : `warn ${formatValue(c.warn, c.unit)}, critical ${formatValue(c.critical, c.unit)}`;
+    const quantile = c.quantile
+      ? `${c.pValue !== undefined ? ', ' : ''}${formatValue(c.quantile.share, 'ratio')} over ` +
+        `${formatValue(c.quantile.limit, 'ms')} (lower bound ${formatValue(c.quantile.lowerBound, 'ratio')})`
+      : '';
     const evidence =
       c.pValue !== undefined
-        ? `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}`
+        ? `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}${quantile}`
         : c.lowerBound !== undefined
           ? `lower bound ${formatValue(c.lowerBound, c.unit)}`
-          : (c.note ?? '');
+          : quantile || (c.note ?? '');
     return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${limits} | ${inlineMarkdown(evidence)} | ${c.verdict} |`;
   });
   return ['| metric | canary | limits | evidence | verdict |', '| --- | --- | --- | --- | --- |', ...rows];

@@ -139,7 +139,8 @@ export class DeployState {
     this.status.samples.push(sample);
     this.status.lastSample = sample;
     const result = this.result(sample.environment);
-    result.samples[sample.verdict] += 1;
+    if (sample.verdict === 'warm-up') result.samples['warm-up'] = (result.samples['warm-up'] ?? 0) + 1;
+    else result.samples[sample.verdict] += 1;
     result.maxWeight = Math.max(result.maxWeight, sample.weight);
     if ((sample.verdict === 'failing' || sample.verdict === 'critical') && !result.failingSince) {
       result.failingSince = new Date(Date.parse(sample.at) - sample.windowMs).toISOString();

@@ -1,0 +1,124 @@
+/**
+ * Latency judged with confidence (rules revision `latencyConfidence`): a quantile threshold is crossed only when
+ * significantly more of the requests than the quantile allows are slower than it, and the comparison with stable uses
+ * Mann–Whitney's exact conditional test where its normal approximation fails (src/shared/exact-rank-test.ts).
+ */
+import type { AnalysisConfig } from '../analysis-config';
+import type { MetricCheck, QuantileBound, Verdict } from '../analysis';
+import { latencyRankTest } from '../exact-rank-test';
+import { histogramCountAbove, histogramTotal, type LatencyHistogram } from '../statistics';
+import type { WindowTotals } from './checks';
+import { ALPHA, SMALL_EFFECT, wilsonLower, Z, type Look } from './confidence';
+
+type Thresholds = { warn: number; critical: number };
+type Config = Pick<AnalysisConfig, 'latencyP95' | 'latencyP99' | 'compare'>;
+
+/** The quantile each latency metric is: p95 allows 5 % of requests slower than its threshold, p99 1 %. */
+const QUANTILE = { latencyP95: 0.95, latencyP99: 0.99 } as const;
+
+/**
+ * "More than 1 − q of the requests slower than `limit`", with the look's confidence: the share above the limit from
+ * the histogram (interpolated within the bucket that holds it, as the quantile is) and the lower end of its one-sided
+ * Wilson interval. The quantile lies above the limit with confidence when that lower end is above 1 − q. undefined
+ * for an empty histogram.
+ */
+export function quantileBound(
+  latency: LatencyHistogram,
+  q: number,
+  limit: number,
+  look: Look,
+): QuantileBound | undefined {
+  const total = histogramTotal(latency);
+  if (!(total > 0)) return undefined;
+  const above = Math.min(total, histogramCountAbove(latency, limit));
+  const lowerBound = wilsonLower(above, total, Z[look]);
+  return { q, limit, above, total, share: above / total, lowerBound, beyond: lowerBound > 1 - q };
+}
+
+function judge(value: number, t: Thresholds): Verdict {
+  return value > t.critical ? 'critical' : value > t.warn ? 'warning' : 'healthy';
+}
+
+/**
+ * A latency quantile against its thresholds. Critical only when the quantile is above critical with the look's
+ * confidence (significantly more than 5 % of requests slower than critical, for p95), as the error rate's critical
+ * needs its Wilson bound: a warning is an alert and stays on the estimate. Without a histogram nothing can be bounded:
+ * the estimate alone, as before.
+ */
+function thresholdCheck(metric: keyof typeof QUANTILE, canary: WindowTotals, t: Thresholds, look: Look): MetricCheck {
+  const value = metric === 'latencyP95' ? canary.p95Ms : canary.p99Ms;
+  const check: MetricCheck = {
+    metric,
+    kind: 'threshold',
+    unit: 'ms',
+    value,
+    warn: t.warn,
+    critical: t.critical,
+    verdict: value === null ? 'inconclusive' : judge(value, t),
+  };
+  if (value === null || !canary.latency) return check;
+  const bound = quantileBound(canary.latency, QUANTILE[metric], t.critical, look);
+  if (!bound) return check;
+  const verdict: Verdict = value > t.critical && bound.beyond ? 'critical' : value > t.warn ? 'warning' : 'healthy';
+  return { ...check, verdict, test: 'wilson', quantile: bound };
+}
+
+/** The latency thresholds of a window: p95, and p99 when configured. */
+export function latencyThresholdChecks(canary: WindowTotals, config: Config, look: Look): MetricCheck[] {
+  const checks = [thresholdCheck('latencyP95', canary, config.latencyP95, look)];
+  if (config.latencyP99) checks.push(thresholdCheck('latencyP99', canary, config.latencyP99, look));
+  return checks;
+}
+
+/**
+ * The canary's latency against stable's. Slower by the rank test (Mann–Whitney on the histograms; its exact
+ * conditional form when fewer than 5 of the smaller version's requests are expected outside the most common bucket)
+ * and significantly more than 5 % of its requests slower than the tolerance (1.5 × stable's p95, or stable's + 100
+ * ms): failing. Slower with at least a small effect but within the tolerance: a warning. Without histograms: the p95
+ * rule alone, as before.
+ */
+export function latencyComparisonChecks(
+  canary: WindowTotals,
+  stable: WindowTotals,
+  config: Config,
+  look: Look,
+): MetricCheck[] {
+  const { compare } = config;
+  if (canary.p95Ms === null || stable.p95Ms === null) return [];
+  const limit = Math.max(stable.p95Ms * compare.latencyRatio, stable.p95Ms + compare.latencyIncrease);
+  const check: MetricCheck = {
+    metric: 'latencyP95 vs stable',
+    kind: 'comparison',
+    unit: 'ms',
+    value: canary.p95Ms,
+    baseline: stable.p95Ms,
+    limit,
+    verdict: canary.p95Ms > limit ? 'failing' : 'healthy',
+    test: 'p95-rule',
+  };
+  if (!canary.latency || !stable.latency) return [check];
+  const rank = latencyRankTest(canary.latency, stable.latency);
+  const bound = quantileBound(canary.latency, QUANTILE.latencyP95, limit, look);
+  const significant = rank.pValue < ALPHA[look];
+  const verdict: Verdict = !significant
+    ? 'healthy'
+    : bound?.beyond
+      ? 'failing'
+      : rank.effectSize >= SMALL_EFFECT
+        ? 'warning'
+        : 'healthy';
+  const { tail, expectedInTail } = rank.choice;
+  return [
+    {
+      ...check,
+      verdict,
+      test: rank.test,
+      pValue: rank.pValue,
+      alpha: ALPHA[look],
+      confidence: 1 - rank.pValue,
+      effectSize: rank.effectSize,
+      rankTest: { tail, expectedInTail, ...(rank.tooSpread ? { tooSpread: true } : {}) },
+      ...(bound ? { quantile: bound } : {}),
+    },
+  ];
+}
