@@ -85,6 +85,21 @@ export interface MetricCheck {
    * was due but its tail too spread to enumerate, so the approximation decided.
    */
   rankTest?: { tail: number; expectedInTail: number; tooSpread?: boolean };
+  /** The latency comparison's tail: more of the canary's requests than stable's slower than the tolerance. */
+  tail?: TailTest;
+}
+
+/**
+ * More of the canary's requests than stable's slower than `limitMs` (the tolerance; counts interpolated within its
+ * bucket and rounded), one-sided, by the two-proportion z-test or Fisher's exact test (Cochran's rule), as error
+ * rates are.
+ */
+export interface TailTest {
+  limitMs: number;
+  canary: { events: number; trials: number };
+  stable: { events: number; trials: number };
+  test: 'fisher-exact' | 'two-proportion';
+  pValue: number;
 }
 
 /**
@@ -310,6 +325,14 @@ function describeStatistics(c: MetricCheck): string {
   return `, ${p}, ${effect}`;
 }
 
+/** The tail test for people: ", 20/102 past 180 ms vs 1/110, p < 0.001". */
+function describeTail(c: MetricCheck): string {
+  const t = c.tail;
+  if (!t) return '';
+  const p = t.pValue < 0.001 ? 'p < 0.001' : `p ${t.pValue.toFixed(3)}`;
+  return `, ${t.canary.events}/${t.canary.trials} past ${show(t.limitMs, 'ms')} vs ${t.stable.events}/${t.stable.trials}, ${p}`;
+}
+
 /** A quantile bound for people: ", 9.4 % over 150 ms (≥ 6.2 %)". */
 function describeQuantile(c: MetricCheck): string {
   const b = c.quantile;
@@ -326,7 +349,7 @@ function describeCheck(check: MetricCheck): string {
     if (c.verdict === 'skipped') return `${c.metric} skipped: ${c.note ?? ''}`;
     const baseline = c.baseline === null || c.baseline === undefined ? '?' : show(c.baseline, c.unit);
     const limit = c.limit === undefined ? '' : `, limit ${show(c.limit, c.unit)}`;
-    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}${describeStatistics(c)}${describeQuantile(c)}`;
+    return `${c.metric}: ${value} vs ${baseline}${limit}${c.note ? `, ${c.note}` : ''}${describeStatistics(c)}${describeTail(c)}${describeQuantile(c)}`;
   }
   if (c.verdict === 'critical') {
     return `${c.metric} ${value} > critical ${show(c.critical ?? 0, c.unit)}${describeQuantile(c)}`;

@@ -1,6 +1,7 @@
 /**
  * Latency judged without crying wolf (issue 24), items 2 and 3: Mann–Whitney's exact conditional test where its normal
- * approximation fails under heavy ties, and latency quantiles past a threshold only with confidence. Each verdict is
+ * approximation fails under heavy ties, the comparison's tail past stable's tolerance tested as error rates are, and
+ * latency quantiles past a threshold only with confidence. Each verdict is
  * shown by the rules revision latencyConfidence (3) and, where the issue says it went wrong, by revision 1.
  *
  * The expected figures were computed independently with scipy 1.17.1 (pip install scipy):
@@ -105,6 +106,9 @@ describe("Mann–Whitney's exact conditional test, where the normal approximatio
       const now = comparison(w, row.look, JUDGEMENT_RULES.latencyConfidence);
       assert.equal(now.verdict, 'healthy', `${row.slow}/${row.n}`);
       assert.equal(now.test, 'mann-whitney-exact');
+      // The tail past the tolerance is the same 2×2 table: Fisher's exact test gives the same p.
+      assert.equal(now.tail?.test, 'fisher-exact');
+      close(now.tail?.pValue, row.exact, 1e-9);
       assert.deepEqual(now.rankTest, {
         tail: row.slow,
         expectedInTail: (row.slow * Math.min(row.n, row.m)) / (row.n + row.m),
@@ -114,6 +118,7 @@ describe("Mann–Whitney's exact conditional test, where the normal approximatio
   });
 
   it('real evidence stays evidence: 2 slow of 50 against none of 5,000 is significant exactly too (p 9.6e-5)', () => {
+    assert.equal(comparison(tail(2, 50, 5000), 'sample', JUDGEMENT_RULES.original).verdict, 'healthy');
     const now = comparison(tail(2, 50, 5000), 'sample', JUDGEMENT_RULES.latencyConfidence);
     assert.ok((now.pValue ?? 1) < 0.001);
     // Significant, but 4 % of requests slow leave the p95 where stable's is: no failure, and too small an effect to warn.
@@ -174,6 +179,32 @@ describe('latency quantiles with confidence: "p95 above X" is "significantly mor
       judgeWindow(against(9).canary, against(9).stable, config, 'step', 5, JUDGEMENT_RULES.latencyConfidence).reason,
       /p95 vs stable: .*, 9\.4 % over 110 ms \(≥ 5\.5 %\)/,
     );
+  });
+
+  it('a release slow on one request in five fails on its tail, which Mann–Whitney misses (revision 1 passed it)', () => {
+    // Stable's p95 is 79.17 ms, so the limit is 179.17 ms, in the 100–250 ms bucket.
+    const w = {
+      canary: windowOf('1.1.0', h({ 5: 20, 10: 36, 25: 20, 50: 5, 100: 1, 500: 20 })),
+      stable: windowOf('1.0.0', h({ 5: 16, 10: 39, 25: 33, 50: 13, 100: 6, 250: 3 })),
+    };
+    const before = comparison(w, 'step', JUDGEMENT_RULES.original);
+    // scipy: mannwhitneyu(..., alternative='greater', method='asymptotic').pvalue = 0.46857809383691884
+    close(before.pValue, 0.46857809383691884);
+    assert.equal(before.verdict, 'healthy', 'not slower across the board: P(slower) about one half');
+    const now = comparison(w, 'step', JUDGEMENT_RULES.latencyConfidence);
+    assert.equal(now.verdict, 'failing');
+    // Stable's 3 requests at 100–250 ms count as 3 × (250 − 179.17) / 150 = 1.42 past the limit: 1 request.
+    assert.deepEqual(now.tail && [now.tail.canary, now.tail.stable, now.tail.test], [
+      { events: 20, trials: 102 },
+      { events: 1, trials: 110 },
+      'two-proportion',
+    ]);
+    close(now.tail?.limitMs, 179.16666666666669);
+    // 10 slow requests expected in each version: the z-test, as statsmodels' proportions_ztest computes it; with
+    // scipy, the pooled z = 4.553555716252616 and norm.sf(z) = 2.637334660457855e-06.
+    close(now.tail?.pValue, 2.637334660457855e-6);
+    // scipy: binomtest(20, 102).proportion_ci(confidence_level=0.90, method='wilson').low
+    close(now.quantile?.lowerBound, 0.13962918952806597);
   });
 
   it("a p95 past critical rolls back at once only with confidence, as the error rate's critical does", () => {

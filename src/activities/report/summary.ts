@@ -92,6 +92,11 @@ function stepVerdictLines(v: StepVerdict): string[] {
         : c.test === 'mann-whitney' || c.test === 'mann-whitney-exact'
           ? `P(slower) ${c.effectSize.toFixed(2)}`
           : `${(c.effectSize * 100).toFixed(2)} pts`;
+    const tail = c.tail
+      ? `; tail ${c.tail.test} p ${c.tail.pValue < 0.001 ? '< 0.001' : c.tail.pValue.toFixed(3)}: ` +
+        `${c.tail.canary.events}/${c.tail.canary.trials} past ${formatValue(c.tail.limitMs, 'ms')} vs ` +
+        `${c.tail.stable.events}/${c.tail.stable.trials}`
+      : '';
     const quantile = c.quantile
       ? `, ${formatValue(c.quantile.share, 'ratio')} over ${formatValue(c.quantile.limit, 'ms')} (lower bound ` +
         `${formatValue(c.quantile.lowerBound, 'ratio')})`
@@ -100,7 +105,7 @@ function stepVerdictLines(v: StepVerdict): string[] {
       ? `skipped: ${c.skipped}`
       : c.lowerBound !== undefined
         ? `${c.test ?? ''}, lower bound ${formatValue(c.lowerBound, c.unit)}`
-        : `${c.test ?? '–'}${quantile}`;
+        : `${c.test ?? '–'}${tail}${quantile}`;
     return `| ${c.metric} | ${formatValue(c.value, c.unit)} | ${stable} | ${limit} | ${test} | ${p} | ${effect} | ${c.verdict} |`;
   });
   return [
@@ -261,15 +266,15 @@ export function renderSummary(
         `  - Against stable over the same window: failing when the error rate exceeds stable's by more than ` +
           `${percent(a.compare.errorRateIncrease)} (two-proportion z-test, or Fisher's exact test on few errors: ` +
           `one-sided p < 0.001 for a sample; for a step's whole window, the 95 % interval of the difference wholly ` +
-          `above the tolerance), or latencies are slower (Mann–Whitney U on the histograms, where the ` +
-          `provider gives them` +
+          `above the tolerance), or ` +
           (confident
-            ? `; its exact conditional test when fewer than ${EXACT_EXPECTED_TAIL} of the smaller version's ` +
-              `requests are expected outside the most common bucket) with significantly more than 5 % of the ` +
-              `canary's requests slower than`
-            : `) with a p95 over`) +
-          ` ${a.compare.latencyRatio}× stable's${confident ? ' p95' : ''} and stable's + ` +
-          `${formatDuration(a.compare.latencyIncrease)}`,
+            ? `when more of the canary's requests than stable's are slower than the latency tolerance, ` +
+              `${a.compare.latencyRatio}× stable's p95 and stable's + ${formatDuration(a.compare.latencyIncrease)} ` +
+              `(the same tests), and significantly more than 5 % of them (Wilson bound), where the provider gives latency histograms; slower across the board by Mann–Whitney ` +
+              `U (its exact conditional test when fewer than ${EXACT_EXPECTED_TAIL} of the smaller version's ` +
+              `requests are expected outside the most common bucket) is a warning`
+            : `latencies are slower (Mann–Whitney U on the histograms, where the provider gives them) with a p95 ` +
+              `over ${a.compare.latencyRatio}× stable's and stable's + ${formatDuration(a.compare.latencyIncrease)}`),
       );
     }
   }

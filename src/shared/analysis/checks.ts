@@ -1,12 +1,13 @@
 import type { AnalysisConfig } from '../analysis-config';
 import { customChecks, describeChecks, type MetricCheck, type Verdict } from '../analysis';
-import { lnChoose } from '../exact-rank-test';
 import { mannWhitneyHistograms, twoProportionTest, type LatencyHistogram } from '../statistics';
 import { ALPHA, SMALL_EFFECT, wilsonLower, Z, type Look } from './confidence';
 import { latencyComparisonChecks, latencyThresholdChecks } from './latency';
+import { cochranSmall, fisherExactGreater } from './proportions';
 import { JUDGEMENT_RULES } from './rules';
 
 export { ALPHA, SMALL_EFFECT, wilsonLower, type Look } from './confidence';
+export { fisherExactGreater } from './proportions';
 
 /**
  * What one version served over a window, as the judgement reads it: one sample's window, or a step's cumulative one
@@ -90,43 +91,12 @@ function skippedComparison(canary: WindowTotals, stable: WindowTotals | null, mi
   };
 }
 
-/**
- * One-sided Fisher's exact test: the probability, with the errors of both versions fixed, that the canary holds at
- * least as many of them as it does (the hypergeometric upper tail; Agresti, Categorical Data Analysis, 3rd ed., §3.5).
- * For counts too small for the z-test's normal approximation: 1 error in 8 canary requests against none in 109 of
- * stable's is p = 8 / 117 = 0.068 here, where the z-test would say 0.0001.
- */
-export function fisherExactGreater(
-  canary: { events: number; trials: number },
-  stable: { events: number; trials: number },
-) {
-  const n = Math.round(canary.trials);
-  const x = Math.round(canary.events);
-  const total = n + Math.round(stable.trials);
-  const events = x + Math.round(stable.events);
-  if (n <= 0 || total <= n || x <= 0) return 1;
-  const top = Math.min(events, n);
-  const lnDenominator = lnChoose(total, n);
-  let pmf = Math.exp(lnChoose(events, x) + lnChoose(total - events, n - x) - lnDenominator);
-  let p = 0;
-  for (let k = x; k <= top; k++) {
-    p += pmf;
-    pmf *= ((events - k) * (n - k)) / ((k + 1) * (total - events - n + k + 1));
-  }
-  return Math.min(1, Math.max(0, p));
-}
-
 /** The z-test's normal approximation needs 5 or more expected in every cell (Cochran's rule); else the exact test. */
 function smallCounts(canary: WindowTotals, stable: WindowTotals): boolean {
-  const total = canary.requests + stable.requests;
-  const errors = canary.errors + stable.errors;
-  const expected = [
-    (canary.requests * errors) / total,
-    (stable.requests * errors) / total,
-    (canary.requests * (total - errors)) / total,
-    (stable.requests * (total - errors)) / total,
-  ];
-  return expected.some((e) => e < 5);
+  return cochranSmall(
+    { events: canary.errors, trials: canary.requests },
+    { events: stable.errors, trials: stable.requests },
+  );
 }
 
 /**

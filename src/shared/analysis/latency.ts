@@ -1,14 +1,16 @@
 /**
  * Latency judged with confidence (rules revision `latencyConfidence`): a quantile threshold is crossed only when
- * significantly more of the requests than the quantile allows are slower than it, and the comparison with stable uses
- * Mann–Whitney's exact conditional test where its normal approximation fails (src/shared/exact-rank-test.ts).
+ * significantly more of the requests than the quantile allows are slower than it; the comparison with stable fails
+ * on the canary's tail (more of its requests past the tolerance than stable's, by the test the error rate uses) and
+ * warns on Mann–Whitney, exact where its normal approximation fails (src/shared/exact-rank-test.ts).
  */
 import type { AnalysisConfig } from '../analysis-config';
-import type { MetricCheck, QuantileBound, Verdict } from '../analysis';
+import type { MetricCheck, QuantileBound, TailTest, Verdict } from '../analysis';
 import { latencyRankTest } from '../exact-rank-test';
 import { histogramCountAbove, histogramTotal, type LatencyHistogram } from '../statistics';
 import type { WindowTotals } from './checks';
 import { ALPHA, SMALL_EFFECT, wilsonLower, Z, type Look } from './confidence';
+import { greaterShare } from './proportions';
 
 type Thresholds = { warn: number; critical: number };
 type Config = Pick<AnalysisConfig, 'latencyP95' | 'latencyP99' | 'compare'>;
@@ -71,11 +73,31 @@ export function latencyThresholdChecks(canary: WindowTotals, config: Config, loo
 }
 
 /**
- * The canary's latency against stable's. Slower by the rank test (Mann–Whitney on the histograms; its exact
- * conditional form when fewer than 5 of the smaller version's requests are expected outside the most common bucket)
- * and significantly more than 5 % of its requests slower than the tolerance (1.5 × stable's p95, or stable's + 100
- * ms): failing. Slower with at least a small effect but within the tolerance: a warning. Without histograms: the p95
- * rule alone, as before.
+ * Does the canary have more requests slower than the tolerance than stable? Each version's requests past `limit`,
+ * interpolated within the bucket that holds it (as the quantile estimate and its bound are) and rounded to whole
+ * requests, compared as the error rates are: the two-proportion z-test, or Fisher's exact test by Cochran's rule.
+ * Whole buckets would make the counts exact but count the bucket's requests under the tolerance too, and a healthy
+ * canary with a few more of them than stable in a step of 25 requests was then failed.
+ */
+export function tailTest(canary: LatencyHistogram, stable: LatencyHistogram, limit: number): TailTest {
+  const count = (h: LatencyHistogram) => ({
+    events: Math.round(histogramCountAbove(h, limit)),
+    trials: Math.round(histogramTotal(h)),
+  });
+  const c = count(canary);
+  const s = count(stable);
+  const share = greaterShare(c, s);
+  return { limitMs: limit, canary: c, stable: s, test: share.test, pValue: share.pValue };
+}
+
+/**
+ * The canary's latency against stable's. Failing when more of its requests than stable's are slower than the
+ * tolerance (1.5 × stable's p95, or stable's + 100 ms: {@link tailTest}, significant at the look's α) and
+ * significantly more than 5 % of them are (a Wilson bound). A warning when
+ * Mann–Whitney says it is slower across the board (its exact conditional test when fewer than 5 of the smaller
+ * version's requests are expected outside the most common bucket) with at least a small effect. Mann–Whitney alone
+ * does not fail a canary: a release slow on one request in five moves the ranks little (P(slower) 0.55) and its test
+ * misses it at a step's size, while its tail is plain. Without histograms: the p95 rule alone, as before.
  */
 export function latencyComparisonChecks(
   canary: WindowTotals,
@@ -98,16 +120,15 @@ export function latencyComparisonChecks(
   };
   if (!canary.latency || !stable.latency) return [check];
   const rank = latencyRankTest(canary.latency, stable.latency);
+  const tail = tailTest(canary.latency, stable.latency, limit);
   const bound = quantileBound(canary.latency, QUANTILE.latencyP95, limit, look);
-  const significant = rank.pValue < ALPHA[look];
-  const verdict: Verdict = !significant
-    ? 'healthy'
-    : bound?.beyond
+  const verdict: Verdict =
+    tail.pValue < ALPHA[look] && bound?.beyond
       ? 'failing'
-      : rank.effectSize >= SMALL_EFFECT
+      : rank.pValue < ALPHA[look] && rank.effectSize >= SMALL_EFFECT
         ? 'warning'
         : 'healthy';
-  const { tail, expectedInTail } = rank.choice;
+  const { expectedInTail } = rank.choice;
   return [
     {
       ...check,
@@ -117,7 +138,8 @@ export function latencyComparisonChecks(
       alpha: ALPHA[look],
       confidence: 1 - rank.pValue,
       effectSize: rank.effectSize,
-      rankTest: { tail, expectedInTail, ...(rank.tooSpread ? { tooSpread: true } : {}) },
+      rankTest: { tail: rank.choice.tail, expectedInTail, ...(rank.tooSpread ? { tooSpread: true } : {}) },
+      tail,
       ...(bound ? { quantile: bound } : {}),
     },
   ];

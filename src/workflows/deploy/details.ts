@@ -61,13 +61,17 @@ function checkTable(checks: readonly MetricCheck[]): string[] {
       c.kind === 'comparison'
         ? `stable ${formatValue(c.baseline, c.unit)}, limit ${formatValue(c.limit, c.unit)}`
         : `warn ${formatValue(c.warn, c.unit)}, critical ${formatValue(c.critical, c.unit)}`;
+    const tail = c.tail
+      ? `, ${c.tail.canary.events}/${c.tail.canary.trials} past ${formatValue(c.tail.limitMs, 'ms')} vs ` +
+        `${c.tail.stable.events}/${c.tail.stable.trials} (${c.tail.test} p ${c.tail.pValue.toPrecision(2)})`
+      : '';
     const quantile = c.quantile
       ? `${c.pValue !== undefined ? ', ' : ''}${formatValue(c.quantile.share, 'ratio')} over ` +
         `${formatValue(c.quantile.limit, 'ms')} (lower bound ${formatValue(c.quantile.lowerBound, 'ratio')})`
       : '';
     const evidence =
       c.pValue !== undefined
-        ? `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}${quantile}`
+        ? `${c.test ?? ''} p ${c.pValue.toPrecision(2)}${c.effectSize === undefined ? '' : `, effect ${c.effectSize.toFixed(3)}`}${tail}${quantile}`
         : c.lowerBound !== undefined
           ? `lower bound ${formatValue(c.lowerBound, c.unit)}`
           : quantile || (c.note ?? '');
