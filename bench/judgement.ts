@@ -8,7 +8,10 @@ import {
   type JudgedEnvironment,
   type Measurement,
 } from '../src/shared/analysis/judge';
+import { LATEST_RULES } from '../src/shared/analysis/rules';
+import { analysisConfigSchema, DEFAULT_CANARY_STEPS } from '../src/shared/analysis-config';
 import { quantile, round, type BaseContext, type BenchResult } from './harness';
+import { latencyFigures } from './judgement-latency';
 
 /** A small seeded PRNG (mulberry32): the same runs every time, so two bench runs compare like with like. */
 function prng(seed: number): () => number {
@@ -105,7 +108,11 @@ function rollbackAtMs(env: JudgedEnvironment, measurements: Measurement[]): numb
  * - a release failing in one of every three samples (hello 1.2.0's 20 % errors in those, none in the others): how
  *   many runs roll back before 100 %, and how much of the ramp passes first;
  * - a healthy release with stable's own error rate (1 %) at the 10 % step: how often it is rolled back (false
- *   rollbacks).
+ *   rollbacks);
+ * - latency (issue 24) at 3, 10 and 60 requests a second, 1,000 runs each: a healthy release with a cold start of 5
+ *   requests is never rolled back; a release slow on one request in five is rolled back before 100 % in every run
+ *   (bench/judgement-latency.ts), by the rules a deploy planned now runs and, for comparison, by revision 2.
+ * Every run is judged by the rules a deploy planned now runs (LATEST_RULES).
  */
 export async function judgement(ctx: BaseContext, runs = 1_000): Promise<BenchResult> {
   const { config } = loadConfig(path.join(__dirname, '..', 'opsflow.yaml'), process.cwd(), () => undefined);
@@ -118,6 +125,7 @@ export async function judgement(ctx: BaseContext, runs = 1_000): Promise<BenchRe
     verifyMs: production.verify.duration,
     blueGreen: { verifyMs: production.blueGreen.verify, keepBlueMs: production.blueGreen.keepBlue },
     analysis: production.analysis,
+    rules: LATEST_RULES,
   };
   const rps = config.platform.local.trafficRps;
   const random = prng(13);
@@ -145,6 +153,23 @@ export async function judgement(ctx: BaseContext, runs = 1_000): Promise<BenchRe
       falseRollbacks += 1;
   }
   ctx.log(`judgement: ${runs} runs each at ${rps} req/s, interval ${env.analysis.interval} ms`);
+  // The example's ramp at three rates, and the built-in default ramp (30-minute, a sample every 30 s) where the
+  // example's 6-s steps are too short for a quiet service's traffic.
+  const defaultRamp: JudgedEnvironment = {
+    ...env,
+    steps: DEFAULT_CANARY_STEPS,
+    analysis: analysisConfigSchema.parse({}),
+  };
+  const latency = latencyFigures(
+    ctx,
+    [
+      { label: 'example ramp', env, rates: [3, 10, 60], compare: true },
+      { label: 'default ramp', env: defaultRamp, rates: [3, 10], compare: false },
+    ],
+    runs,
+    prng,
+    poisson,
+  );
   const seconds = (ms: number) => (Number.isFinite(ms) ? round(ms / 1000, 1) : null);
   return {
     figures: [
@@ -167,7 +192,8 @@ export async function judgement(ctx: BaseContext, runs = 1_000): Promise<BenchRe
         unit: '% of runs',
         note: `error rate 1 % in canary and stable, ${runs} runs of the 10 % step`,
       },
+      ...latency.figures,
     ],
-    detail: { runs, rps, analysis: env.analysis, steps: env.steps, promoted, falseRollbacks },
+    detail: { runs, rps, analysis: env.analysis, steps: env.steps, promoted, falseRollbacks, latency: latency.tallies },
   };
 }
