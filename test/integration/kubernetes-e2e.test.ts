@@ -173,7 +173,10 @@ describe('a deploy through the workflow onto a real Kubernetes API', { skip }, (
     }
     // Judged on Prometheus's figures of the test's traffic: healthy samples with requests at more than one step.
     for (const env of ['staging', 'production'] as const) {
-      const measured = final.samples.filter((s) => s.environment === env && s.verdict !== 'inconclusive');
+      // Warm-up samples (a new canary's first of each step, issue 24) are recorded, not judged.
+      const measured = final.samples.filter(
+        (s) => s.environment === env && s.verdict !== 'inconclusive' && s.verdict !== 'warm-up',
+      );
       assert.ok(measured.length >= 2, `${env}: ${JSON.stringify(final.samples.filter((s) => s.environment === env))}`);
       for (const s of measured) assert.equal(s.verdict, 'healthy', `${env}: ${s.reason}`);
       assert.ok(measured.every((s) => s.canary.requests > 0));
