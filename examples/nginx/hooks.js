@@ -9,7 +9,8 @@
 //   node hooks.js start <environment> <version> <deployId>   the canary beside stable, at 0 %
 //   node hooks.js set-weight <environment> <weight>          nginx upstream weights, then nginx -s reload
 //   node hooks.js promote <environment>                      the canary becomes stable at 100 %, the old one stops
-//   node hooks.js rollback <environment> <deployId>          the canary stops, or a promotion is undone
+//   node hooks.js rollback <environment> <deployId>          the canary stops, or a promotion is undone; recorded
+//                                                            with $OPSFLOW_ROLLBACK_ID in status's rollbacks
 //
 // opsflow calls each operation only when status shows it is needed, with the weight at 0 before a rollback; every
 // hook still leaves things as they are when asked twice. State: $NGINX_EXAMPLE_STATE (default .opsflow/nginx).
@@ -215,7 +216,7 @@ const operations = {
   },
 
   status(environment) {
-    const { stable, canary } = readState(environment);
+    const { stable, canary, rollbacks = [] } = readState(environment);
     const out = {
       stable: stable && { version: stable.version, deployId: stable.deployId },
       canary: canary && {
@@ -224,6 +225,8 @@ const operations = {
         deployId: canary.deployId,
         changedAt: canary.changedAt,
       },
+      // What this script rolled back: a retried rollback whose first attempt did the work reads it here.
+      rollbacks,
     };
     process.stdout.write(`${JSON.stringify(out)}\n`);
   },
@@ -262,9 +265,15 @@ const operations = {
 
   async rollback(environment, deployId) {
     const state = readState(environment);
+    // Recorded with the change, in the same write: the last ten rollbacks, newest last, each with the rollback step
+    // opsflow names (the same on every retry of it).
+    const rollbackId = process.env.OPSFLOW_ROLLBACK_ID || 'unnamed';
+    const recorded = (version) =>
+      (state.rollbacks = [...(state.rollbacks || []), { deployId, version, rollbackId, at: Date.now() }].slice(-10));
     if (state.canary && state.canary.deployId === deployId) {
       const canary = state.canary;
       state.canary = null;
+      recorded(canary.version);
       applyUpstream(environment, state);
       writeState(environment, state);
       stopRelease(canary);
@@ -272,6 +281,7 @@ const operations = {
       const promoted = state.stable;
       state.stable = await startRelease(environment, state.previous.version, state.previous.deployId);
       state.previous = null;
+      recorded(promoted.version);
       applyUpstream(environment, state);
       writeState(environment, state);
       stopRelease(promoted);

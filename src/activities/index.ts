@@ -254,9 +254,21 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
       return keepAlive(() => typed(() => targets.targetFor(ref.service).promote(ref)));
     },
 
+    /**
+     * Rolls the release back. The target records the step's id with what it does, the same on each retry of this
+     * activity (its run and activity id), so a retry whose earlier attempt did the work says so.
+     */
     async rollbackRelease(ref: ReleaseRef): Promise<RollbackResult> {
-      const result = await keepAlive(() => typed(() => targets.targetFor(ref.service).rollback(ref)));
-      log.warn('rolled back', { environment: ref.environment, rolledBack: result.rolledBack, detail: result.detail });
+      const { workflowExecution, activityId } = Context.current().info;
+      const rollbackId = `${workflowExecution?.runId ?? 'no-run'}/${activityId}`;
+      const target = targets.targetFor(ref.service);
+      const result = await keepAlive(() => typed(() => target.rollback({ ...ref, rollbackId })));
+      log.warn('rolled back', {
+        environment: ref.environment,
+        rolledBack: result.rolledBack,
+        ...(result.by ? { by: result.by } : {}),
+        detail: result.detail,
+      });
       return result;
     },
 

@@ -8,6 +8,7 @@ export type {
   DeployRef,
   PromoteResult,
   ReleaseRef,
+  RollbackRef,
   RollbackResult,
   StartResult,
   WeightRef,

@@ -10,6 +10,7 @@ import { warmUpOf } from '../shared/analysis/warm-up';
 import { formatDuration } from '../shared/duration';
 import { millis, percent as pct } from '../shared/format';
 import type { DeployStatus, TimelineEntry } from '../shared/deploy';
+import { rollbackStepText } from '../shared/deploy/rollback';
 
 function time(iso: string): string {
   return iso.slice(11, 19);
@@ -122,7 +123,7 @@ export function formatStatus(status: DeployStatus): string[] {
   if (status.rollback) {
     lines.push(`  rollback of ${status.rollback.environment}: ${status.rollback.reason}`);
     for (const step of status.rollback.steps) {
-      lines.push(`    ${step.ok ? 'ok    ' : 'FAILED'} ${step.step}: ${step.detail}`);
+      lines.push(`    ${step.ok ? 'ok    ' : 'FAILED'} ${step.step}: ${rollbackStepText(step)}`);
     }
   }
   if (status.frozen) {

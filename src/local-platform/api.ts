@@ -22,8 +22,14 @@ export const startCanaryBodySchema = z.strictObject({ deployId: deployIdSchema, 
 export const setWeightBodySchema = z.strictObject({ deployId: deployIdSchema, weight: weightSchema });
 /** POST .../promote */
 export const promoteBodySchema = z.strictObject({ deployId: deployIdSchema, version: versionSchema });
-/** POST .../rollback */
-export const rollbackBodySchema = z.strictObject({ deployId: deployIdSchema });
+/**
+ * POST .../rollback. `rollbackId` names the rollback step, the same on each retry of it: the event log keeps it, so a
+ * retry can tell its own earlier attempt's work from another rollback of the same deploy id.
+ */
+export const rollbackBodySchema = z.strictObject({
+  deployId: deployIdSchema,
+  rollbackId: z.string().min(1).max(512).optional(),
+});
 
 /** Query of GET .../stats: the window is 1 s to 15 min, the span of kept data. */
 export const statsQuerySchema = z.strictObject({
@@ -91,7 +97,9 @@ export const promoteResultSchema = trackSchema;
 
 /**
  * `weightZeroAt`: when the bad version stopped getting new requests. `restoredVersion` is set when a promotion was
- * rolled back by bringing back the previous stable release.
+ * rolled back by bringing back the previous stable release. `by`: whether this request did it, or an earlier request
+ * with the same rollbackId did (its answer lost) and this one, finding it in the track's event log, changed nothing;
+ * a platform older than this field only answers for this request.
  */
 export const rollbackResultSchema = z.discriminatedUnion('rolledBack', [
   trackSchema.extend({
@@ -99,6 +107,7 @@ export const rollbackResultSchema = z.discriminatedUnion('rolledBack', [
     weightZeroAt: z.number(),
     version: versionSchema,
     restoredVersion: versionSchema.nullable(),
+    by: z.enum(['this-request', 'earlier-request']).default('this-request'),
   }),
   trackSchema.extend({ rolledBack: z.literal(false), reason: z.string() }),
 ]);
@@ -157,6 +166,8 @@ export const platformEventSchema = z.object({
   version: versionSchema.optional(),
   weight: weightSchema.optional(),
   detail: z.string().optional(),
+  /** On `rolled-back`: the rollback step that did it, when the request named one. */
+  rollbackId: z.string().optional(),
 });
 
 /** GET .../events, oldest first. */

@@ -111,9 +111,14 @@ export class LocalPlatformClient {
     return this.call('POST', `${trackPath(args)}/promote`, promoteResultSchema, { deployId, version });
   }
 
-  /** Takes the deploy's canary out (weight 0 first) or undoes its promotion; a no-op when it has nothing live. */
-  rollback(args: TrackRef & { deployId: string }): Promise<RollbackResult> {
-    return this.call('POST', `${trackPath(args)}/rollback`, rollbackResultSchema, { deployId: args.deployId });
+  /**
+   * Takes the deploy's canary out (weight 0 first) or undoes its promotion; a no-op when it has nothing live, unless
+   * an earlier request with the same `rollbackId` did it, which it answers for.
+   */
+  rollback(args: TrackRef & { deployId: string; rollbackId?: string }): Promise<RollbackResult> {
+    const { deployId, rollbackId } = args;
+    const body = rollbackId === undefined ? { deployId } : { deployId, rollbackId };
+    return this.call('POST', `${trackPath(args)}/rollback`, rollbackResultSchema, body);
   }
 
   /** Requests, errors and latency percentiles of one version over the last `windowMs` (1 s to 15 min). */

@@ -102,8 +102,8 @@ function routes(platform: LocalPlatform): Route[] {
       method: 'POST',
       pattern: new RegExp(`${TRACK}/rollback$`),
       handle: (req) => {
-        const { deployId } = parse(rollbackBodySchema, req.body, 'request body');
-        return track(req).rollback(deployId);
+        const { deployId, rollbackId } = parse(rollbackBodySchema, req.body, 'request body');
+        return track(req).rollback(deployId, rollbackId);
       },
     },
     {

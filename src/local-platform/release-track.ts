@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { LocalTargetConfig } from '../config/schema';
 import type { PlatformEvent, PromoteResult, RollbackResult, SetWeightResult, StartCanaryResult, Track } from './api';
 import { conflict, notFound, unavailable, type ApiError } from './errors';
+import { answeredBefore, lastRollback, rolledBackBefore } from './rollback-record';
 import { httpUrl, WeightedRouter, type Upstream } from './router';
 import { SerialQueue } from './serial-queue';
 import { ServiceProcess, StartError, type ProcessSupervisor } from './service-process';
@@ -260,16 +261,21 @@ export class ReleaseTrack {
    * Rolls back what `deployId` changed. A canary goes to weight 0 at once, before this call waits for anything, then
    * its process is drained and stopped. A version this deploy promoted is replaced by the previous stable release,
    * started fresh (no weight-zero shortcut there: traffic moves when the old release is ready). Anything else is a
-   * no-op, so a late retry never touches another deploy's canary.
+   * no-op, so a late retry never touches another deploy's canary; one whose earlier request of the same `rollbackId`
+   * did the rollback (the event log says so) answers as that request did, `by: 'earlier-request'`.
    */
-  rollback(deployId: string): Promise<RollbackResult> {
+  rollback(deployId: string, rollbackId?: string): Promise<RollbackResult> {
     this.zeroWeight(deployId);
     return this.queue.run(async () => {
       // Zeroing again is a no-op that returns when the weight became 0, unless the canary started after this call.
       const weightZeroAt = this.zeroWeight(deployId);
-      if (this.canary && weightZeroAt !== undefined) return this.stopCanary(this.canary, weightZeroAt);
-      if (this.stable.deployId === deployId && this.previousStable) return this.restorePrevious(deployId);
-      const reason = this.canary ? `canary belongs to deploy ${this.canary.deployId}` : 'no canary';
+      if (this.canary && weightZeroAt !== undefined) return this.stopCanary(this.canary, weightZeroAt, rollbackId);
+      if (this.stable.deployId === deployId && this.previousStable) return this.restorePrevious(deployId, rollbackId);
+      const earlier = lastRollback(this.events, deployId);
+      if (earlier && rollbackId !== undefined && earlier.rollbackId === rollbackId) {
+        return { ...this.snapshot(), ...answeredBefore(earlier) };
+      }
+      const reason = this.canary ? `canary belongs to deploy ${this.canary.deployId}` : rolledBackBefore(earlier);
       return { ...this.snapshot(), rolledBack: false as const, reason };
     });
   }
@@ -301,11 +307,13 @@ export class ReleaseTrack {
     return canary.weightChangedAt;
   }
 
-  private async stopCanary(canary: Canary, weightZeroAt: number): Promise<RollbackResult> {
+  /** Takes the canary out for the rollback step `rollbackId`, which its `rolled-back` event keeps. */
+  private async stopCanary(canary: Canary, weightZeroAt: number, rollbackId?: string): Promise<RollbackResult> {
     this.router.route(upstreamOf(this.stable.instance), null, 0);
     this.canary = null;
+    const { deployId } = canary;
     this.record(
-      { kind: 'rolled-back', deployId: canary.deployId, version: canary.instance.version, weight: 0 },
+      { kind: 'rolled-back', deployId, version: canary.instance.version, weight: 0, rollbackId },
       weightZeroAt,
     );
     this.changed();
@@ -318,10 +326,11 @@ export class ReleaseTrack {
       weightZeroAt,
       version: canary.instance.version,
       restoredVersion: null,
+      by: 'this-request',
     };
   }
 
-  private async restorePrevious(deployId: string): Promise<RollbackResult> {
+  private async restorePrevious(deployId: string, rollbackId?: string): Promise<RollbackResult> {
     const previous = this.previousStable!;
     const promoted = this.stable;
     const instance = await startInstance(this.deps, previous.version).catch((err: unknown) => {
@@ -331,7 +340,8 @@ export class ReleaseTrack {
     this.previousStable = null;
     this.router.route(upstreamOf(instance), this.canary && upstreamOf(this.canary.instance), this.canaryWeight);
     const weightZeroAt = Date.now();
-    this.record({ kind: 'rolled-back', deployId, version: promoted.instance.version, weight: 0 }, weightZeroAt);
+    const version = promoted.instance.version;
+    this.record({ kind: 'rolled-back', deployId, version, weight: 0, rollbackId }, weightZeroAt);
     this.record({ kind: 'stable-restored', deployId, version: previous.version });
     this.changed();
     await this.retire(promoted.instance);
@@ -341,6 +351,7 @@ export class ReleaseTrack {
       weightZeroAt,
       version: promoted.instance.version,
       restoredVersion: previous.version,
+      by: 'this-request',
     };
   }
 

@@ -2,7 +2,8 @@
  * A small real platform for the command target's tests: one Node script, run as a separate process for every
  * operation, keeping what runs in a JSON file per environment. It acts on whatever it is told (the target checks the
  * contract's rules before calling it) and logs each operation it ran, so a test can see what was called and in what
- * order.
+ * order. It keeps a record of the rollbacks it did and prints it in status, unless HOOK_NO_RECORD is set (hooks of a
+ * platform that keeps none).
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +20,7 @@ const file = path.join(dir, (environment || 'none') + '.json');
 const read = () =>
   fs.existsSync(file)
     ? JSON.parse(fs.readFileSync(file, 'utf8'))
-    : { stable: { version: env.HOOK_INITIAL, deployId: null }, canary: null, previous: null };
+    : { stable: { version: env.HOOK_INITIAL, deployId: null }, canary: null, previous: null, rollbacks: [] };
 const write = (s) => fs.writeFileSync(file, JSON.stringify(s));
 fs.appendFileSync(path.join(dir, 'calls.log'), [operation, environment, env.OPSFLOW_VERSION, env.OPSFLOW_WEIGHT].join(' ') + '\\n');
 const s = read();
@@ -28,7 +29,7 @@ switch (operation) {
     process.stdout.write(JSON.stringify(env.HOOK_RELEASES.split(',')));
     break;
   case 'status':
-    process.stdout.write(JSON.stringify({ stable: s.stable, canary: s.canary }));
+    process.stdout.write(JSON.stringify(env.HOOK_NO_RECORD ? { stable: s.stable, canary: s.canary } : s));
     break;
   case 'start':
     s.canary = { version: env.OPSFLOW_VERSION, weight: 0, deployId: env.OPSFLOW_DEPLOY_ID, changedAt: Date.now() };
@@ -45,11 +46,20 @@ switch (operation) {
     s.canary = null;
     write(s);
     break;
-  case 'rollback':
+  case 'rollback': {
+    const record = {
+      deployId: env.OPSFLOW_DEPLOY_ID,
+      version: env.OPSFLOW_VERSION,
+      rollbackId: env.OPSFLOW_ROLLBACK_ID,
+      at: Date.now(),
+    };
     if (s.canary && s.canary.deployId === env.OPSFLOW_DEPLOY_ID) s.canary = null;
     else if (s.stable.deployId === env.OPSFLOW_DEPLOY_ID) [s.stable, s.previous] = [s.previous, null];
+    else break;
+    s.rollbacks = [...(s.rollbacks || []), record].slice(-10);
     write(s);
     break;
+  }
   default:
     process.stderr.write('unknown operation ' + operation + '\\n');
     process.exit(2);
@@ -58,12 +68,14 @@ switch (operation) {
 
 /**
  * Writes the hook script into `dir` (its state goes there too) and returns a command target config that runs it.
- * `stable` is the version every environment starts with; `releases` the versions the `releases` command lists.
+ * `stable` is the version every environment starts with; `releases` the versions the `releases` command lists;
+ * `record: false` leaves the rollbacks out of status, as hooks of a platform that keeps no record do.
  */
 export function stateHooks(
   dir: string,
   stable: string,
   releases: readonly string[],
+  { record = true }: { record?: boolean } = {},
 ): { config: CommandTargetConfig; env: Record<string, string> } {
   writeFileSync(path.join(dir, 'hooks.js'), HOOKS);
   const node = (...args: string[]) => ({ argv: [process.execPath, 'hooks.js', ...args] });
@@ -77,9 +89,14 @@ export function stateHooks(
       promote: node('promote'),
       rollback: node('rollback'),
       cwd: dir,
-      passEnv: ['HOOK_STATE', 'HOOK_INITIAL', 'HOOK_RELEASES'],
+      passEnv: ['HOOK_STATE', 'HOOK_INITIAL', 'HOOK_RELEASES', 'HOOK_NO_RECORD'],
       timeout: 10_000,
     },
-    env: { HOOK_STATE: dir, HOOK_INITIAL: stable, HOOK_RELEASES: releases.join(',') },
+    env: {
+      HOOK_STATE: dir,
+      HOOK_INITIAL: stable,
+      HOOK_RELEASES: releases.join(','),
+      ...(record ? {} : { HOOK_NO_RECORD: '1' }),
+    },
   };
 }

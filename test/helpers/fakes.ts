@@ -10,6 +10,7 @@ import {
   type DeployTarget,
   type PromoteResult,
   type ReleaseRef,
+  type RollbackRef,
   type RollbackResult,
   type StartResult,
   type TargetStatus,
@@ -37,6 +38,8 @@ export interface FakeTrack {
   stableDeployId: string | null;
   previous?: { version: string; deployId: string | null };
   canary?: { version: string; weight: number; deployId: string; changedAt: number };
+  /** The fake's own record of the rollbacks it did, newest last, as a platform's event log keeps them. */
+  rollbacks?: { deployId: string; rollbackId: string; version: string; weightZeroAt: number; detail: string }[];
 }
 
 /**
@@ -48,6 +51,11 @@ export class FakeTarget implements DeployTarget {
   readonly calls: { op: string; environment: string; weight?: number; version?: string; deployId?: string }[] = [];
   /** Errors to throw from an operation (start, weight, promote, rollback), to test how the workflow copes. */
   readonly failures = new Map<string, Error>();
+  /**
+   * Operations whose next call takes effect and then fails, once each, as when the worker running it dies before the
+   * answer reaches Temporal: the retry finds the work done.
+   */
+  readonly lostAnswers = new Set<string>();
   readonly state = new Map<string, FakeTrack>();
 
   /** `versions` undefined: a target that cannot list its releases. */
@@ -120,21 +128,32 @@ export class FakeTarget implements DeployTarget {
     return { detail: `${ref.version} stable` };
   }
 
-  async rollback(ref: DeployRef): Promise<RollbackResult> {
+  async rollback(ref: RollbackRef): Promise<RollbackResult> {
     this.record('rollback', ref);
     const t = this.track(ref.environment);
-    if (t.canary?.deployId === ref.deployId) {
+    const { deployId, rollbackId } = ref;
+    const done = (version: string, detail: string): RollbackResult => {
       const weightZeroAt = Date.now();
+      (t.rollbacks ??= []).push({ deployId, rollbackId, version, weightZeroAt, detail });
+      if (this.lostAnswers.delete('rollback')) throw new Error('the worker died before the answer reached Temporal');
+      return { rolledBack: true, by: 'this-attempt', version, weightZeroAt, detail };
+    };
+    if (t.canary?.deployId === ref.deployId) {
       const { version } = t.canary;
       delete t.canary;
-      return { rolledBack: true, weightZeroAt, detail: `${version} stopped, back to ${t.stable}` };
+      return done(version, `canary ${version} stopped, back to ${t.stable}`);
     }
     if (t.stableDeployId === ref.deployId && t.previous) {
       const promoted = t.stable;
       t.stable = t.previous.version;
       t.stableDeployId = t.previous.deployId;
       delete t.previous;
-      return { rolledBack: true, weightZeroAt: Date.now(), detail: `${promoted} replaced by ${t.stable}` };
+      return done(promoted, `${promoted} replaced by ${t.stable}`);
+    }
+    const earlier = t.rollbacks?.find((r) => r.deployId === deployId && r.rollbackId === rollbackId);
+    if (earlier) {
+      const { version, weightZeroAt, detail } = earlier;
+      return { rolledBack: true, by: 'earlier-attempt', version, weightZeroAt, detail };
     }
     return { rolledBack: false, detail: t.canary ? `canary belongs to ${t.canary.deployId}` : 'no canary' };
   }

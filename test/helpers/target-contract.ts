@@ -3,7 +3,8 @@
  * added later) registers these cases against its own factory and must pass them. They are the rules of
  * `DeployTarget`'s doc comment in src/activities/targets/contract.ts, which the deploy workflow relies on: idempotent
  * operations keyed by the deploy id, TargetConflict when there is nothing of this deploy to act on, a rollback of
- * nothing that is not an error.
+ * nothing that is not an error, and a rollback retried after its first attempt did the work that says so, from the
+ * target's own record.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -173,12 +174,14 @@ export function describeTargetContract(name: string, open: () => Promise<TargetU
 
     test("rollback with nothing of this deploy answers rolledBack: false and leaves another's canary", async (s) => {
       const [v1] = s.releases;
-      const nothing = await s.target.rollback(s.at(A).deploy);
+      const nothing = await s.target.rollback(s.at(A).rollback());
       assert.equal(nothing.rolledBack, false);
+      assert.equal(nothing.by, undefined, 'claims no earlier attempt: the record shows none');
       await s.target.startRelease(s.at(B).release(v1));
       await s.target.setWeight(s.at(B).weight(10));
-      const notMine = await s.target.rollback(s.at(A).deploy);
+      const notMine = await s.target.rollback(s.at(A).rollback());
       assert.equal(notMine.rolledBack, false);
+      assert.equal(notMine.by, undefined);
       assert.deepEqual((await status(s)).canary, { version: v1, weight: 10, deployId: B });
     });
 
@@ -187,31 +190,79 @@ export function describeTargetContract(name: string, open: () => Promise<TargetU
       await s.target.startRelease(s.at(A).release(v1));
       await s.target.setWeight(s.at(A).weight(50));
       const calledAt = Date.now();
-      const result = await s.target.rollback(s.at(A).deploy);
+      const result = await s.target.rollback(s.at(A).rollback());
       assert.equal(result.rolledBack, true);
+      assert.equal(result.by, 'this-attempt');
       assert.ok(result.detail.length > 0);
       if (result.weightZeroAt !== undefined) {
         assert.ok(result.weightZeroAt >= calledAt && result.weightZeroAt <= Date.now(), 'weightZeroAt is the call');
       }
       assert.deepEqual(await status(s), { stable: s.stable, canary: null });
-      assert.equal((await s.target.rollback(s.at(A).deploy)).rolledBack, false);
+      assert.equal((await s.target.rollback(s.at(A).rollback())).by, 'earlier-attempt');
+      assert.deepEqual(await status(s), { stable: s.stable, canary: null });
       await refuses(s.target.setWeight(s.at(A).weight(0)), TargetConflict, 'no-canary');
+    });
+
+    test('a rollback retried after its first attempt took the canary out says an earlier attempt did', async (s) => {
+      const [v1, v2] = s.releases;
+      await s.target.startRelease(s.at(A).release(v1));
+      await s.target.setWeight(s.at(A).weight(50));
+      // The first attempt does the work; its answer is lost (the worker running it died), so the step is retried.
+      const first = await s.target.rollback(s.at(A).rollback());
+      assert.deepEqual([first.rolledBack, first.by], [true, 'this-attempt']);
+      const retried = await s.target.rollback(s.at(A).rollback());
+      assert.deepEqual([retried.rolledBack, retried.by], [true, 'earlier-attempt'], retried.detail);
+      assert.ok(retried.detail.length > 0);
+      if (retried.version !== undefined) assert.equal(retried.version, v1);
+      if (first.weightZeroAt !== undefined && retried.weightZeroAt !== undefined) {
+        assert.equal(retried.weightZeroAt, first.weightZeroAt, "the earlier attempt's time, from the record");
+      }
+      assert.deepEqual(await status(s), { stable: s.stable, canary: null });
+      // A late retry, once the next deploy's canary runs: the same answer, and that canary is left as it is.
+      await s.target.startRelease(s.at(B).release(v2));
+      await s.target.setWeight(s.at(B).weight(10));
+      const late = await s.target.rollback(s.at(A).rollback());
+      assert.deepEqual([late.rolledBack, late.by], [true, 'earlier-attempt']);
+      assert.deepEqual((await status(s)).canary, { version: v2, weight: 10, deployId: B });
+    });
+
+    test('another rollback of the same deploy id (a later run) claims nothing an earlier one did', async (s) => {
+      const [v1] = s.releases;
+      await s.target.startRelease(s.at(A).release(v1));
+      await s.target.rollback(s.at(A).rollback('run-1/step'));
+      // A rolled-back change deployed again under its id, its release refused before it started, then rolled back.
+      const again = await s.target.rollback(s.at(A).rollback('run-2/step'));
+      assert.equal(again.rolledBack, false, again.detail);
+      assert.equal(again.by, undefined, 'neither this step nor an earlier attempt of it did anything');
+      assert.deepEqual(await status(s), { stable: s.stable, canary: null });
+    });
+
+    test('a rollback retried after its first attempt undid a promotion says an earlier attempt did', async (s) => {
+      const [v1] = s.releases;
+      await s.target.startRelease(s.at(A).release(v1));
+      await s.target.promote(s.at(A).release(v1));
+      const first = await s.target.rollback(s.at(A).rollback());
+      assert.deepEqual([first.rolledBack, first.by], [true, 'this-attempt']);
+      const retried = await s.target.rollback(s.at(A).rollback());
+      assert.deepEqual([retried.rolledBack, retried.by], [true, 'earlier-attempt'], retried.detail);
+      assert.deepEqual(await status(s), { stable: s.stable, canary: null });
     });
 
     test("rollback after this deploy's promotion restores the previous stable release", async (s) => {
       const [v1] = s.releases;
       await s.target.startRelease(s.at(A).release(v1));
       await s.target.promote(s.at(A).release(v1));
-      const result = await s.target.rollback(s.at(A).deploy);
+      const result = await s.target.rollback(s.at(A).rollback());
       assert.equal(result.rolledBack, true);
       assert.deepEqual(await status(s), { stable: s.stable, canary: null });
-      assert.equal((await s.target.rollback(s.at(A).deploy)).rolledBack, false);
+      assert.equal((await s.target.rollback(s.at(A).rollback())).by, 'earlier-attempt');
+      assert.deepEqual(await status(s), { stable: s.stable, canary: null });
     });
 
     test('lets the next deploy start once the canary is rolled back or promoted', async (s) => {
       const [v1, v2] = s.releases;
       await s.target.startRelease(s.at(A).release(v1));
-      await s.target.rollback(s.at(A).deploy);
+      await s.target.rollback(s.at(A).rollback());
       await s.target.startRelease(s.at(B).release(v2));
       await s.target.promote(s.at(B).release(v2));
       await s.target.startRelease(s.at(A).release(v1));
@@ -233,6 +284,8 @@ type Subject = TargetUnderTest & { at: (deployId: string) => Refs; skip: (why: s
 interface Refs {
   track: { environment: string; service: string };
   deploy: { environment: string; service: string; deployId: string };
+  /** One rollback step of the deploy: every attempt of it (a retry) passes the same id. */
+  rollback: (rollbackId?: string) => { environment: string; service: string; deployId: string; rollbackId: string };
   release: (version: string) => { environment: string; service: string; deployId: string; version: string };
   weight: (weight: number) => { environment: string; service: string; deployId: string; weight: number };
 }
@@ -243,6 +296,7 @@ function refs(s: Pick<TargetUnderTest, 'environment' | 'service'>, deployId: str
   return {
     track,
     deploy,
+    rollback: (rollbackId = 'run-1/rollback-step') => ({ ...deploy, rollbackId }),
     release: (version) => ({ ...deploy, version }),
     weight: (weight) => ({ ...deploy, weight }),
   };

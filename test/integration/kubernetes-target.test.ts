@@ -112,6 +112,8 @@ function target(namespace: string, options: EnvOptions = {}): KubernetesTarget {
 }
 
 const at = (deployId: string) => ({ service, environment, deployId });
+/** A deploy's rollback step: its retries pass the same id. */
+const step = (deployId: string) => ({ ...at(deployId), rollbackId: `${deployId}/rollback` });
 const release = (deployId: string, version: string) => ({ ...at(deployId), version });
 const weight = (deployId: string, w: number) => ({ ...at(deployId), weight: w });
 
@@ -197,9 +199,10 @@ async function record(namespace: string) {
     resourceVersion: string;
     canaryWeight?: number;
     replicas?: number;
+    rollbacks?: string;
   }[] = [];
   type Obj = {
-    metadata: { name: string; resourceVersion: string };
+    metadata: { name: string; resourceVersion: string; annotations?: Record<string, string> };
     spec: { replicas?: number; rules?: { backendRefs?: { name: string; weight?: number }[] }[] };
   };
   const keep = (kind: string) => (type: string, obj: Obj) => {
@@ -211,6 +214,7 @@ async function record(namespace: string) {
       resourceVersion: obj.metadata.resourceVersion,
       ...(kind === 'HTTPRoute' && { canaryWeight: canary ? (canary.weight ?? 1) : 0 }),
       ...(kind === 'Deployment' && { replicas: obj.spec.replicas ?? 1 }),
+      ...(kind === 'Deployment' && { rollbacks: obj.metadata.annotations?.['opsflow.dev/rollbacks'] ?? '' }),
     });
   };
   const started = await Promise.all([
@@ -345,7 +349,7 @@ describe('kubernetes target on a real control plane', { skip }, () => {
       assert.ok(!err.message.includes('\n'));
       return true;
     });
-    const rolled = await k8s.rollback(at(A));
+    const rolled = await k8s.rollback(step(A));
     assert.equal(rolled.rolledBack, true);
     assert.ok(await absent(namespace, 'deployment', 'hello-canary'));
     assert.deepEqual(await routeSplit(namespace), ['hello=100']);
@@ -385,11 +389,13 @@ describe('kubernetes target on a real control plane', { skip }, () => {
       assert.ok(err.message.startsWith(reason.split('; undone')[0]!), err.message);
       return true;
     });
-    assert.equal((await k8s.rollback(at(A))).rolledBack, false);
+    // Undone by the promotion itself, not by a rollback: nothing to roll back, and no earlier attempt claimed.
+    const nothing = await k8s.rollback(step(A));
+    assert.deepEqual([nothing.rolledBack, nothing.by], [false, undefined]);
     await dropNamespace(namespace);
   });
 
-  it("rollback takes the canary's weight to 0 before its Deployment is deleted (the cluster's resourceVersions)", async () => {
+  it("rollback takes the canary's weight to 0, then records itself on the stable Deployment, before the canary is deleted", async () => {
     for (const mode of ['route', 'ratio'] as const) {
       const namespace = await app(`order-${mode}`, { replicas: 4, route: mode === 'route' });
       const k8s = target(namespace, { httpRoute: mode === 'route' });
@@ -398,7 +404,7 @@ describe('kubernetes target on a real control plane', { skip }, () => {
       await k8s.setWeight(weight(A, 50));
       const events = await record(namespace);
       const calledAt = Date.now();
-      const result = await k8s.rollback(at(A));
+      const result = await k8s.rollback(step(A));
       await sleep(500);
       events.stop();
       assert.equal(result.rolledBack, true);
@@ -416,6 +422,23 @@ describe('kubernetes target on a real control plane', { skip }, () => {
       assert.ok(
         BigInt(zero.resourceVersion) < BigInt(deleted.resourceVersion),
         `weight 0 at ${zero.resourceVersion}, deleted at ${deleted.resourceVersion}`,
+      );
+      // The record a retry reads once the canary is gone: on the stable Deployment, before the delete.
+      const recorded = events.list.find((e) => e.kind === 'Deployment' && e.name === 'hello' && e.rollbacks);
+      assert.ok(recorded, `the rollback was recorded: ${JSON.stringify(events.list)}`);
+      assert.deepEqual(JSON.parse(recorded.rollbacks!), [
+        { deployId: A, rollbackId: `${A}/rollback`, version: '1.1.0', weightZeroAt: result.weightZeroAt, canary: true },
+      ]);
+      assert.ok(BigInt(zero.resourceVersion) < BigInt(recorded.resourceVersion));
+      assert.ok(BigInt(recorded.resourceVersion) < BigInt(deleted.resourceVersion));
+      const retried = await k8s.rollback(step(A));
+      assert.deepEqual(
+        [retried.rolledBack, retried.by, retried.weightZeroAt],
+        [true, 'earlier-attempt', result.weightZeroAt],
+      );
+      assert.match(
+        retried.detail,
+        /^canary 1\.1\.0 at 0 % and deleted; registry\.example\/hello:1\.0\.0 available on 4 replicas$/,
       );
       await dropNamespace(namespace);
     }
@@ -456,7 +479,7 @@ describe('kubernetes target on a real control plane', { skip }, () => {
     await k8s.startRelease(release(B, '1.2.0'));
     await k8s.setWeight(weight(B, 100));
     await endpointsBecome(namespace, 'hello', green);
-    const rolled = await k8s.rollback(at(B));
+    const rolled = await k8s.rollback(step(B));
     assert.equal(rolled.rolledBack, true);
     await endpointsBecome(namespace, 'hello', blue);
     assert.deepEqual(await k8s.status(at(B)), { stable: { version: '1.1.0', deployId: A }, canary: null });

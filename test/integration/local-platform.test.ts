@@ -214,7 +214,8 @@ describe('local platform under synthetic traffic', () => {
     const before = await client.state();
     const canaryPid = before.environments.find((t) => t.environment === 'production')!.canary!.pid;
     const calledAt = Date.now();
-    const result = await client.rollback({ ...ref, deployId });
+    const step = { ...ref, deployId, rollbackId: 'run-1/rollback' };
+    const result = await client.rollback(step);
     assert.ok(result.rolledBack);
     assert.ok(result.weightZeroAt >= calledAt && result.weightZeroAt <= Date.now());
     assert.equal(result.canary, null);
@@ -223,13 +224,30 @@ describe('local platform under synthetic traffic', () => {
     const events = await client.events(ref);
     const zero = events.find((e) => e.kind === 'weight' && e.weight === 0);
     assert.equal(zero?.at, result.weightZeroAt);
-    assert.ok(events.some((e) => e.kind === 'rolled-back' && e.deployId === deployId));
+    assert.ok(
+      events.some((e) => e.kind === 'rolled-back' && e.deployId === deployId && e.rollbackId === step.rollbackId),
+    );
     assert.ok(events.some((e) => e.kind === 'canary-stopped'));
 
     const served = await versionsServed(result.routerUrl, 20);
     assert.deepEqual(new Set(served), new Set(['1.0.0']));
-    const again = await client.rollback({ ...ref, deployId });
-    assert.deepEqual([again.rolledBack, !again.rolledBack && again.reason], [false, 'no canary']);
+    // A retry (the first answer lost): the event log says this step's earlier request did it; nothing changes.
+    const again = await client.rollback(step);
+    assert.ok(again.rolledBack);
+    assert.deepEqual(
+      [again.by, again.version, again.weightZeroAt, again.restoredVersion],
+      ['earlier-request', '1.2.0', result.weightZeroAt, null],
+    );
+    assert.equal((await client.events(ref)).length, events.length, 'no new event');
+    // Another rollback of the same deploy id (a later run of it): not its work, and said so.
+    const later = await client.rollback({ ...step, rollbackId: 'run-2/rollback' });
+    assert.equal(later.rolledBack, false);
+    assert.match(
+      !later.rolledBack ? later.reason : '',
+      /^1\.2\.0 was rolled back at .* by another rollback of this deploy$/,
+    );
+    const other = await client.rollback({ ...ref, deployId: 'never-here', rollbackId: 'run-3/rollback' });
+    assert.deepEqual([other.rolledBack, !other.rolledBack && other.reason], [false, 'no canary']);
   });
 });
 
@@ -307,7 +325,8 @@ describe('local platform: exact split, promotion, restart, undoing a promotion',
 
   it('rolls back a promotion by restoring the previous stable release', async () => {
     const before = (await client.state()).environments.find((t) => t.environment === 'staging')!;
-    const result = await client.rollback({ ...staging, deployId });
+    const step = { ...staging, deployId, rollbackId: 'run-1/rollback' };
+    const result = await client.rollback(step);
     assert.ok(result.rolledBack);
     assert.equal(result.version, '1.1.0');
     assert.equal(result.restoredVersion, '1.0.0');
@@ -315,8 +334,14 @@ describe('local platform: exact split, promotion, restart, undoing a promotion',
     assert.equal(isAlive(before.stable.pid), false, 'the promoted release is stopped');
     assert.ok(isAlive(result.stable.pid));
     assert.deepEqual(new Set(await versionsServed(result.routerUrl, 20)), new Set(['1.0.0']));
-    const again = await client.rollback({ ...staging, deployId });
-    assert.equal(again.rolledBack, false);
+    // A retry after a restart: the persisted event log still says this deploy's rollback restored 1.0.0.
+    await platform.close();
+    platform = await startLocalPlatform({ config: testConfig(0), stateDir, logger: silent });
+    client = new LocalPlatformClient(platform.url, { tokenFile: platform.tokenFile });
+    const again = await client.rollback(step);
+    assert.ok(again.rolledBack);
+    assert.deepEqual([again.by, again.version, again.restoredVersion], ['earlier-request', '1.1.0', '1.0.0']);
+    assert.equal(again.weightZeroAt, result.weightZeroAt);
   });
 });
 

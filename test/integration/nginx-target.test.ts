@@ -123,7 +123,15 @@ describe('examples/nginx: command hooks behind a real nginx', { skip }, () => {
     assert.equal(splits.at(-1), '1.1.0=100');
     assert.ok(!splits.some((s) => s.includes('1.2.0=50')), `never reached 50 %: ${splits.join(' → ')}`);
     const { stdout } = await hooks('status', 'staging');
-    assert.deepEqual(JSON.parse(stdout), { stable: { version: '1.1.0', deployId: promotedBy }, canary: null });
+    type Record = { deployId: string; version: string; rollbackId: string };
+    const { rollbacks, ...now } = JSON.parse(stdout) as { rollbacks: Record[] };
+    assert.deepEqual(now, { stable: { version: '1.1.0', deployId: promotedBy }, canary: null });
+    // What a retried rollback reads: the script's own record of the step (its Temporal run and activity id).
+    assert.deepEqual(
+      rollbacks.map((r) => [r.deployId, r.version]),
+      [[status.deployId, '1.2.0']],
+    );
+    assert.match(rollbacks[0]?.rollbackId ?? '', /^[0-9a-f-]{36}\/\d+$/);
     assert.equal(await traffic!.versionNow(), '1.1.0');
     assert.ok(traffic!.served > 0);
   });

@@ -7,7 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
 import { ALIVE_EVERY_MS, keepAlive } from '../../src/activities/alive';
-import type { DeployRef, RollbackResult } from '../../src/activities/targets/contract';
+import type { RollbackRef, RollbackResult } from '../../src/activities/targets/contract';
 import { MEASURE_OPTIONS, PLATFORM_OPTIONS, ROLLBACK_OPTIONS } from '../../src/workflows/deploy/proxies';
 import { fakeDeps, FakeMetrics, FakeTarget } from '../helpers/fakes';
 
@@ -17,7 +17,7 @@ class SlowTarget extends FakeTarget {
     super(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
   }
 
-  override async rollback(ref: DeployRef): Promise<RollbackResult> {
+  override async rollback(ref: RollbackRef): Promise<RollbackResult> {
     await sleep(this.ms);
     return super.rollback(ref);
   }

@@ -191,8 +191,17 @@ describe('command target: the hooks contract', () => {
     const deploy = { ...ref, deployId: 'deploy/hello 1.1.0; rm -rf /' };
     await target.startRelease({ ...deploy, version: '1.1.0' });
     await target.setWeight({ ...deploy, weight: 30 });
-    const result = await target.rollback(deploy);
+    const result = await target.rollback({ ...deploy, rollbackId: 'run 1/step; 7' });
     assert.equal(result.rolledBack, true);
+    const saved = JSON.parse(readFileSync(path.join(own, 'staging.json'), 'utf8')) as { rollbacks: unknown[] };
+    assert.deepEqual(saved.rollbacks, [
+      {
+        deployId: deploy.deployId,
+        version: '1.1.0',
+        rollbackId: 'run 1/step; 7',
+        at: (saved.rollbacks[0] as { at: number }).at,
+      },
+    ]);
     const changes = readFileSync(path.join(own, 'calls.log'), 'utf8')
       .split('\n')
       .filter((l) => l && !/^(status|releases) /.test(l));
@@ -203,6 +212,41 @@ describe('command target: the hooks contract', () => {
       'rollback staging 1.1.0 ',
     ]);
     assert.ok(existsSync(path.join(own, 'staging.json')), 'the deploy id with spaces and ; reached the script as data');
+  });
+
+  it('says it cannot tell who rolled back when status keeps no record of rollbacks, rather than claim', async () => {
+    const own = mkdtempSync(path.join(dir, 'no-record-'));
+    const { config, env } = stateHooks(own, '1.0.0', ['1.0.0', '1.1.0'], { record: false });
+    const target = new CommandTarget(config, { environments: ENVIRONMENTS, env });
+    const deploy = { ...ref, deployId: 'deploy/no-record' };
+    const step = { ...deploy, rollbackId: 'run-1/rollback' };
+    const never = await target.rollback(step);
+    assert.deepEqual([never.rolledBack, never.by], [false, 'unknown']);
+    await target.startRelease({ ...deploy, version: '1.1.0' });
+    assert.equal((await target.rollback(step)).by, 'this-attempt');
+    // The retry of a rollback whose first attempt did the work: neither "nothing to roll back" nor "earlier" is known.
+    const retried = await target.rollback(step);
+    assert.deepEqual([retried.rolledBack, retried.by], [false, 'unknown']);
+  });
+
+  it('reads which rollback step did what from the rollbacks status prints', async () => {
+    const script = `console.log(JSON.stringify({ stable: { version: '1.0.0' }, canary: null, rollbacks: [
+      { deployId: 'deploy/a', version: '1.1.0', rollbackId: 'run-1/9', at: 1000 },
+      { deployId: 'deploy/b', version: '1.2.0', rollbackId: 'run-7/9' },
+      { deployId: 'deploy/a', version: '1.3.0', rollbackId: 'run-2/9', at: 3000 } ] }));`;
+    const target = withStatus(script);
+    const a = await target.rollback({ ...ref, deployId: 'deploy/a', rollbackId: 'run-2/9' });
+    assert.deepEqual([a.rolledBack, a.by, a.version], [true, 'earlier-attempt', '1.3.0']);
+    assert.equal(a.detail, '1.3.0 rolled back at 1970-01-01T00:00:03.000Z, 1.0.0 serves');
+    // The same deploy id, another rollback step (a later run): not its work, and said so.
+    const later = await target.rollback({ ...ref, deployId: 'deploy/a', rollbackId: 'run-3/9' });
+    assert.deepEqual([later.rolledBack, later.by], [false, undefined]);
+    assert.equal(
+      later.detail,
+      'nothing of deploy/a runs in staging: another rollback took 1.3.0 out at 1970-01-01T00:00:03.000Z',
+    );
+    const c = await target.rollback({ ...ref, deployId: 'deploy/c', rollbackId: 'run-4/9' });
+    assert.deepEqual([c.rolledBack, c.by, c.detail], [false, undefined, 'nothing of deploy/c runs in staging']);
   });
 
   it('retries a change the command reported done but status does not show', async () => {

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { formatStatus } from '../../src/cli/format';
 import type { ControlArgs } from '../../src/shared/deploy';
 import {
   abortSignal,
@@ -220,6 +223,36 @@ describe('rollback as compensations', () => {
     assert.ok(
       status.report?.files.some((f) => f.endsWith('summary.md')),
       'still reported',
+    );
+  });
+
+  it('a scale-down retried after its first attempt stopped the canary says an earlier attempt did it', async () => {
+    const { result, target, status } = await t.runDeploy(
+      {
+        version: '1.2.0',
+        profiles: { 'production/1.2.0': { requests: 100, errorRate: 0.3, p95Ms: 50 } },
+        // The canary is stopped, then the worker dies before the answer reaches Temporal: the step is retried.
+        arrange: (target) => target.lostAnswers.add('rollback'),
+      },
+      t.approve(),
+    );
+    assert.equal(result?.outcome, 'rolled-back');
+    assert.equal(target.count('rollback', 'production'), 2, 'the step ran twice');
+    const scaleDown = status.rollback?.steps.find((s) => s.step === 'scale-down');
+    assert.deepEqual([scaleDown?.ok, scaleDown?.by], [true, 'earlier-attempt']);
+    const said = 'scale-down: canary 1.2.0 stopped, back to 1.0.0 (by an earlier attempt)';
+    assert.ok(
+      status.timeline.some((e) => e.message === `rollback ${said}`),
+      status.timeline.map((e) => e.message).join('\n'),
+    );
+    assert.ok(
+      formatStatus(status).some((line) => line.endsWith(said)),
+      'opsflow deploy status says so too',
+    );
+    const summary = readFileSync(path.join(t.workdir, result?.report?.dir ?? 'missing', 'summary.md'), 'utf8');
+    assert.match(
+      summary,
+      /- done: scale-down at \S+ — canary 1\.2\.0 stopped, back to 1\.0\.0 \(by an earlier attempt\)/,
     );
   });
 });

@@ -103,8 +103,12 @@ describe('target activities', () => {
     assert.equal(started.alreadyPromoted, false);
     assert.equal((await env.run(a.setTrafficWeight, { ...ref, weight: 10 })).weight, 10);
     const rolledBack = await env.run(a.rollbackRelease, { ...ref, version: '1.1.0' });
-    assert.equal(rolledBack.rolledBack, true);
-    assert.equal((await env.run(a.rollbackRelease, { ...ref, version: '1.1.0' })).rolledBack, false);
+    assert.deepEqual([rolledBack.rolledBack, rolledBack.by], [true, 'this-attempt']);
+    // Again, as a retry whose first answer was lost: the target's record says an earlier attempt did it.
+    const again = await env.run(a.rollbackRelease, { ...ref, version: '1.1.0' });
+    assert.deepEqual([again.rolledBack, again.by], [true, 'earlier-attempt']);
+    const never = await env.run(a.rollbackRelease, { ...ref, deployId: 'deploy/never-here', version: '1.1.0' });
+    assert.equal(never.rolledBack, false);
   });
 
   it('turns an unknown release and an invalid request into their failure types', async () => {

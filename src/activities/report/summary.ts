@@ -9,6 +9,7 @@ import {
   planOf,
   restoreMs,
   resultsOf,
+  rollbackStepText,
   stoppedEnvironment,
   type DeployInput,
   type DeployStatus,
@@ -326,7 +327,7 @@ export function renderSummary(
     const took = r.endedAt ? `, took ${formatDuration(ms(r.endedAt) - ms(r.startedAt))}` : '';
     push('### Rollback', '', `- ${r.environment}, started ${r.startedAt}${took}: ${cell(r.reason)}`);
     for (const step of r.steps)
-      push(`- ${step.ok ? 'done' : '**FAILED**'}: ${step.step} at ${step.at} — ${cell(step.detail)}`);
+      push(`- ${step.ok ? 'done' : '**FAILED**'}: ${step.step} at ${step.at} — ${cell(rollbackStepText(step))}`);
     push('');
   }
 

@@ -3,6 +3,7 @@
  * and split traffic between them. Each kind (`local`, and later `kubernetes`, `command`) implements it in a folder of
  * its own; `registry.ts` picks one per service from opsflow.yaml; `test/helpers/target-contract.ts` checks the rules.
  */
+import type { DoneBy } from '../../shared/deploy';
 import type { MetricLabels } from '../metrics/contract';
 
 /** One service in one environment. */
@@ -19,6 +20,16 @@ export interface DeployRef extends TrackRef {
 /** One release of a service in one environment, owned by one deploy. */
 export interface ReleaseRef extends DeployRef {
   version: string;
+}
+
+/**
+ * One rollback step of one deploy. `rollbackId` is the same on every retry of the step and differs for any other
+ * rollback (the activity gives its Temporal run id and activity id): the record a target keeps of a rollback carries
+ * it, so a retry knows the work of its own earlier attempt from that of another rollback of the same deploy id (a
+ * rolled-back change may be deployed again under its id).
+ */
+export interface RollbackRef extends DeployRef {
+  rollbackId: string;
 }
 
 /** A traffic share for the deploy's new release: a whole percentage, 0 to 100. */
@@ -47,10 +58,25 @@ export interface PromoteResult {
 }
 
 export interface RollbackResult {
-  /** False when this deploy had nothing live here to roll back: not an error. */
+  /**
+   * True when this rollback step took this deploy's release out here: in this call, or in an earlier attempt of the
+   * step (see `by`). False when nothing of this deploy is live here and the step's record shows no earlier attempt did
+   * anything (or, `by: 'unknown'`, the target cannot tell): not an error.
+   */
   rolledBack: boolean;
-  /** Epoch ms at which the new release stopped receiving traffic, when the target knows. */
+  /**
+   * Who did it, from the target's own record, never from the caller: `this-attempt` (this call); `earlier-attempt` (an
+   * earlier call with the same rollbackId did, and its answer was lost, as when the worker running it died: this call
+   * found nothing left and changed nothing); `unknown` (nothing of this deploy is live, and the target keeps no record
+   * that tells whether an earlier attempt took it out or nothing ran). Absent with `rolledBack: false` when the record
+   * shows no rollback by this step, and in results recorded before this field.
+   */
+  by?: DoneBy;
+  /** The version taken out, when the target knows. */
+  version?: string;
+  /** Epoch ms at which the new release stopped receiving traffic, when the target knows (an earlier call's time). */
   weightZeroAt?: number;
+  /** For people: what was done or found, without who did it (that is `by`, rendered beside it). */
   detail: string;
 }
 
@@ -83,7 +109,12 @@ export interface TargetStatus {
  *   promote: {@link TargetConflict}.
  * - `rollback` undoes what this deploy changed: its release goes to 0 % traffic first, then is stopped; a version this
  *   deploy promoted is replaced by the previous stable release. Nothing of this deploy live here answers
- *   `rolledBack: false`, never an error, and never touches another deploy's release.
+ *   `rolledBack: false`, never an error, and never touches another deploy's release — unless the target's own record
+ *   shows that an earlier call of the same rollback step (its `rollbackId`) took it out (a retry whose first attempt
+ *   did the work): then it answers as that call did, `rolledBack: true` with `by: 'earlier-attempt'`. Another
+ *   rollback of the same deploy (another rollbackId) is not this step's work: `rolledBack: false`. A target that keeps
+ *   no such record says `by: 'unknown'` rather than claim either. The record is the target's own (a platform's event
+ *   log, an annotation on what survives the canary, what the status command prints), kept per environment.
  * - A version the target does not hold: {@link UnknownRelease}. An environment or argument the target cannot act on:
  *   {@link InvalidTargetRequest}. These three errors are final; anything else a target throws is taken as transient
  *   and retried, so a target must not throw a plain Error for what a retry cannot fix.
@@ -103,7 +134,7 @@ export interface DeployTarget {
   startRelease(ref: ReleaseRef): Promise<StartResult>;
   setWeight(ref: WeightRef): Promise<WeightResult>;
   promote(ref: ReleaseRef): Promise<PromoteResult>;
-  rollback(ref: DeployRef): Promise<RollbackResult>;
+  rollback(ref: RollbackRef): Promise<RollbackResult>;
 }
 
 /** Why a target refused an operation that conflicts with what runs (data for programs; the message is for people). */

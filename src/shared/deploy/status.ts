@@ -169,11 +169,22 @@ export interface PauseState {
   resumePhase: Phase;
 }
 
+/**
+ * Who did what a rollback step reports, as the target's own record tells (never the deploy's input or history): this
+ * attempt of the step; an earlier attempt, whose work took effect but whose answer was lost (its worker died), so this
+ * one found it done and changed nothing; or unknown: nothing was left to do, and the target keeps no record that tells
+ * whether an earlier attempt did it or there was never anything to do.
+ */
+export type DoneBy = 'this-attempt' | 'earlier-attempt' | 'unknown';
+
 export interface RollbackStep {
   step: 'traffic-to-zero' | 'scale-down' | 'verify-stable' | 'rollback';
   at: string;
   ok: boolean;
+  /** For people: what the step did or found, or why it failed (rendered with `by`, never parsed). */
   detail: string;
+  /** Who did it (absent: a step that does not tell, such as verify-stable, or one recorded before this field). */
+  by?: DoneBy;
 }
 
 export interface RollbackStatus {

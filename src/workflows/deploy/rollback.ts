@@ -1,7 +1,8 @@
 import { ApplicationFailure, CancellationScope, patched, sleep } from '@temporalio/workflow';
 import { analyseWindow } from '../../shared/analysis';
-import type { EnvironmentPlan, RollbackStatus, RollbackStep } from '../../shared/deploy';
+import { rollbackStepText, type EnvironmentPlan, type RollbackStatus, type RollbackStep } from '../../shared/deploy';
 import { ErrorType, failureMessage, isFailureOfType } from '../../shared/errors';
+import type { RollbackResult } from '../../activities/types';
 import { MEASURE_OPTIONS, metrics, ROLLBACK_OPTIONS, rollbackActivities } from './proxies';
 import { now, type DeployState } from './state';
 
@@ -27,13 +28,14 @@ export async function rollBack(
   status.canary = undefined;
   state.enter('ROLLING_BACK', `rolling back ${env.name}: ${reason}`);
   const failures: string[] = [];
-  const step = async (name: RollbackStep['step'], run: () => Promise<string>) => {
+  // A step answers what was done and, when the target's record tells, who did it: this attempt or an earlier one.
+  const step = async (name: RollbackStep['step'], run: () => Promise<StepDone>) => {
     try {
-      const detail = await run();
-      rollback.steps.push({ step: name, at: now(), ok: true, detail });
+      const taken: RollbackStep = { step: name, at: now(), ok: true, ...(await run()) };
+      rollback.steps.push(taken);
       // The new version takes no traffic once its weight is 0 (or, failing that, once it is stopped).
       if (name !== 'verify-stable') result.restoredAt ??= now();
-      state.note(`rollback ${name}: ${detail}`);
+      state.note(`rollback ${name}: ${rollbackStepText(taken)}`);
     } catch (err) {
       const detail = failureMessage(err);
       rollback.steps.push({ step: name, at: now(), ok: false, detail });
@@ -48,7 +50,7 @@ export async function rollBack(
           { ...ROLLBACK_OPTIONS, summary: `roll back ${input.service} ${input.version} in ${env.name}` },
           [ref],
         );
-        return done.detail;
+        return doneBy(done);
       });
       return;
     }
@@ -63,19 +65,31 @@ export async function rollBack(
           if (isFailureOfType(err, ErrorType.TargetConflict)) return undefined;
           throw err;
         });
-      return routed ? `canary ${input.version} gets 0 % of ${env.name}` : `no canary of ${input.version} takes traffic`;
+      return {
+        detail: routed
+          ? `canary ${input.version} gets 0 % of ${env.name}`
+          : `no canary of ${input.version} takes traffic`,
+      };
     });
     await step('scale-down', async () => {
       const done = await rollbackActivities.rollbackRelease.executeWithOptions(
         { ...ROLLBACK_OPTIONS, summary: `rollback: stop ${input.service} ${input.version} in ${env.name}` },
         [ref],
       );
-      return done.detail;
+      return doneBy(done);
     });
-    if (stable) await step('verify-stable', () => verifyStable(state, env, stable));
+    if (stable) await step('verify-stable', async () => ({ detail: await verifyStable(state, env, stable) }));
   });
   rollback.endedAt = now();
   return failures;
+}
+
+/** What a step did, for its record: the detail for people and, when the target's record tells, who did it. */
+type StepDone = Pick<RollbackStep, 'detail' | 'by'>;
+
+/** The target's answer as a step: its detail and, when it tells (results recorded before `by` do not), who did it. */
+function doneBy(done: RollbackResult): StepDone {
+  return { detail: done.detail, ...(done.by ? { by: done.by } : {}) };
 }
 
 /** After a rollback: one interval of stable's own traffic, judged on absolute thresholds. */

@@ -8,7 +8,7 @@ export const HOOK_PLACEHOLDERS = {
   start: ['service', 'environment', 'version', 'deployId'],
   setWeight: ['service', 'environment', 'version', 'deployId', 'weight'],
   promote: ['service', 'environment', 'version', 'deployId'],
-  rollback: ['service', 'environment', 'version', 'deployId'],
+  rollback: ['service', 'environment', 'version', 'deployId', 'rollbackId'],
 } as const;
 export type HookName = keyof typeof HOOK_PLACEHOLDERS;
 export type Placeholder = (typeof HOOK_PLACEHOLDERS)[HookName][number];
@@ -70,7 +70,10 @@ export const commandTargetConfigSchema = z
     setWeight: hookSchema('setWeight'),
     /** Makes the canary the stable release at 100 %, remembering the previous stable release. */
     promote: hookSchema('promote'),
-    /** Stops the canary of `{{deployId}}` (already at 0 %), or puts back the release this deploy's promotion replaced. */
+    /**
+     * Stops the canary of `{{deployId}}` (already at 0 %), or puts back the release this deploy's promotion replaced;
+     * where status prints `rollbacks`, adds one with `{{rollbackId}}` (the same on each retry of the step).
+     */
     rollback: hookSchema('rollback'),
     /** Optional: prints the versions that can be deployed, a JSON array of strings; without it no release is checked. */
     releases: hookSchema('releases').optional(),

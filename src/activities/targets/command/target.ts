@@ -9,6 +9,7 @@ import {
   type DeployTarget,
   type PromoteResult,
   type ReleaseRef,
+  type RollbackRef,
   type RollbackResult,
   type StartResult,
   type TargetStatus,
@@ -35,6 +36,22 @@ export const hookStatusSchema = z.object({
       changedAt: z.number().int().nonnegative().optional(),
     })
     .nullable()
+    .optional(),
+  /**
+   * Optional: the rollbacks the platform did, newest last, as many as it keeps: whose release, of which version, by
+   * which rollback step (the `rollbackId` the rollback command was given) and when (epoch ms). A rollback retried after
+   * its first attempt did the work (whose answer was lost) finds its step here and says so; without the list opsflow
+   * says it cannot tell.
+   */
+  rollbacks: z
+    .array(
+      z.object({
+        deployId: z.string().min(1),
+        version: z.string().min(1),
+        rollbackId: z.string().min(1),
+        at: z.number().int().nonnegative().optional(),
+      }),
+    )
     .optional(),
 });
 export type HookStatus = z.infer<typeof hookStatusSchema>;
@@ -72,16 +89,20 @@ type Values = Partial<Record<Placeholder, string>>;
  *
  * The contract each command keeps:
  * - It runs without a shell, in `cwd`, with only the variables named in `passEnv` plus OPSFLOW_OPERATION,
- *   OPSFLOW_SERVICE, OPSFLOW_ENVIRONMENT and, when the operation has them, OPSFLOW_VERSION, OPSFLOW_DEPLOY_ID and
- *   OPSFLOW_WEIGHT; the same values fill `{{service}}`, `{{environment}}`, `{{version}}`, `{{deployId}}`, `{{weight}}`.
+ *   OPSFLOW_SERVICE, OPSFLOW_ENVIRONMENT and, when the operation has them, OPSFLOW_VERSION, OPSFLOW_DEPLOY_ID,
+ *   OPSFLOW_WEIGHT and OPSFLOW_ROLLBACK_ID; the same values fill `{{service}}`, `{{environment}}`, `{{version}}`,
+ *   `{{deployId}}`, `{{weight}}`, `{{rollbackId}}`.
  * - Exit 0: done. Exit 75 (EX_TEMPFAIL): not now, try again — the operation is retried by Temporal, as it is when
  *   the command outlives its timeout (its process group is killed first). Any other exit code, or a program that
  *   cannot start: the operation fails for good (InvalidTargetRequest) with the last lines of stderr in the error.
  * - `status` prints `{"stable": {"version", "deployId"?} | null, "canary": {"version", "weight", "deployId",
- *   "changedAt"?} | null}` on stdout; anything else fails for good, naming what is wrong.
+ *   "changedAt"?} | null, "rollbacks"?: [{"deployId", "version", "rollbackId", "at"?}]}` on stdout; anything else
+ *   fails for good, naming what is wrong. `rollbacks`, the rollbacks the platform did (newest last), is how a retried
+ *   rollback whose first attempt did the work knows it; a status without it makes such a retry say it cannot tell.
  * - `start` starts the version at 0 % traffic as the canary of the deploy id; `setWeight` routes the weight to it;
  *   `promote` makes it stable (recording the deploy id and the release it replaced); `rollback` stops the deploy's
- *   canary (opsflow has set its weight to 0 first) or, when the deploy promoted, puts the replaced release back.
+ *   canary (opsflow has set its weight to 0 first) or, when the deploy promoted, puts the replaced release back,
+ *   and adds it, with its rollbackId, to `rollbacks` where status prints them.
  *   Each is called only when `status` shows it is needed, and a retry may call it again: it must be idempotent.
  * - `releases`, optional, prints a JSON array of the versions that can be deployed.
  */
@@ -183,10 +204,11 @@ export class CommandTarget implements DeployTarget {
     return { detail: `${ref.version} is stable at 100 %` };
   }
 
-  async rollback(ref: DeployRef): Promise<RollbackResult> {
+  async rollback(ref: RollbackRef): Promise<RollbackResult> {
     this.knownEnvironment(ref);
     const now = await this.read(ref);
     const base = { service: ref.service, environment: ref.environment, deployId: ref.deployId };
+    const step = { ...base, rollbackId: ref.rollbackId };
     if (now.canary?.deployId === ref.deployId) {
       const { version } = now.canary;
       // Traffic first: the canary takes none before it is stopped.
@@ -195,27 +217,49 @@ export class CommandTarget implements DeployTarget {
         await this.run('setWeight', { ...base, version, weight: '0' });
         weightZeroAt = (await this.read(ref)).canary?.changedAt ?? Date.now();
       }
-      await this.run('rollback', { ...base, version });
+      await this.run('rollback', { ...step, version });
       const after = await this.read(ref);
       if (after.canary?.deployId === ref.deployId)
         throw this.unconfirmed('rollback', 'no canary of this deploy', after);
       return {
         rolledBack: true,
+        by: 'this-attempt',
+        version,
         ...(weightZeroAt === undefined ? {} : { weightZeroAt }),
         detail: `canary traffic 0 %, ${version} stopped, ${stableOf(after)} serves`,
       };
     }
     if (now.stable?.deployId === ref.deployId) {
       const { version } = now.stable;
-      await this.run('rollback', { ...base, version });
+      await this.run('rollback', { ...step, version });
       const weightZeroAt = Date.now();
       const after = await this.read(ref);
       if (after.stable?.deployId === ref.deployId) {
         throw this.unconfirmed('rollback', `a stable release other than ${version}`, after);
       }
-      return { rolledBack: true, weightZeroAt, detail: `${version} stopped, ${stableOf(after)} restored as stable` };
+      const detail = `${version} stopped, ${stableOf(after)} restored as stable`;
+      return { rolledBack: true, by: 'this-attempt', version, weightZeroAt, detail };
     }
-    return { rolledBack: false, detail: `nothing of ${ref.deployId} runs in ${ref.environment}` };
+    return this.rolledBackBefore(now, ref);
+  }
+
+  /**
+   * Nothing of this deploy runs: the status's own record of rollbacks tells whether an earlier attempt of this step
+   * rolled it back (a retry whose first attempt's answer was lost), another rollback of the deploy did, or nothing ran;
+   * a status without the record cannot tell.
+   */
+  private rolledBackBefore(now: HookStatus, ref: RollbackRef): RollbackResult {
+    const nothing = `nothing of ${ref.deployId} runs in ${ref.environment}`;
+    if (!now.rollbacks) return { rolledBack: false, by: 'unknown', detail: nothing };
+    const own = now.rollbacks.find((r) => r.deployId === ref.deployId && r.rollbackId === ref.rollbackId);
+    const other = now.rollbacks.filter((r) => r.deployId === ref.deployId).at(-1);
+    const at = (r: { at?: number }) => (r.at === undefined ? '' : ` at ${new Date(r.at).toISOString()}`);
+    if (own) {
+      const detail = `${own.version} rolled back${at(own)}, ${stableOf(now)} serves`;
+      return { rolledBack: true, by: 'earlier-attempt', version: own.version, detail };
+    }
+    const before = other ? `: another rollback took ${other.version} out${at(other)}` : '';
+    return { rolledBack: false, detail: `${nothing}${before}` };
   }
 
   /** The status with the canary's `changedAt`, which the contract's status leaves out. */
@@ -311,6 +355,7 @@ function opsflowEnv(operation: HookName, vars: Values): Record<string, string> {
     version: 'OPSFLOW_VERSION',
     deployId: 'OPSFLOW_DEPLOY_ID',
     weight: 'OPSFLOW_WEIGHT',
+    rollbackId: 'OPSFLOW_ROLLBACK_ID',
   };
   const env: Record<string, string> = { OPSFLOW_OPERATION: operation };
   for (const [key, value] of Object.entries(vars) as [Placeholder, string | undefined][]) {

@@ -28,6 +28,11 @@ export const ANNOTATION = {
   restoredFrom: `${PREFIX}/restored-from`,
   /** On the stable Deployment: why this deploy's promotion failed and was undone, so a retry answers the same. */
   promotionFailed: `${PREFIX}/promotion-failed`,
+  /**
+   * On the stable Deployment: the newest rollbacks that took a canary out (deploy id, version, when its traffic went to
+   * 0), as JSON, written before the canary is deleted, so a retried rollback finding it gone knows who took it out.
+   */
+  rollbacks: `${PREFIX}/rollbacks`,
   /** On a Service whose selector opsflow changed: the selector as it was, restored when the release ends. */
   selector: `${PREFIX}/selector`,
 } as const;

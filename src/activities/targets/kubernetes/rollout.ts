@@ -144,3 +144,13 @@ export async function waitForRollout(client: KubeClient, options: WaitOptions): 
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
+
+/** The current activity's start-to-close timeout, or undefined outside an activity (the CLI, tests). */
+export async function activityTimeoutMs(): Promise<number | undefined> {
+  try {
+    const { Context } = await import('@temporalio/activity');
+    return Context.current().info.startToCloseTimeoutMs || undefined;
+  } catch {
+    return undefined;
+  }
+}

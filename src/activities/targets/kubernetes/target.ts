@@ -9,6 +9,7 @@ import {
   type DeployTarget,
   type PromoteResult,
   type ReleaseRef,
+  type RollbackRef,
   type RollbackResult,
   type StartResult,
   type TargetStatus,
@@ -19,7 +20,8 @@ import {
 import { KubeClient, KubeConflict, type KubeClientOptions } from './client';
 import { CANARY_SUFFIX, type ClusterConfig, type KubernetesTargetConfig } from './config';
 import { ANNOTATION, deployHash, imageFor, imageProblem, LABEL, labelValue, versionOf } from './labels';
-import { rolloutState, waitForRollout, type WaitOutcome } from './rollout';
+import { answerFromRecord, promotionFailure, recordRollback, withRestore } from './records';
+import { activityTimeoutMs, rolloutState, waitForRollout, type WaitOutcome } from './rollout';
 import {
   blueGreenRouter,
   httpRouteRouter,
@@ -179,7 +181,7 @@ export class KubernetesTarget implements DeployTarget {
           `Deployment ${env.namespace}/${env.deployment} is rolling out (${state.reason}): a release starts once it is done`,
         );
       }
-      if (this.failedPromotion(now.stable, ref)) await this.forgetFailedPromotion(env);
+      if (promotionFailure(now.stable, ref.deployId)) await this.forgetFailedPromotion(env);
       // The stable Service keeps to the stable pods before any new pod exists.
       await router.prepare(env, now.stable);
       try {
@@ -242,7 +244,7 @@ export class KubernetesTarget implements DeployTarget {
     const router = this.router(env);
     const stable = this.stableRelease(env, now.stable);
     const facts = this.facts(env, now.canary);
-    const failed = this.failedPromotion(now.stable, ref);
+    const failed = promotionFailure(now.stable, ref.deployId);
     if (failed) {
       // Undone before (perhaps by an attempt that then ran out of time): the undo is finished and the answer repeated.
       if (facts?.deployId === ref.deployId) await this.retireCanary(env, ref);
@@ -282,7 +284,7 @@ export class KubernetesTarget implements DeployTarget {
     return { detail: `${ref.version} is stable at 100 % on ${outcome.replicas} replicas; the canary is removed` };
   }
 
-  async rollback(ref: DeployRef): Promise<RollbackResult> {
+  async rollback(ref: RollbackRef): Promise<RollbackResult> {
     const env = this.environment(ref);
     const now = await this.observe(env);
     const facts = this.facts(env, now.canary);
@@ -294,6 +296,8 @@ export class KubernetesTarget implements DeployTarget {
       const serving = await this.stableServing(env, ref);
       return {
         rolledBack: true,
+        by: 'this-attempt',
+        version: facts.version,
         weightZeroAt,
         detail: `canary ${facts.version} at 0 % and deleted${restored ? `; ${restored}` : ''}; ${serving}`,
       };
@@ -305,13 +309,16 @@ export class KubernetesTarget implements DeployTarget {
       const restored = await this.restoreStable(env, ref);
       const weightZeroAt = Date.now();
       const serving = await this.stableServing(env, ref);
-      return { rolledBack: true, weightZeroAt, detail: `${restored}; ${serving}` };
+      const done = { by: 'this-attempt', version: stable.version, weightZeroAt } as const;
+      return { rolledBack: true, ...done, detail: `${restored}; ${serving}` };
     }
-    if (now.stable.metadata?.annotations?.[ANNOTATION.restoredFrom] === ref.deployId) {
-      // An earlier attempt restored the image and ran out of time verifying it: the verification goes on.
-      await this.stableServing(env, ref);
+    const answer = answerFromRecord(now.stable, ref);
+    // Its earlier attempt (or a failed promotion undoing itself) may have run out of time verifying stable: it goes on.
+    if (answer.rolledBack || now.stable.metadata?.annotations?.[ANNOTATION.restoredFrom] === ref.deployId) {
+      const serving = await this.stableServing(env, ref);
+      if (answer.rolledBack) return { ...answer, detail: `${answer.detail}; ${serving}` };
     }
-    return { rolledBack: false, detail: `nothing of ${ref.deployId} runs in ${ref.environment}` };
+    return answer;
   }
 
   /** The environment's settings and client; an environment the config does not name is refused. */
@@ -574,7 +581,7 @@ export class KubernetesTarget implements DeployTarget {
    * Puts back the image this deploy's promotion replaced, and the deploy that had promoted it; `failure` is kept so a
    * retried promote answers with it. Returns what was done, for people.
    */
-  private async restoreStable(env: KubeEnvironment, ref: DeployRef, failure?: string): Promise<string> {
+  private async restoreStable(env: KubeEnvironment, ref: DeployRef | RollbackRef, failure?: string): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       const stable = (await this.observe(env)).stable;
       const annotations = stable.metadata?.annotations ?? {};
@@ -604,6 +611,8 @@ export class KubernetesTarget implements DeployTarget {
                 [ANNOTATION.promotionFailed]: failure
                   ? JSON.stringify({ deployId: ref.deployId, reason: failure })
                   : null,
+                // A rollback's, in the same write as the image: a retry that finds the image back knows who did it.
+                ...('rollbackId' in ref && { [ANNOTATION.rollbacks]: withRestore(stable, ref, previous) }),
               },
             },
             spec: { template: { spec: { containers: [{ name: container, image: previous }] } } },
@@ -614,18 +623,6 @@ export class KubernetesTarget implements DeployTarget {
       } catch (err) {
         if (!(err instanceof KubeConflict) || attempt >= 5) throw err;
       }
-    }
-  }
-
-  /** Why this deploy's promotion failed and was undone, when it did. */
-  private failedPromotion(stable: V1Deployment, ref: DeployRef): string | undefined {
-    const text = stable.metadata?.annotations?.[ANNOTATION.promotionFailed];
-    if (!text) return undefined;
-    try {
-      const failed = JSON.parse(text) as { deployId?: string; reason?: string };
-      return failed.deployId === ref.deployId ? `${failed.reason}; undone before` : undefined;
-    } catch {
-      return undefined;
     }
   }
 
@@ -649,9 +646,10 @@ export class KubernetesTarget implements DeployTarget {
 
   /**
    * The canary of this deploy out of the way, traffic first: marked as rolling back (no weight may be set again),
-   * its share to 0, then the Deployment deleted and whatever routed to it taken away. Answers when the share was 0.
+   * its share to 0, then (for a rollback, recorded on the stable Deployment) the Deployment deleted and whatever
+   * routed to it taken away. Answers when the share was 0.
    */
-  private async retireCanary(env: KubeEnvironment, ref: DeployRef): Promise<number> {
+  private async retireCanary(env: KubeEnvironment, ref: DeployRef | RollbackRef): Promise<number> {
     const router = this.router(env);
     const now = await this.observe(env);
     const facts = this.facts(env, now.canary);
@@ -668,6 +666,10 @@ export class KubernetesTarget implements DeployTarget {
       }
       const share = await router.shift(env, now.canary, facts.hash, 0, now.stable);
       weightZeroAt = share.changedAt ?? weightZeroAt;
+      if ('rollbackId' in ref) {
+        const { deployId, rollbackId } = ref;
+        await recordRollback(env, { deployId, rollbackId, version: facts.version, weightZeroAt, canary: true });
+      }
       await env.client.deleteDeployment(env.namespace, env.canaryDeployment);
     }
     await router.detach(env);
@@ -696,16 +698,6 @@ export class KubernetesTarget implements DeployTarget {
     if (this.options.waitMs !== undefined) return Date.now() + this.options.waitMs;
     const activityMs = await activityTimeoutMs();
     return Date.now() + (activityMs !== undefined ? Math.max(5_000, activityMs - 5_000) : 20_000);
-  }
-}
-
-/** The current activity's start-to-close timeout, or undefined outside an activity (the CLI, tests). */
-async function activityTimeoutMs(): Promise<number | undefined> {
-  try {
-    const { Context } = await import('@temporalio/activity');
-    return Context.current().info.startToCloseTimeoutMs || undefined;
-  } catch {
-    return undefined;
   }
 }
 

@@ -6,10 +6,10 @@ import {
   TargetConflict,
   UnknownRelease,
   type ConflictReason,
-  type DeployRef,
   type DeployTarget,
   type PromoteResult,
   type ReleaseRef,
+  type RollbackRef,
   type RollbackResult,
   type StartResult,
   type TargetStatus,
@@ -99,13 +99,17 @@ export class LocalTarget implements DeployTarget {
     return { detail: `${track.stable.version} is stable at 100 % (${runsAt(track.stable)})` };
   }
 
-  async rollback(ref: DeployRef): Promise<RollbackResult> {
+  async rollback(ref: RollbackRef): Promise<RollbackResult> {
+    const { environment, service, deployId, rollbackId } = ref;
     const result = await call(`roll back ${ref.environment}`, () =>
-      this.client.rollback({ environment: ref.environment, service: ref.service, deployId: ref.deployId }),
+      this.client.rollback({ environment, service, deployId, rollbackId }),
     );
     if (!result.rolledBack) return { rolledBack: false, detail: `nothing to roll back: ${result.reason}` };
     return {
       rolledBack: true,
+      // The platform's event log tells a retry whose earlier request (of this rollbackId) did the rollback.
+      by: result.by === 'earlier-request' ? 'earlier-attempt' : 'this-attempt',
+      version: result.version,
       weightZeroAt: result.weightZeroAt,
       detail: result.restoredVersion
         ? `${result.version} stopped, ${result.restoredVersion} restored as stable`
