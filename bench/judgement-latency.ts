@@ -7,13 +7,8 @@
  * Judged by the rules a deploy planned now runs (revision latencyConfidence) and, to show what changed, by revision 2.
  */
 import type { MetricsWindow } from '../src/shared/analysis';
-import {
-  judgeRun,
-  maxBakeMs,
-  stepBakeMs,
-  type JudgedEnvironment,
-  type Measurement,
-} from '../src/shared/analysis/judge';
+import { maxBakeMs, stepBakeMs, type JudgedEnvironment, type Measurement } from '../src/shared/analysis/judge';
+import { judgeRun } from '../src/shared/analysis/judge-run';
 import { JUDGEMENT_RULES } from '../src/shared/analysis/rules';
 import { histogramQuantile, LATENCY_BUCKETS_MS, type LatencyHistogram } from '../src/shared/statistics';
 import { round, type BaseContext, type Figure } from './harness';

@@ -1,13 +1,8 @@
 import path from 'node:path';
 import { loadConfig } from '../src/config/load';
 import type { MetricsWindow } from '../src/shared/analysis';
-import {
-  judgeRun,
-  maxBakeMs,
-  stepBakeMs,
-  type JudgedEnvironment,
-  type Measurement,
-} from '../src/shared/analysis/judge';
+import { maxBakeMs, stepBakeMs, type JudgedEnvironment, type Measurement } from '../src/shared/analysis/judge';
+import { judgeRun } from '../src/shared/analysis/judge-run';
 import { LATEST_RULES } from '../src/shared/analysis/rules';
 import { analysisConfigSchema, DEFAULT_CANARY_STEPS } from '../src/shared/analysis-config';
 import { quantile, round, type BaseContext, type BenchResult } from './harness';

@@ -7,15 +7,8 @@ import type { temporal } from '@temporalio/proto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { AnalysisConfig } from '../shared/analysis-config';
 import type { DecisionRule } from '../shared/analysis';
-import {
-  judgeRun,
-  measurementsOf,
-  type EnvironmentVerdict,
-  type JudgedEnvironment,
-  type Measurement,
-  type RunJudgement,
-  type StepVerdict,
-} from '../shared/analysis/judge';
+import { type JudgedEnvironment, type Measurement, type StepVerdict } from '../shared/analysis/judge';
+import { judgeRun, measurementsOf, type EnvironmentVerdict, type RunJudgement } from '../shared/analysis/judge-run';
 import type { DeployStatus, EnvironmentPlan, StopCause } from '../shared/deploy';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;

@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
-import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
+import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge-run';
 import { causeRule, type DeployStatus } from '../../src/shared/deploy';
 import { Stack, stackConfig, waitFor } from '../helpers/stack';
 

@@ -13,7 +13,8 @@ import {
   type AnalysisConfig,
 } from '../../src/shared/analysis-config';
 import { fisherExactGreater, judgeWindow } from '../../src/shared/analysis/checks';
-import { judgeRun, type JudgedEnvironment, type Measurement } from '../../src/shared/analysis/judge';
+import { type JudgedEnvironment, type Measurement } from '../../src/shared/analysis/judge';
+import { judgeRun } from '../../src/shared/analysis/judge-run';
 import { causeKey, causeRule } from '../../src/shared/deploy';
 import { histogramQuantile, LATENCY_BUCKETS_MS, type LatencyHistogram } from '../../src/shared/statistics';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
+import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge-run';
 import { JUDGEMENT_RULES } from '../../src/shared/analysis/rules';
 import type { DeployStatus } from '../../src/shared/deploy';
 import { testWorkflowBundle, WORKFLOW_DATA_CONVERTER } from '../helpers/workflow-bundle';

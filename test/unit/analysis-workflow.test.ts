@@ -8,7 +8,7 @@ import { createActivities } from '../../src/activities';
 import { formatStatus } from '../../src/cli/format';
 import type { MetricsProvider, MetricsQuery } from '../../src/activities/metrics/contract';
 import type { MetricsWindow } from '../../src/shared/analysis';
-import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
+import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge-run';
 import { JUDGEMENT_RULES } from '../../src/shared/analysis/rules';
 import { causeKey, causeRule, type DeployResult, type DeployStatus } from '../../src/shared/deploy';
 import { resumeUpdate, statusQuery } from '../../src/shared/deploy/messages';

@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import type { MetricsWindow } from '../../src/shared/analysis';
 import { analysisConfigSchema, DEFAULT_CANARY_STEPS } from '../../src/shared/analysis-config';
 import { countSample, noFailures } from '../../src/shared/analysis/budget';
-import { judgeRun, type JudgedEnvironment, type Measurement } from '../../src/shared/analysis/judge';
+import { type JudgedEnvironment, type Measurement } from '../../src/shared/analysis/judge';
+import { judgeRun } from '../../src/shared/analysis/judge-run';
 import { JUDGEMENT_RULES } from '../../src/shared/analysis/rules';
 import { causeKey, causeRule } from '../../src/shared/deploy';
 

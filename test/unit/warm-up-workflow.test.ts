@@ -12,7 +12,7 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { MetricsProvider, MetricsQuery } from '../../src/activities/metrics/contract';
 import { formatSample, formatStatus } from '../../src/cli/format';
 import type { MetricsWindow } from '../../src/shared/analysis';
-import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge';
+import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge-run';
 import { JUDGEMENT_RULES } from '../../src/shared/analysis/rules';
 import { histogramQuantile, LATENCY_BUCKETS_MS, type LatencyHistogram } from '../../src/shared/statistics';
 import { describeStatus } from '../../src/workflows/deploy/details';

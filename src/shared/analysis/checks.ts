@@ -2,7 +2,7 @@ import type { AnalysisConfig } from '../analysis-config';
 import { customChecks, describeChecks, type MetricCheck, type Verdict } from '../analysis';
 import { mannWhitneyHistograms, twoProportionTest, type LatencyHistogram } from '../statistics';
 import { ALPHA, SMALL_EFFECT, wilsonLower, Z, type Look } from './confidence';
-import { latencyComparisonChecks, latencyThresholdChecks } from './latency';
+import { latencyComparisonChecks, latencyThresholdChecks, p95RuleCheck } from './latency';
 import { cochranSmall, fisherExactGreater } from './proportions';
 import { JUDGEMENT_RULES } from './rules';
 
@@ -141,25 +141,14 @@ function errorComparison(canary: WindowTotals, stable: WindowTotals, config: Con
  * Without histograms: the p95 rule alone, as samples were judged before.
  */
 function latencyComparison(canary: WindowTotals, stable: WindowTotals, config: Config, look: Look): MetricCheck[] {
-  const { compare } = config;
-  if (canary.p95Ms === null || stable.p95Ms === null) return [];
-  const limit = Math.max(stable.p95Ms * compare.latencyRatio, stable.p95Ms + compare.latencyIncrease);
-  const check: MetricCheck = {
-    metric: 'latencyP95 vs stable',
-    kind: 'comparison',
-    unit: 'ms',
-    value: canary.p95Ms,
-    baseline: stable.p95Ms,
-    limit,
-    verdict: canary.p95Ms > limit ? 'failing' : 'healthy',
-    test: 'p95-rule',
-  };
+  const check = p95RuleCheck(canary, stable, config);
+  if (!check) return [];
   if (!canary.latency || !stable.latency) return [check];
   const rank = mannWhitneyHistograms(canary.latency, stable.latency);
   const significant = rank.pValue < ALPHA[look];
   const verdict: Verdict = !significant
     ? 'healthy'
-    : canary.p95Ms > limit
+    : check.verdict === 'failing'
       ? 'failing'
       : rank.effectSize >= SMALL_EFFECT
         ? 'warning'

@@ -91,6 +91,31 @@ export function tailTest(canary: LatencyHistogram, stable: LatencyHistogram, lim
 }
 
 /**
+ * The canary's p95 against stable's tolerance (`latencyRatio` times stable's p95, or stable's + `latencyIncrease`,
+ * whichever allows more): the check every revision of the latency comparison starts from. Undefined when either p95
+ * is missing.
+ */
+export function p95RuleCheck(
+  canary: WindowTotals,
+  stable: WindowTotals,
+  config: Pick<AnalysisConfig, 'compare'>,
+): (MetricCheck & { limit: number }) | undefined {
+  const { compare } = config;
+  if (canary.p95Ms === null || stable.p95Ms === null) return undefined;
+  const limit = Math.max(stable.p95Ms * compare.latencyRatio, stable.p95Ms + compare.latencyIncrease);
+  return {
+    metric: 'latencyP95 vs stable',
+    kind: 'comparison',
+    unit: 'ms',
+    value: canary.p95Ms,
+    baseline: stable.p95Ms,
+    limit,
+    verdict: canary.p95Ms > limit ? 'failing' : 'healthy',
+    test: 'p95-rule',
+  };
+}
+
+/**
  * The canary's latency against stable's. Failing when more of its requests than stable's are slower than the
  * tolerance (1.5 × stable's p95, or stable's + 100 ms: {@link tailTest}, significant at the look's α) and
  * significantly more than 5 % of them are (a Wilson bound). A warning when
@@ -105,19 +130,9 @@ export function latencyComparisonChecks(
   config: Config,
   look: Look,
 ): MetricCheck[] {
-  const { compare } = config;
-  if (canary.p95Ms === null || stable.p95Ms === null) return [];
-  const limit = Math.max(stable.p95Ms * compare.latencyRatio, stable.p95Ms + compare.latencyIncrease);
-  const check: MetricCheck = {
-    metric: 'latencyP95 vs stable',
-    kind: 'comparison',
-    unit: 'ms',
-    value: canary.p95Ms,
-    baseline: stable.p95Ms,
-    limit,
-    verdict: canary.p95Ms > limit ? 'failing' : 'healthy',
-    test: 'p95-rule',
-  };
+  const check = p95RuleCheck(canary, stable, config);
+  if (!check) return [];
+  const { limit } = check;
   if (!canary.latency || !stable.latency) return [check];
   const rank = latencyRankTest(canary.latency, stable.latency);
   const tail = tailTest(canary.latency, stable.latency, limit);
