@@ -1,7 +1,8 @@
 import { minutes, percent, type AgentFinalReport, type DerivedFigures, type SelfReview } from '../../shared/agent';
 import { inlineMarkdown } from '../../shared/markdown';
 
-const STATUS_MARK: Record<string, string> = {
+/** How a self-review answer's status reads, in the review and in OPERATIONS.md. */
+export const STATUS_MARK: Record<string, string> = {
   met: '✅ met',
   'below-target': '⚠️ below target',
   failing: '❌ failing',

@@ -1,6 +1,7 @@
 // OPERATIONS.md, last part: recovery, incidents, performance, cost, runbooks, quality gates, improvements, changelog.
 import { minutes, reviewAnswers } from '../../shared/agent';
 import { CAUSE_CHECKS } from '../agent/post-mortem';
+import { STATUS_MARK } from '../agent/review';
 import { known } from './sources';
 import { code, duration, environmentsOf, failoverOf, missingSource, noSource, source, text } from './text';
 import type { AgentFacts, ConfigFacts, DeployLogFacts, LoggedDeploy, Missing, OperationsInput } from './types';
@@ -20,15 +21,6 @@ function docLink(base: string, file: string): string {
 
 /** A self-review's path as the agent writes it; anything else the state says is not linked. */
 const SELF_REVIEW = /^docs\/operations\/self-review\/[A-Za-z0-9._-]+\.md$/;
-
-const STATUS_MARK: Record<string, string> = {
-  met: '✅ met',
-  'below-target': '⚠️ below target',
-  failing: '❌ failing',
-  attention: '⚠️ needs attention',
-  'no-data': '– no data',
-  'not-measured': '– not measured',
-};
 
 /** Backup & Disaster Recovery through Changelog. */
 export function recoverySections(input: OperationsInput): string[] {
