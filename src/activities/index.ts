@@ -1,5 +1,5 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
-import type { Authorised, DeployPolicy, Plan } from '../shared/deploy';
+import { refusalDetails, type Authorised, type DeployPolicy, type Plan } from '../shared/deploy';
 import { ErrorType, type ErrorTypeName } from '../shared/errors';
 import type { SignedStart } from '../shared/signing';
 import { uiLink } from '../shared/ui-link';
@@ -131,6 +131,7 @@ async function authorise<R extends { service: string; environment: string }>(
       type: ErrorType.PolicyRefused,
       message: `the worker refuses to ${effect.kind === 'weight' ? 'route traffic' : effect.kind} in ${request.environment}: ${refusal}`,
       nonRetryable: true,
+      details: [refusalDetails('evidence')],
     });
   }
   return ref as R;

@@ -17,6 +17,7 @@ import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { commandTargetConfigSchema } from '../activities/targets/command/config';
 import { kubernetesTargetConfigSchema } from '../activities/targets/kubernetes/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
+import { securityConfigSchema } from '../activities/security/config';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 import { notificationsConfigSchema } from './notifications';
 import { policyConfigSchema } from './policy';
@@ -246,6 +247,8 @@ export const configSchema = z
     policy: policyConfigSchema.optional(),
     /** The worker's notification channels, routes and escalation (read by the worker only, never sent with a request). */
     notifications: notificationsConfigSchema.optional(),
+    /** The vulnerability scan the worker runs for each daily self-review (read by the worker only). */
+    security: securityConfigSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -286,6 +289,15 @@ export const configSchema = z
           code: 'custom',
           path: ['services', service, 'target', 'environments', name],
           message: `environment "${name}" is not defined under environments (${Object.keys(config.environments).join(', ')}): define it there, with its approval, or remove this entry`,
+        });
+      }
+    }
+    for (const service of Object.keys(config.security?.services ?? {})) {
+      if (!Object.hasOwn(config.services, service)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['security', 'services', service],
+          message: `service "${service}" is not defined under services (${Object.keys(config.services).join(', ')})`,
         });
       }
     }

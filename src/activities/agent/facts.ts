@@ -1,3 +1,4 @@
+import { emptySecurity, type SecurityCounts } from '../../shared/agent/security';
 import type { AnalysisSample } from '../../shared/analysis';
 import {
   approvalWaitMs as waitedForApproval,
@@ -5,6 +6,7 @@ import {
   resultsOf,
   stoppedEnvironment,
   totalSamples,
+  type DeployResult,
   type DeployStatus,
 } from '../../shared/deploy';
 
@@ -48,4 +50,28 @@ export function measureImpact(status: DeployStatus): Impact {
 export function noisySamples(status: DeployStatus): { inconclusive: number; unmeasured: number } {
   const { inconclusive, unmeasured } = totalSamples(resultsOf(status));
   return { inconclusive, unmeasured };
+}
+
+/**
+ * opsflow's own security facts of one deploy, from the typed fields of its status (its result's cause when the status
+ * cannot be read): why the worker's policy refused it, a start without a signature where approvals are signed (and one
+ * whose signature did not hold), the break-glass overrides it took.
+ */
+export function securityFacts(status: DeployStatus | null, result: DeployResult): SecurityCounts {
+  const counts = emptySecurity();
+  const cause = status?.cause ?? result.cause;
+  if (cause?.kind === 'error' && cause.refusal) {
+    if (cause.refusal === 'unsigned-start') counts.unsignedRefused += 1;
+    else if (cause.refusal === 'loosening') counts.looseningRefused += 1;
+    else counts.forgeriesRefused += 1;
+  }
+  const requester = status?.requester;
+  if (status?.trust?.mode === 'signed' && requester && !requester.signed) {
+    counts.unsignedStarts += 1;
+    if (requester.signatureRefused) counts.forgeriesRefused += 1;
+  }
+  // Statuses recorded before operator controls existed have none.
+  const controls: DeployStatus['controls'] | undefined = status?.controls;
+  counts.breakGlassOverrides = controls?.filter((c) => c.action === 'override').length ?? 0;
+  return counts;
 }

@@ -3,18 +3,21 @@ import {
   reviewName,
   type AgentFinalReport,
   type DeployFacts,
+  type ReviewMeasures,
   type RunningDeploy,
   type SelfReview,
 } from '../../shared/agent';
 import { DEFAULT_AGENT_CONFIG } from '../../config/agent';
 import { ErrorType, isFailureOfType } from '../../shared/errors';
 import type { DeployResult, DeployStatus } from '../../shared/deploy';
-import { approvalWaitMs, measureImpact, noisySamples } from './facts';
+import { approvalWaitMs, measureImpact, noisySamples, securityFacts } from './facts';
 import { AGENT_PATHS, appendLogLine, appendOnce, incidentFile, writeDoc } from './files';
 import { inlineMarkdown } from '../../shared/markdown';
 import { filesChangedJson, operationsDoc, reviewFilesChanged, type OperationsConfig } from './operations';
 import { CAUSE_CHECKS, renderPostMortem } from './post-mortem';
 import { plainNarrative, renderFinalReport, renderSelfReview } from './review';
+import { reviewMeasures, type MeasuresRequest } from './measures';
+import type { ScanContext } from '../security/scan';
 
 /** What the agent's activities touch; the worker passes real ones, tests their own. */
 export interface AgentActivityDeps {
@@ -26,8 +29,13 @@ export interface AgentActivityDeps {
   narrate?: (review: SelfReview, workdir: string) => Promise<string | null>;
   /** The time-to-restore target the post-mortem judges against. */
   targetRestoreMs?: number;
-  /** The worker's opsflow.yaml, for OPERATIONS.md's project sections; absent, they say no config was given. */
+  /**
+   * The worker's opsflow.yaml, for OPERATIONS.md's project sections and what the self-review measures (its vulnerability
+   * scan, its metrics sources); absent, they say no config was given.
+   */
   operations?: OperationsConfig;
+  /** Where the scanner runs and with which environment (default: the worker's folder and environment). */
+  scan?: ScanContext;
 }
 
 /** One finished deploy, as the agent hands it to the feedback loop. */
@@ -103,6 +111,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         samples: status?.samples.length ?? 0,
         environment: impact?.environment ?? null,
         files: [...files, AGENT_PATHS.log],
+        security: securityFacts(status, result),
       };
       appendLogLine(workdir, {
         key: `deploy:${result.deployId}:${request.requestedAt}`,
@@ -123,6 +132,14 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       });
       log.info('feedback loop done', { deployId: result.deployId, files });
       return facts;
+    },
+
+    /**
+     * What the self-review measures beyond the agent's figures, from the worker's own config: the vulnerability scan of
+     * what each service deploys, and which services have a metrics source. Read-only; a scan that fails says why.
+     */
+    async agentReviewMeasures(request: MeasuresRequest): Promise<ReviewMeasures> {
+      return reviewMeasures(request, deps.operations, deps.scan ?? { baseDir: process.cwd(), env: process.env });
     },
 
     /** The outcomes of the deploys that ended without telling the agent (terminated, or their signal was lost). */

@@ -18,7 +18,7 @@ export interface OperationsConfig {
 }
 
 /** A config path as the document names it: relative to the workdir when inside it, else as it is. */
-function shownPath(workdir: string, file: string): string {
+export function shownPath(workdir: string, file: string): string {
   const relative = path.relative(path.resolve(workdir), path.resolve(file));
   return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
 }

@@ -1,4 +1,12 @@
-import { minutes, percent, type AgentFinalReport, type DerivedFigures, type SelfReview } from '../../shared/agent';
+import {
+  countsText,
+  minutes,
+  percent,
+  securityText,
+  type AgentFinalReport,
+  type DerivedFigures,
+  type SelfReview,
+} from '../../shared/agent';
 import { inlineMarkdown } from '../../shared/markdown';
 
 /** How a self-review answer's status reads, in the review and in OPERATIONS.md. */
@@ -71,12 +79,15 @@ export function renderSelfReview(review: SelfReview, narrative: { text: string; 
     '',
     '## Questions',
     '',
-    '| question | status | answer |',
-    '| --- | --- | --- |',
+    '| question | status | answer | source |',
+    '| --- | --- | --- | --- |',
     ...review.answers.map(
-      (a) => `| ${a.question} | ${STATUS_MARK[a.status] ?? a.status} | ${inlineMarkdown(a.answer)} |`,
+      (a) =>
+        `| ${a.question} | ${STATUS_MARK[a.status] ?? a.status} | ${inlineMarkdown(a.answer)} | ` +
+        `${inlineMarkdown(a.source ?? '–')} |`,
     ),
     '',
+    ...measuredSections(review),
     '## Figures',
     '',
     ...figuresTable(review.day, review.total),
@@ -98,6 +109,47 @@ export function renderSelfReview(review: SelfReview, narrative: { text: string; 
     '',
   ];
   return lines.join('\n');
+}
+
+/** The vulnerability scan per service, the day's security facts and the metrics source per service and environment. */
+function measuredSections(review: SelfReview): string[] {
+  const lines = ['## Security', ''];
+  const scan = review.measures?.vulnerabilities;
+  if (scan) {
+    lines.push(`Scanned by ${inlineMarkdown(scan.scanner)}, run by the worker:`, '');
+    lines.push('| service | version | scanned | found | worst |', '| --- | --- | --- | --- | --- |');
+    for (const r of scan.scans) {
+      const worst = (r.top ?? []).map((v) => `${v.package} ${v.id} (${v.severity}): ${v.title}`).join('; ');
+      lines.push(
+        `| ${inlineMarkdown(r.service)} | ${inlineMarkdown(r.version ?? '–')} | ${inlineMarkdown(r.target)} | ` +
+          `${inlineMarkdown(r.counts ? countsText(r.counts) : `no answer: ${r.error ?? 'unknown'}`)} | ${inlineMarkdown(worst || '–')} |`,
+      );
+    }
+  } else {
+    lines.push(
+      review.measures
+        ? 'No vulnerability scanner is configured on the worker (`security` in opsflow.yaml): not measured.'
+        : 'No scan by the worker reached this review: not measured.',
+    );
+  }
+  lines.push(
+    '',
+    `opsflow's own security facts this day: ${securityText(review.day.security)}.`,
+    '',
+    '## Metrics sources',
+    '',
+  );
+  const coverage = review.measures?.monitoring;
+  if (coverage) {
+    lines.push('| service | environment | source |', '| --- | --- | --- |');
+    for (const c of coverage) {
+      lines.push(
+        `| ${inlineMarkdown(c.service)} | ${inlineMarkdown(c.environment)} | ` +
+          `${c.provider ? '' : '**none**: '}${inlineMarkdown(c.detail)} |`,
+      );
+    }
+  } else lines.push('Not measured: no opsflow.yaml of this project reached the worker.');
+  return [...lines, ''];
 }
 
 /** The agent's final report as markdown. Pure. */

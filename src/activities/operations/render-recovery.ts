@@ -244,12 +244,19 @@ function runbooks(
 function gates(agent: AgentFacts | Missing): string[] {
   const lines = ['## Quality Gates', ''];
   if (!known(agent)) return [...lines, missingSource(agent, FILL_AGENT), ''];
-  const answers = reviewAnswers(agent.total, agent.targets, agent.improvements.length);
+  const answers = reviewAnswers(agent.total, agent.targets, agent.improvements.length, agent.measures);
   return [
     ...lines,
-    source(`${text(agent.source)}: the self-review's questions answered from all-time figures`),
+    source(
+      `${text(agent.source)}: the self-review's questions answered from all-time figures` +
+        (agent.measures ? ' and what the worker measured for it' : ''),
+    ),
     '',
-    ...answers.map((a) => `- ${STATUS_MARK[a.status] ?? a.status}: ${text(a.question)} ${text(a.answer)}`),
+    ...answers.map(
+      (a) =>
+        `- ${STATUS_MARK[a.status] ?? a.status}: ${text(a.question)} ${text(a.answer)}` +
+        (a.source ? ` _(source: ${text(a.source)})_` : ''),
+    ),
     '',
   ];
 }

@@ -1,7 +1,8 @@
 // OPERATIONS.md, second part: monitoring, KPIs with the DORA figures, alerting and channels, security and the policy.
 import { environmentRules, policyConfigSchema } from '../../config/policy';
 import { routesOf, type RouteConfig } from '../../config/notifications';
-import { minutes, percent } from '../../shared/agent';
+import { countsText, minutes, percent } from '../../shared/agent';
+import { SCANNERS } from '../security/registry';
 import { DEFAULT_INCIDENT_BREAK_GLASS, type EnvironmentPolicy, type Who } from '../../shared/deploy/policy';
 import { safeLink } from '../../shared/markdown';
 import { providerOf } from './render-delivery';
@@ -19,7 +20,7 @@ export function runSections(input: OperationsInput): string[] {
     ...monitoring(input.config),
     ...indicators(input.config, input.agent),
     ...alerting(input.config),
-    ...security(input.config),
+    ...security(input.config, input.agent),
   ];
 }
 
@@ -254,7 +255,7 @@ function policyTable(rules: Record<string, EnvironmentPolicy>, order: string[]):
   ];
 }
 
-function security(facts: ConfigFacts | Missing): string[] {
+function security(facts: ConfigFacts | Missing, agent: AgentFacts | Missing): string[] {
   const lines = ['## Security & Compliance', '', '### Security Measures', ''];
   if (!known(facts)) lines.push(missingSource(facts, FILL_CONFIG), '');
   else {
@@ -301,11 +302,32 @@ function security(facts: ConfigFacts | Missing): string[] {
   lines.push(
     '### Security Monitoring',
     '',
-    `- **Vulnerability Scanning**: ${noSource('a scanner the worker runs on the deployed release (issue 22, item 4) would fill it; the self-review answers "not measured" until then')}`,
+    `- **Vulnerability Scanning**: ${vulnerabilityScanning(facts, agent)}`,
     "- **Audit Logging**: every approval, control and refusal is in the deploy workflow's Temporal history; the agent " +
       'logs each deploy and review in `docs/operations/agent-log.jsonl`',
     `- **Compliance**: ${noSource("opsflow tracks no compliance regime: the team's own requirements would fill it")}`,
     '',
   );
   return lines;
+}
+
+/** What the worker scans for vulnerabilities (from the config) and what the last self-review's scan found. */
+function vulnerabilityScanning(facts: ConfigFacts | Missing, agent: AgentFacts | Missing): string {
+  const block = known(facts) ? facts.config.security : undefined;
+  if (!known(facts) || !block) {
+    return noSource(
+      'a `security` block in opsflow.yaml (scanner: npm-audit or osv-scanner, and what each service deploys) would ' +
+        'fill it; the self-review answers "not measured" until then',
+    );
+  }
+  const subjects = Object.entries(block.services).map(
+    ([service, s]) => `${text(service)}: ${code(s.lockfile ?? s.image ?? '')}`,
+  );
+  const scanned = `${SCANNERS[block.scanner].label}, run by the worker for each self-review on ${subjects.join(', ') || 'no service'} (${code(facts.path)})`;
+  const scans = known(agent) ? agent.measures?.vulnerabilities?.scans : undefined;
+  if (!scans || !known(agent)) return `${scanned}; no scan result in this version`;
+  const results = scans.map(
+    (r) => `${text(r.service)} ${r.counts ? countsText(r.counts) : `no answer (${text(r.error ?? 'unknown')})`}`,
+  );
+  return `${scanned}; ${text(agent.source)} found: ${results.join('; ')}`;
 }

@@ -45,6 +45,7 @@ export function agentFactsFromReview(review: SelfReview): AgentFacts {
     improvements: review.improvements,
     improvementsClosed: review.improvementsClosed,
     lastReview: { date: review.date, file: AGENT_PATHS.selfReview(reviewName(review)) },
+    measures: review.measures ?? null,
   };
 }
 
@@ -61,6 +62,7 @@ export function agentFactsFromStatus(status: AgentStatus, targets: AgentTargets,
     improvements: status.improvements,
     improvementsClosed: [],
     lastReview: status.reviews.last ?? null,
+    measures: null,
   };
 }
 

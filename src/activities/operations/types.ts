@@ -1,6 +1,6 @@
 // What OPERATIONS.md is rendered from: typed facts, each with the source it names. Nothing here is parsed from prose.
 import type { OpsflowConfig } from '../../config/schema';
-import type { AgentTargets, DerivedFigures, ImprovementItem } from '../../shared/agent';
+import type { AgentTargets, DerivedFigures, ImprovementItem, ReviewMeasures } from '../../shared/agent';
 import type { Outcome } from '../../shared/deploy';
 
 /** Why a source gave nothing: one line for people, shown where its sections would be. */
@@ -34,6 +34,8 @@ export interface AgentFacts {
   improvementsClosed: string[];
   /** The last self-review written, when there is one. */
   lastReview: { date: string; file: string } | null;
+  /** What the worker measured for that review (vulnerabilities, metrics sources); null when the source has none. */
+  measures: ReviewMeasures | null;
 }
 
 /** One finished deploy as the feedback loop logged it in docs/operations/agent-log.jsonl. */

@@ -4,6 +4,7 @@ import type { DeployResult, Outcome } from '../deploy/status';
 import type { AgentTargets } from './config';
 import type { AgentEventArgs } from './input';
 import type { RunningDeploy } from './state';
+import { addSecurity, emptySecurity, type SecurityCounts } from './security';
 
 /** What the feedback loop measured for one finished deploy from its status (samples and timeline). */
 export interface DeployFacts {
@@ -18,6 +19,8 @@ export interface DeployFacts {
   environment: string | null;
   /** Files the feedback loop wrote (post-mortem, runbook, log). */
   files: string[];
+  /** Its security facts (absent in facts recorded before them). */
+  security?: SecurityCounts;
 }
 
 /** One finished deploy as the agent keeps it. */
@@ -65,6 +68,8 @@ export interface Figures {
   aborts: number;
   /** Failure causes, keyed "<service>/<cause>". */
   causes: Record<string, number>;
+  /** opsflow's own security facts (absent in states carried over from agents before them). */
+  security?: SecurityCounts;
 }
 
 /** The figures a person reads: rates and means against the targets. */
@@ -93,6 +98,7 @@ export interface DerivedFigures {
   criticalEvents: number;
   aborts: number;
   causes: Record<string, number>;
+  security: SecurityCounts;
 }
 
 export function emptyFigures(): Figures {
@@ -119,6 +125,7 @@ export function emptyFigures(): Figures {
     criticalEvents: 0,
     aborts: 0,
     causes: {},
+    security: emptySecurity(),
   };
 }
 
@@ -184,6 +191,7 @@ export function foldDeploy(
   if (facts) {
     f.inconclusiveSamples += facts.inconclusiveSamples;
     f.unmeasuredSamples += facts.unmeasuredSamples;
+    f.security = addSecurity(f.security, facts.security);
   }
   if (record.cause && record.outcome !== 'rejected' && record.outcome !== 'approval-timed-out') {
     const key = `${record.service}/${record.cause}`;
@@ -231,7 +239,13 @@ export function deriveFigures(f: Figures): DerivedFigures {
     criticalEvents: f.criticalEvents,
     aborts: f.aborts,
     causes: { ...f.causes },
+    security: addSecurity(f.security, undefined),
   };
+}
+
+/** Adds security facts the agent saw itself (a refused freeze request) to a set of counters. */
+export function foldSecurity(figures: Figures, counts: Partial<SecurityCounts>): Figures {
+  return { ...figures, security: addSecurity(figures.security, counts) };
 }
 
 /** DORA deployment frequency: promoted deploys per day since the agent started (at least one day). */

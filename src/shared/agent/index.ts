@@ -6,3 +6,5 @@ export * from './input';
 export * from './review';
 export * from './state';
 export * from './freeze';
+export * from './security';
+export * from './measures';

@@ -2,6 +2,13 @@
 import { percent as formatPercent } from '../format';
 import type { AgentConfig, AgentTargets } from './config';
 import { deriveFigures, deploysPerDay, type DerivedFigures } from './figures';
+import {
+  measuredImprovements,
+  monitoringAnswer,
+  vulnerabilityAnswer,
+  type ReviewAnswer,
+  type ReviewMeasures,
+} from './measures';
 import type { AgentState } from './state';
 
 /** An improvement item the feedback loop or the review opened. */
@@ -9,13 +16,6 @@ export interface ImprovementItem {
   key: string;
   openedAt: string;
   text: string;
-}
-
-/** One question of the spec's daily self-review, answered from figures. */
-export interface ReviewAnswer {
-  question: string;
-  status: 'met' | 'below-target' | 'failing' | 'attention' | 'no-data' | 'not-measured';
-  answer: string;
 }
 
 /** A daily self-review: figures of the day and all time, the five questions, open improvement items. */
@@ -31,6 +31,8 @@ export interface SelfReview {
   deploysPerDay: number;
   targets: AgentTargets;
   answers: ReviewAnswer[];
+  /** What the worker measured for it (absent in reviews before it did; null when it did not answer). */
+  measures?: ReviewMeasures | null;
   improvements: ImprovementItem[];
   improvementsClosed: string[];
   improvementsOpened: string[];
@@ -60,8 +62,19 @@ function causesText(causes: Record<string, number>): string {
   return entries.length ? entries.map(([k, n]) => `${k} ×${n}`).join(', ') : 'none';
 }
 
-/** The spec's daily questions (and the DORA figures) answered from measured figures only. */
-export function reviewAnswers(day: DerivedFigures, targets: AgentTargets, openItems: number): ReviewAnswer[] {
+/** Where the agent's own figures come from. */
+const DEPLOY_RECORDS = "the agent's records of the day's deploys";
+
+/**
+ * The spec's daily questions (and the DORA figures) answered from measured figures only; vulnerabilities and monitoring
+ * also from what the worker measured (`measures`; null when nothing it measured reaches this answer).
+ */
+export function reviewAnswers(
+  day: DerivedFigures,
+  targets: AgentTargets,
+  openItems: number,
+  measures: ReviewMeasures | null,
+): ReviewAnswer[] {
   const answers: ReviewAnswer[] = [];
   const changes = day.promoted + day.rolledBack + day.failed;
   answers.push(
@@ -114,50 +127,38 @@ export function reviewAnswers(day: DerivedFigures, targets: AgentTargets, openIt
             `Rollbacks: ${day.rolledBack}; causes: ${causesText(day.causes)}.`,
         },
   );
-  answers.push({
-    question: 'Any security vulnerabilities detected?',
-    status: day.criticalEvents > 0 ? 'attention' : 'not-measured',
-    answer:
-      `No vulnerability scanner reports to the agent; ${day.events} infrastructure events ` +
-      `(${day.criticalEvents} critical, ${day.warningEvents} warning)` +
-      (day.aborts ? `; ${day.aborts} deploys aborted on a critical alert.` : '.'),
-  });
-  const noisy = day.inconclusiveSamples + day.unmeasuredSamples;
-  answers.push({
-    question: 'How can monitoring be improved?',
-    status: noisy > 0 ? 'attention' : changes > 0 ? 'met' : 'no-data',
-    answer:
-      noisy > 0
-        ? `${day.inconclusiveSamples} inconclusive and ${day.unmeasuredSamples} unmeasured analysis samples: ` +
-          'the canary saw too little traffic or the metrics source did not answer.'
-        : changes > 0
-          ? 'Every analysis sample was conclusive.'
-          : 'No analysis ran.',
-  });
+  for (const answer of answers) answer.source = DEPLOY_RECORDS;
+  answers.push(vulnerabilityAnswer(day, measures), monitoringAnswer(day, measures));
   answers.push({
     question: 'Are costs optimized without sacrificing performance?',
     status: 'not-measured',
     answer: 'No cost source is configured; nothing is claimed.',
+    source: 'none configured',
   });
   answers.push({
     question: 'What automation opportunities exist?',
     status: openItems > 0 ? 'attention' : 'met',
     answer: openItems > 0 ? `${openItems} open improvement items (below).` : 'No open improvement item.',
+    source: 'the open improvement items',
   });
   return answers;
 }
 
 /**
  * Opens improvement items for what the day's figures show (slow deploys, slow restores, noisy analysis,
- * repeated failure causes) and closes those the day shows fixed. Bounded to 20 open items.
+ * repeated failure causes) and what the worker measured (vulnerabilities, services without a metrics source), and
+ * closes those the day shows fixed: a measured item when the worker measured it again and found it gone. Bounded to 20
+ * open items.
  */
 export function reviseImprovements(
   items: ImprovementItem[],
   day: DerivedFigures,
   targets: AgentTargets,
   at: string,
+  measures: ReviewMeasures | null = null,
 ): { items: ImprovementItem[]; opened: string[]; closed: string[] } {
-  const wanted = new Map<string, string>();
+  const measured = measuredImprovements(measures);
+  const wanted = new Map<string, string>(measured.wanted);
   const changes = day.promoted + day.rolledBack + day.failed;
   if (day.meanPipelineMs !== null && day.withinTarget < changes) {
     wanted.set(
@@ -184,10 +185,11 @@ export function reviseImprovements(
   const closed: string[] = [];
   const next: ImprovementItem[] = [];
   for (const item of items) {
-    const fixed =
-      changes > 0 &&
-      !wanted.has(item.key) &&
-      (item.key.startsWith('cause:') ? !day.causes[item.key.slice(6)] && day.promoted > 0 : true);
+    const fixed = measured.keys.has(item.key)
+      ? measured.remeasured.has(item.key) && !wanted.has(item.key)
+      : changes > 0 &&
+        !wanted.has(item.key) &&
+        (item.key.startsWith('cause:') ? !day.causes[item.key.slice(6)] && day.promoted > 0 : true);
     if (fixed) closed.push(item.key);
     else next.push(item);
   }
@@ -207,11 +209,14 @@ export function buildSelfReview(args: {
   nowMs: number;
   config: AgentConfig;
   manual?: boolean;
+  /** What the worker measured for it: null when it did not answer; undefined when it was not asked (older runs). */
+  measures?: ReviewMeasures | null;
 }): { review: SelfReview; improvements: ImprovementItem[] } {
   const { state, config, nowMs } = args;
   const day = deriveFigures(state.day);
   const at = new Date(nowMs).toISOString();
-  const revised = reviseImprovements(state.improvements, day, config.targets, at);
+  const measures = args.measures ?? null;
+  const revised = reviseImprovements(state.improvements, day, config.targets, at, measures);
   const review: SelfReview = {
     project: args.project,
     date: at.slice(0, 10),
@@ -222,7 +227,8 @@ export function buildSelfReview(args: {
     total: deriveFigures(state.totals),
     deploysPerDay: deploysPerDay(state.totals, state.startedAt, nowMs),
     targets: config.targets,
-    answers: reviewAnswers(day, config.targets, revised.items.length),
+    answers: reviewAnswers(day, config.targets, revised.items.length, measures),
+    ...(args.measures === undefined ? {} : { measures }),
     improvements: revised.items,
     improvementsOpened: revised.opened,
     improvementsClosed: revised.closed,

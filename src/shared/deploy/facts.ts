@@ -1,14 +1,16 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { AnalysisSample, DecisionRule, MetricCheck } from '../analysis';
-import { ErrorType } from '../errors';
-import type {
-  DecidingCheck,
-  DeployResult,
-  DeployStatus,
-  EnvironmentResult,
-  Outcome,
-  SampleCounts,
-  StopCause,
+import { applicationFailure, ErrorType, failureMessage } from '../errors';
+import {
+  POLICY_REFUSALS,
+  type DecidingCheck,
+  type DeployResult,
+  type DeployStatus,
+  type EnvironmentResult,
+  type Outcome,
+  type PolicyRefusal,
+  type SampleCounts,
+  type StopCause,
 } from './status';
 
 /** No samples yet. */
@@ -154,4 +156,27 @@ function isDeployResult(value: unknown): value is DeployResult {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<DeployResult>;
   return typeof v.deployId === 'string' && typeof v.outcome === 'string' && typeof v.phase === 'string';
+}
+
+/** The details a PolicyRefused failure carries so the deploy records why, as a fact: `refusalDetails('loosening')`. */
+export function refusalDetails(refusal: PolicyRefusal): { refusal: PolicyRefusal } {
+  return { refusal };
+}
+
+/**
+ * The stop cause of a failed operation: its error type and message, and for a PolicyRefused failure the refusal its
+ * details name (one not in {@link POLICY_REFUSALS} is left out: anyone can complete an activity with any details).
+ */
+export function errorCause(err: unknown): Extract<StopCause, { kind: 'error' }> {
+  const failure = applicationFailure(err);
+  const carried: unknown = failure?.type === ErrorType.PolicyRefused ? failure.details?.[0] : undefined;
+  const named =
+    typeof carried === 'object' && carried !== null ? (carried as { refusal?: unknown }).refusal : undefined;
+  const refusal = POLICY_REFUSALS.find((r) => r === named);
+  return {
+    kind: 'error',
+    errorType: failure?.type ?? null,
+    message: failureMessage(err),
+    ...(refusal ? { refusal } : {}),
+  };
 }

@@ -126,6 +126,8 @@ export interface Requester {
   fingerprint?: string;
   /** The typed --requested-by, when it differs from the signer (it counts for nothing then). */
   typed?: string;
+  /** Set when a signed start came with it whose signature did not hold: the name stayed a typed one. */
+  signatureRefused?: boolean;
 }
 
 /** The planner's answer: how risky the change is and how it will be rolled out. */

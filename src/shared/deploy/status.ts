@@ -292,13 +292,26 @@ export type StopCause =
   | { kind: 'pause-timeout'; pause: PauseState['cause']; by: string; timeoutMs: number }
   /** A person (or the ops agent on a critical alert) aborted it. */
   | { kind: 'abort'; by: string; reason?: string }
-  /** An operation failed after its retries: starting the release, routing traffic, promoting. */
-  | { kind: 'error'; errorType: string | null; message: string }
+  /**
+   * An operation failed after its retries: starting the release, routing traffic, promoting. `refusal` says why the
+   * worker's policy refused the deploy, when that is what failed it (absent in deploys recorded before).
+   */
+  | { kind: 'error'; errorType: string | null; message: string; refusal?: PolicyRefusal }
   /** The workflow was cancelled. */
   | { kind: 'cancelled' }
   | { kind: 'rejected'; by: string }
   | { kind: 'approval-timeout'; timeoutMs: number };
 export type StopCauseKind = StopCause['kind'];
+
+/**
+ * Why the worker's policy refused a deploy: a start the policy needs signed and is not (`unsigned-start`), a signed
+ * start whose signature does not hold or was used before (`start-signature`), a request that would loosen the policy
+ * (`loosening`), a policy answer that is not the worker's (`policy-answer`), or evidence for a change that the worker
+ * checked and refused (`evidence`: approvals or overrides that do not verify or do not count). Typed, so the agent
+ * counts them; the message is for people.
+ */
+export const POLICY_REFUSALS = ['unsigned-start', 'start-signature', 'loosening', 'policy-answer', 'evidence'] as const;
+export type PolicyRefusal = (typeof POLICY_REFUSALS)[number];
 
 /** How one environment ended. */
 export type EnvironmentOutcome = 'promoted' | 'rolled-back' | 'failed' | 'unchanged' | 'not-reached';

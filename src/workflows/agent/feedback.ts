@@ -1,15 +1,18 @@
-import { log } from '@temporalio/workflow';
+import { log, patched } from '@temporalio/workflow';
 import {
   applyDeploy,
   applyReview,
   buildSelfReview,
   deployRecord,
+  reviewMeasuresSchema,
+  type AgentState,
   type DeployFacts,
   type FinishedDeploy,
+  type ReviewMeasures,
 } from '../../shared/agent';
 import { causeKey } from '../../shared/deploy';
 import { notifyAgent } from './notify';
-import { acts, DOCS_OPTIONS } from './proxies';
+import { acts, DOCS_OPTIONS, MEASURE_OPTIONS } from './proxies';
 import type { AgentRuntime } from './runtime';
 
 /** The feedback loop of one finished deploy: figures, post-mortem, runbook, log. */
@@ -41,10 +44,41 @@ export async function feedback(rt: AgentRuntime, entry: FinishedDeploy): Promise
   applyDeploy(state, deployRecord(result, entry.running, facts, entry.finishedAt), facts, config);
 }
 
+/** Reviews recorded before the worker measured vulnerabilities and metrics sources for them. */
+const REVIEW_MEASURES_PATCH = 'review-measures';
+
+/**
+ * What the worker measures for the review (its vulnerability scan, the metrics sources of its config); null, and a
+ * warning, when it does not answer or answers something else: the review says "not measured" then.
+ */
+async function measure(rt: AgentRuntime): Promise<ReviewMeasures | null> {
+  try {
+    const answered = await acts.agentReviewMeasures.executeWithOptions(
+      { ...MEASURE_OPTIONS, summary: 'vulnerability scan and metrics sources' },
+      [{ project: rt.input.project, workdir: rt.input.workdir, deployed: deployedVersions(rt.state) }],
+    );
+    const parsed = reviewMeasuresSchema.safeParse(answered);
+    if (parsed.success) return parsed.data;
+    log.warn('the review measures were not of their shape; not measured', { issue: parsed.error.issues[0]?.message });
+  } catch (err) {
+    log.warn('the review measures could not be taken; not measured', { error: (err as Error).message });
+  }
+  return null;
+}
+
+/** The version the agent last promoted of each service (from its bounded list of recent deploys). */
+export function deployedVersions(state: AgentState): Record<string, string> {
+  const deployed: Record<string, string> = {};
+  for (const d of state.recentDeploys) if (d.outcome === 'promoted') deployed[d.service] = d.version;
+  return deployed;
+}
+
 /** The self-review of the window since the last one: at the scheduled time, or now when asked for. */
 export async function review(rt: AgentRuntime, manual: boolean): Promise<void> {
   const { input, state, config } = rt;
   const at = manual ? Date.now() : state.nextReviewMs;
+  // Reviews recorded before the worker measured anything for them replay without asking it.
+  const measures = patched(REVIEW_MEASURES_PATCH) ? await measure(rt) : undefined;
   const { review: built, improvements } = buildSelfReview({
     project: input.project,
     state,
@@ -52,6 +86,7 @@ export async function review(rt: AgentRuntime, manual: boolean): Promise<void> {
     nowMs: at,
     config,
     manual,
+    ...(measures === undefined ? {} : { measures }),
   });
   let files: string[] | null = null;
   try {

@@ -12,6 +12,7 @@ import {
   freezeStartArgsSchema,
   freezeScope,
   freezeSubject,
+  foldSecurity,
   noSuchFreeze,
   type AgentEventArgs,
   type IncidentFreeze,
@@ -19,7 +20,7 @@ import {
 } from '../../shared/agent';
 import { freezesQuery, freezeUpdate, unfreezeUpdate } from '../../shared/agent/messages';
 import { freezeChangedSignal } from '../../shared/deploy/messages';
-import { ErrorType, failureMessage } from '../../shared/errors';
+import { ErrorType, failureMessage, isFailureOfType } from '../../shared/errors';
 import type { SignedStatement } from '../../shared/signing';
 import { notifyAgent } from './notify';
 import { now, parseOrRefuse, type AgentRuntime } from './runtime';
@@ -133,6 +134,11 @@ async function checkFreeze(rt: AgentRuntime, request: Parameters<Activities['che
   } catch (err) {
     const cause = err instanceof ActivityFailure ? err.cause : err;
     log.warn('freeze request refused', { action: request.action, by: request.by });
+    // The worker refused the statement (not merely failed to check it): a security fact of the day.
+    if (isFailureOfType(cause, ErrorType.PolicyRefused)) {
+      rt.state.totals = foldSecurity(rt.state.totals, { forgeriesRefused: 1 });
+      rt.state.day = foldSecurity(rt.state.day, { forgeriesRefused: 1 });
+    }
     throw ApplicationFailure.create({
       type: ErrorType.PolicyRefused,
       message: `the worker refuses: ${failureMessage(cause)}`,

@@ -14,5 +14,17 @@ export const DOCS_OPTIONS: ActivityOptions = {
   },
 };
 
+/** The review's measures: a vulnerability scan may take minutes (security.timeout, at most 5); tried twice. */
+export const MEASURE_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '6 minutes',
+  retry: {
+    initialInterval: '10 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 2,
+    nonRetryableErrorTypes: [ErrorType.InvalidRequest],
+  },
+};
+
 /** The agent's activities: feedback loop, self-review, deploy checks, final report. */
 export const acts = proxyActivities<AgentActivities>(DOCS_OPTIONS);

@@ -1,6 +1,6 @@
 import { isCancellation } from '@temporalio/workflow';
-import type { RolloutEnvironment, StopCause } from '../../shared/deploy';
-import { failureMessage, failureType } from '../../shared/errors';
+import { errorCause, type RolloutEnvironment, type StopCause } from '../../shared/deploy';
+import { failureMessage } from '../../shared/errors';
 import { platform, PLATFORM_OPTIONS } from './proxies';
 import { awaitApproval } from './approval';
 import { honourControls } from './controls';
@@ -60,11 +60,7 @@ export async function deployEnvironment(state: DeployState, env: RolloutEnvironm
       state.note(`remaining steps skipped: ${err.message}`);
     } else {
       const stop: StopCause =
-        err instanceof StageAborted
-          ? err.stop
-          : isCancellation(err)
-            ? { kind: 'cancelled' }
-            : { kind: 'error', errorType: failureType(err) ?? null, message: failureMessage(err) };
+        err instanceof StageAborted ? err.stop : isCancellation(err) ? { kind: 'cancelled' } : errorCause(err);
       const reason = err instanceof StageAborted ? err.reason : failureMessage(err);
       status.paused = undefined;
       result.failingSince ??= now();

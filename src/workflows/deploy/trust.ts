@@ -8,12 +8,14 @@ import {
   personOf,
   planOf,
   refuseChat,
+  refusalDetails,
   requestHashOf,
   deployPolicySchema,
   type Authority,
   type DeployPolicy,
   type EnvironmentPlan,
   type EnvironmentPolicy,
+  type PolicyRefusal,
   type RolloutEnvironment,
 } from '../../shared/deploy';
 import { ErrorType } from '../../shared/errors';
@@ -68,7 +70,7 @@ export async function loadPolicy(state: DeployState): Promise<void> {
   state.status.trust = { mode: policy.trustTypedNames ? 'typed-names' : 'signed', source: policy.source };
   for (const env of state.input.environments) {
     const effective = effectivePolicy(env.approval, policy, env.name);
-    if (!effective.ok) throw ApplicationFailure.nonRetryable(effective.reason, ErrorType.PolicyRefused);
+    if (!effective.ok) throw refused(effective.reason, 'loosening');
   }
   if (policy.trustTypedNames) {
     state.note(`approvals trust typed names (demo mode, ${policy.source}): nobody's identity is proven`);
@@ -86,9 +88,9 @@ function checkedPolicy(answered: unknown): DeployPolicy {
   const parsed = deployPolicySchema.safeParse(answered);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw ApplicationFailure.nonRetryable(
+    throw refused(
       `the worker's policy answer is malformed (${issue?.path.join('.') || 'policy'}: ${issue?.message})`,
-      ErrorType.PolicyRefused,
+      'policy-answer',
     );
   }
   return parsed.data;
@@ -174,22 +176,28 @@ async function establishRequester(state: DeployState, policy: DeployPolicy): Pro
       return;
     }
     if (required.length > 0) {
-      throw ApplicationFailure.nonRetryable(`the start is refused: ${refusal}`, ErrorType.PolicyRefused);
+      throw refused(`the start is refused: ${refusal}`, 'start-signature');
     }
     state.note(`the start's signature does not hold (${refusal}); the requester is a typed name`);
+    status.requester = { person: input.requestedBy, signed: false, signatureRefused: true };
   } else if (required.length > 0) {
-    throw ApplicationFailure.nonRetryable(
+    throw refused(
       `the worker's policy needs a signed start for ${required.join(', ')}, and this one is not signed: ` +
         `start it with "opsflow deploy start" and ${input.requestedBy}'s key`,
-      ErrorType.PolicyRefused,
+      'unsigned-start',
     );
   }
-  status.requester = { person: input.requestedBy, signed: false };
+  status.requester ??= { person: input.requestedBy, signed: false };
   state.note(
     policy.trustTypedNames
       ? `requested by ${input.requestedBy}, unsigned: a typed name (demo mode)`
       : `requested by ${input.requestedBy}, unsigned: a typed name (the policy lets unsigned starts through here)`,
   );
+}
+
+/** The deploy's end when the worker's policy refuses it: one line for people, the refusal as a fact for the agent. */
+function refused(message: string, refusal: PolicyRefusal): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, ErrorType.PolicyRefused, refusalDetails(refusal));
 }
 
 /** Refuses, in one line, a message whose payload the worker could not decode (before any schema's longer answer). */
@@ -216,7 +224,7 @@ export function environmentPolicy(state: DeployState, env: EnvironmentPlan): Env
   const effective = effectivePolicy(env.approval, state.policy, env.name);
   // Checked when the deploy started; a refusal here means the plan changed the approval, which it may not: the deploy
   // fails (a plain Error would retry the workflow task forever).
-  if (!effective.ok) throw ApplicationFailure.nonRetryable(effective.reason, ErrorType.PolicyRefused);
+  if (!effective.ok) throw refused(effective.reason, 'loosening');
   return effective.policy;
 }
 

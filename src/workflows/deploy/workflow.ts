@@ -1,6 +1,7 @@
 import { ApplicationFailure, isCancellation, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   deployInputSchema,
+  errorCause,
   planSchema,
   type DeployInput,
   type DeployResult,
@@ -12,7 +13,7 @@ import {
 } from '../../shared/deploy';
 import { statusQuery } from '../../shared/deploy/messages';
 import { formatDuration } from '../../shared/duration';
-import { ErrorType, failureMessage, failureType } from '../../shared/errors';
+import { ErrorType } from '../../shared/errors';
 import { clampPlan } from '../../shared/plan-clamp';
 import { SERVICE_ATTRIBUTE } from '../../shared/search-attributes';
 import { canonicalJson } from '../../shared/signing';
@@ -83,8 +84,8 @@ export async function deploy(rawInput: DeployInput): Promise<DeployResult> {
       reason = 'the deploy was cancelled';
       cause = { kind: 'cancelled' };
     } else {
-      reason = failureMessage(err);
-      cause = { kind: 'error', errorType: failureType(err) ?? null, message: reason };
+      cause = errorCause(err);
+      reason = cause.message;
     }
   }
 
