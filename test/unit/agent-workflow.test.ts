@@ -381,6 +381,17 @@ describe('ops agent', () => {
           deleted: [],
         });
         assert.ok(status.artifacts.includes('docs/OPERATIONS.md'), status.artifacts.join(', '));
+        // The worker measured what its config gives: no scanner (not measured, said so), the metrics sources.
+        const reviewMd = readFileSync(path.join(h.workdir, status.reviews.last?.file ?? ''), 'utf8');
+        assert.match(
+          reviewMd,
+          /\| Any security vulnerabilities detected\? \| – not measured \| No vulnerability scanner is configured on the worker .* \| the day's deploy statuses and freeze requests \|/,
+        );
+        assert.match(
+          reviewMd,
+          /\| How can monitoring be improved\? \| ✅ met \| Every service has a metrics source .* \| opsflow\.yaml \(analysis\.provider per environment\); the day's analysis samples \|/,
+        );
+        assert.match(md, /\*\*Vulnerability Scanning\*\*: _No source yet: a `security` block in opsflow\.yaml/);
         // The next day's review refreshes it.
         await env.sleep(24 * HOUR);
         await waitForAgent(h, (s) => s.reviews.count === 2, 'the second review');

@@ -352,6 +352,9 @@ describe('approvals nobody can forge', () => {
       assert.match(run.status.reason ?? '', c.reason, c.name);
       assert.ok(!(run.status.reason ?? '').includes('\n'), `${c.name}: one line`);
       assert.equal(run.status.cause?.kind === 'error' && run.status.cause.errorType, ErrorType.PolicyRefused, c.name);
+      // The refusal is a fact the ops agent counts (a refused forgery), not only a sentence.
+      const refusal = c.name === 'unsigned' ? 'unsigned-start' : 'start-signature';
+      assert.equal(run.status.cause?.kind === 'error' && run.status.cause.refusal, refusal, c.name);
       assert.equal(run.target.calls.length, 0, `${c.name}: nothing was deployed`);
       assert.equal(run.status.plan, undefined, `${c.name}: nothing was planned`);
     }
@@ -482,6 +485,7 @@ describe('trust one level down: forged answers, other runs (issue 17)', () => {
     // ...the activity that would start the release in production checks it against its own worker's policy.
     assert.equal(run.status.outcome, 'failed');
     assert.equal(run.status.cause?.kind === 'error' ? run.status.cause.errorType : undefined, ErrorType.PolicyRefused);
+    assert.equal(run.status.cause?.kind === 'error' ? run.status.cause.refusal : undefined, 'evidence');
     assert.match(run.status.reason ?? '', /the worker refuses to start in production: .*the signature is not alice's/);
     assert.equal(run.target.count('start', 'production'), 0, 'nothing started in production');
     assert.deepEqual(

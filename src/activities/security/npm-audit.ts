@@ -67,7 +67,8 @@ export function parseNpmAudit(stdout: string): ScanReport {
     );
   }
   const { metadata, vulnerabilities } = parsed.data;
-  const counts: Record<VulnerabilitySeverity, number> = { ...metadata.vulnerabilities, unknown: 0 };
+  const { critical, high, moderate, low, info } = metadata.vulnerabilities;
+  const counts: Record<VulnerabilitySeverity, number> = { critical, high, moderate, low, info, unknown: 0 };
   const found = new Map<string, Vulnerability>();
   for (const entry of Object.values(vulnerabilities)) {
     for (const via of entry.via) {
