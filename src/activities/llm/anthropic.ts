@@ -1,6 +1,12 @@
-import Anthropic from '@anthropic-ai/sdk';
+import type * as AnthropicSdk from '@anthropic-ai/sdk' with { 'resolution-mode': 'import' };
 import { classifySdkError, displayUrl, LlmError, type ProviderVars } from './errors';
 import type { Completion, CompletionRequest, LlmProvider } from './provider';
+
+/** The SDK, loaded once, on first use (it is most of what a worker would load at start otherwise). */
+let anthropicModule: Promise<Sdk> | undefined;
+/** `import()` loads the SDK's ESM build, so its types are the ESM declarations. */
+type Sdk = typeof AnthropicSdk;
+type Anthropic = InstanceType<Sdk['default']>;
 
 /** Options for the Anthropic Messages API. */
 export interface AnthropicOptions {
@@ -15,7 +21,8 @@ export class AnthropicProvider implements LlmProvider {
   readonly name = 'anthropic';
   readonly model: string;
   readonly baseUrl: string;
-  readonly #client: Anthropic;
+  readonly #clientOptions: ConstructorParameters<Sdk['default']>[0];
+  #client: Promise<Anthropic> | undefined;
   readonly #key: string;
   readonly #timeoutMs: number;
   readonly #vars: ProviderVars;
@@ -32,14 +39,22 @@ export class AnthropicProvider implements LlmProvider {
       baseUrl: this.baseUrl,
       model: options.model,
     };
-    this.#client = new Anthropic({
+    this.#clientOptions = {
       apiKey: options.apiKey,
       baseURL: options.baseUrl,
       timeout: options.timeoutMs,
       // Retries belong to Temporal (activity retry with Retry-After as the next delay), so the SDK makes one attempt.
       maxRetries: 0,
       logLevel: 'off',
-    });
+    };
+  }
+
+  /** The SDK's client, made on the first call: the worker loads the SDK only when a deploy asks the model. */
+  #sdkClient(): Promise<Anthropic> {
+    this.#client ??= (anthropicModule ??= import('@anthropic-ai/sdk')).then(
+      ({ default: Sdk }) => new Sdk(this.#clientOptions),
+    );
+    return this.#client;
   }
 
   async complete(request: CompletionRequest): Promise<Completion> {
@@ -48,7 +63,9 @@ export class AnthropicProvider implements LlmProvider {
       : undefined;
     let response;
     try {
-      response = await this.#client.messages.create(
+      response = await (
+        await this.#sdkClient()
+      ).messages.create(
         {
           model: this.model,
           max_tokens: request.maxOutputTokens,

@@ -1,6 +1,12 @@
-import OpenAI from 'openai';
+import type * as OpenAiSdk from 'openai' with { 'resolution-mode': 'import' };
 import { classifySdkError, displayUrl, LlmError, type ProviderVars } from './errors';
 import type { Completion, CompletionRequest, LlmProvider } from './provider';
+
+/** The SDK, loaded once, on first use (it is most of what a worker would load at start otherwise). */
+let openAiModule: Promise<Sdk> | undefined;
+/** `import()` loads the SDK's ESM build, so its types are the ESM declarations. */
+type Sdk = typeof OpenAiSdk;
+type OpenAI = InstanceType<Sdk['default']>;
 
 /** Options for an OpenAI-compatible endpoint: OpenAI, Azure OpenAI, Ollama, vLLM, LM Studio, OpenRouter. */
 export interface OpenAiOptions {
@@ -16,7 +22,8 @@ export class OpenAiProvider implements LlmProvider {
   readonly name = 'openai';
   readonly model: string;
   readonly baseUrl: string;
-  readonly #client: OpenAI;
+  readonly #clientOptions: ConstructorParameters<Sdk['default']>[0];
+  #client: Promise<OpenAI> | undefined;
   readonly #key: string;
   readonly #timeoutMs: number;
   readonly #vars: ProviderVars;
@@ -35,21 +42,29 @@ export class OpenAiProvider implements LlmProvider {
       baseUrl: this.baseUrl,
       model: options.model,
     };
-    this.#client = new OpenAI({
+    this.#clientOptions = {
       apiKey: options.apiKey,
       baseURL: options.baseUrl,
       timeout: options.timeoutMs,
       // Retries belong to Temporal (activity retry with Retry-After as the next delay), so the SDK makes one attempt.
       maxRetries: 0,
       logLevel: 'off',
-    });
+    };
+  }
+
+  /** The SDK's client, made on the first call: the worker loads the SDK only when a deploy asks the model. */
+  #sdkClient(): Promise<OpenAI> {
+    this.#client ??= (openAiModule ??= import('openai')).then(({ default: Sdk }) => new Sdk(this.#clientOptions));
+    return this.#client;
   }
 
   async complete(request: CompletionRequest): Promise<Completion> {
     const format = request.json ? this.#responseFormat : 'none';
     let response;
     try {
-      response = await this.#client.chat.completions.create(
+      response = await (
+        await this.#sdkClient()
+      ).chat.completions.create(
         {
           model: this.model,
           messages: [{ role: 'system', content: request.system }, ...request.messages],

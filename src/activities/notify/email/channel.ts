@@ -24,7 +24,7 @@
  * over TLS (`secure`, or STARTTLS required), except to a server on loopback. The user and password are in no message.
  */
 import { createHash } from 'node:crypto';
-import nodemailer from 'nodemailer';
+import type nodemailer from 'nodemailer';
 import { eventTitle, type OpsEvent } from '../../../shared/notify/events';
 import { redact } from '../../llm/errors';
 import { parseChannelConfig } from '../channel-config';
@@ -32,6 +32,14 @@ import { ChannelError, type Channel, type SendResult } from '../contract';
 import { credentialSource, readCredential, type Env } from '../credentials';
 import { oneLine, truncate } from '../text';
 import { DEFAULT_EMAIL_EVENTS, emailChannelConfigSchema, type EmailChannelConfig } from './config';
+
+let nodemailerModule: Promise<{ createTransport: typeof nodemailer.createTransport }> | undefined;
+
+/** nodemailer, loaded once, when the first email is sent: a worker without an email channel never loads it. */
+function loadNodemailer(): Promise<{ createTransport: typeof nodemailer.createTransport }> {
+  nodemailerModule ??= import('nodemailer').then(({ default: mailer }) => mailer);
+  return nodemailerModule;
+}
 
 /** The domain of every Message-ID opsflow writes. */
 export const MESSAGE_ID_DOMAIN = 'opsflow';
@@ -134,7 +142,8 @@ export class EmailChannel implements Channel {
     const where = `SMTP ${smtp.host}:${smtp.port}`;
     const login = this.login();
     const secure = smtp.secure ?? smtp.port === 465;
-    const transport = nodemailer.createTransport({
+    const { createTransport } = await loadNodemailer();
+    const transport = createTransport({
       host: smtp.host,
       port: smtp.port,
       secure,
