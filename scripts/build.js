@@ -8,6 +8,8 @@
  *
  *   node scripts/build.js           build what is stale
  *   node scripts/build.js --force   rebuild everything, from an empty dist/
+ *   node scripts/build.js --no-check  compile without type checking (tsc --noCheck; the same output): for callers
+ *                                   that have just type-checked the same sources, as npm test has
  */
 'use strict';
 const { spawn } = require('node:child_process');
@@ -98,11 +100,13 @@ function bundleStaleReason(stamp) {
 
 /**
  * Runs tsc over tsconfig.build.json (incremental: it keeps its build info in dist/).
+ * @param {boolean} noCheck emit without type checking
  * @returns {Promise<void>}
  */
-function compile() {
+function compile(noCheck) {
   const tsc = require.resolve('typescript/bin/tsc', { paths: [ROOT] });
-  const child = spawn(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.build.json')], {
+  const args = [tsc, '-p', path.join(ROOT, 'tsconfig.build.json'), ...(noCheck ? ['--noCheck'] : [])];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -217,7 +221,7 @@ function isAlive(pid) {
 
 /**
  * Builds what is stale and says what it did, with its time.
- * @param {{ force?: boolean }} [options]
+ * @param {{ force?: boolean, noCheck?: boolean }} [options]
  * @returns {Promise<void>}
  */
 async function build(options = {}) {
@@ -246,7 +250,7 @@ async function build(options = {}) {
       ? (async () => {
           console.log(`build: compiling src/ to dist/ (${compileReason})`);
           const t0 = performance.now();
-          await compile();
+          await compile(options.noCheck ?? false);
           pruneOrphans();
           done.compile = `compiled src/ in ${seconds(performance.now() - t0)}`;
           return { newestInputMs: inputsMs };
@@ -285,7 +289,8 @@ module.exports = { build, staleReason, workflowBundleStaleReason };
 
 if (require.main === module) {
   const force = process.argv.includes('--force');
-  build({ force }).catch((/** @type {unknown} */ err) => {
+  const noCheck = process.argv.includes('--no-check');
+  build({ force, noCheck }).catch((/** @type {unknown} */ err) => {
     console.error(`build: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   });
