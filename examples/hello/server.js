@@ -41,6 +41,27 @@ function sendJson(res, status, body) {
 
 let served = 0;
 
+// A release that costs more to serve: after each request it burns `extraCpu` times the CPU an average request has
+// taken so far (everything the process did since it began listening, but this burning, per request served), so it
+// uses that much more CPU per request than the same code without it, on any machine.
+const extraCpu = release.extraCpu ?? 0;
+let cpuOrigin = null;
+let burnedUs = 0;
+
+const cpuUs = (since) => {
+  const used = process.cpuUsage(since ?? undefined);
+  return used.user + used.system;
+};
+
+function burnExtraCpu() {
+  if (!extraCpu || !cpuOrigin) return;
+  const start = process.cpuUsage();
+  const target = ((cpuUs(cpuOrigin) - burnedUs) / served) * extraCpu;
+  let x = 0;
+  while (cpuUs(start) < target) for (let i = 0; i < 2_000; i += 1) x += Math.sqrt(i);
+  burnedUs += cpuUs(start) + (x < 0 ? 1 : 0);
+}
+
 function handle(req, res) {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (url.pathname === '/healthz') return sendJson(res, 200, { ok: true, version });
@@ -56,6 +77,7 @@ function handle(req, res) {
   setTimeout(() => {
     if (failed) return sendJson(res, 500, { error: 'internal error', service, version });
     sendJson(res, 200, { service, version, environment, message: release.message });
+    burnExtraCpu();
   }, delay);
 }
 
@@ -84,6 +106,7 @@ if (stdin.isFIFO() || stdin.isSocket()) {
 }
 
 server.listen(port, '127.0.0.1', () => {
+  cpuOrigin = process.cpuUsage();
   const address = server.address();
   process.stdout.write(`${JSON.stringify({ listening: address.port })}\n`);
 });

@@ -18,6 +18,7 @@ import { commandTargetConfigSchema } from '../activities/targets/command/config'
 import { kubernetesTargetConfigSchema } from '../activities/targets/kubernetes/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { securityConfigSchema } from '../activities/security/config';
+import { costConfigSchema } from '../activities/cost/config';
 import { DEFAULT_LLM_CONFIG, llmConfigSchema } from './llm';
 import { notificationsConfigSchema } from './notifications';
 import { policyConfigSchema } from './policy';
@@ -233,6 +234,11 @@ export const configSchema = z
       .object({ prometheus: prometheusConfigSchema.optional(), nginxLog: nginxLogConfigSchema.optional() })
       .strict()
       .default({}),
+    /**
+     * The worker's cost source: what a version costs to serve, compared per 1,000 requests in the canary and read by
+     * the daily review. Unset: cost is not measured, and deploys say so.
+     */
+    cost: costConfigSchema.optional(),
     services: z
       .record(nameSchema, serviceConfigSchema)
       .refine((s) => Object.keys(s).length > 0, 'list at least one service'),
@@ -300,6 +306,18 @@ export const configSchema = z
           message: `service "${service}" is not defined under services (${Object.keys(config.services).join(', ')})`,
         });
       }
+    }
+    const { cost } = config;
+    const readsPrometheus =
+      cost?.kind === 'opencost' ||
+      (cost?.kind === 'usage' && cost.from === 'prometheus') ||
+      (cost?.kind === 'price-sheet' && cost.items.some((item) => item.query));
+    if (cost && readsPrometheus && !cost.prometheus && !config.metrics.prometheus) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cost', 'prometheus'],
+        message: `the ${cost.kind} cost source reads Prometheus: set cost.prometheus.url (or metrics.prometheus.url)`,
+      });
     }
     const production = config.environments['production'];
     if (production && !production.approval.required) {

@@ -144,6 +144,13 @@ export const windowStatsSchema = z.object({
   p99Ms: z.number().nullable(),
   /** The window's latencies in fixed buckets; absent from a platform older than the histograms. */
   latency: latencyHistogramSchema.optional(),
+  /**
+   * What the version's processes used in the window: CPU seconds, and average resident memory (null: not read, as off
+   * Linux). Absent from a platform older than usage.
+   */
+  usage: z
+    .object({ cpuSeconds: z.number().nonnegative(), memoryBytes: z.number().nonnegative().nullable() })
+    .optional(),
 });
 
 /** What happened: releases started, weights set, promotions, rollbacks, a saved canary that did not come back. */

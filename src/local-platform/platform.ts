@@ -7,6 +7,7 @@ import type { LocalTargetConfig, OpsflowConfig } from '../config/schema';
 import type { PlatformState, Releases, WindowStats } from './api';
 import { notFound } from './errors';
 import { PlatformMetrics } from './prometheus';
+import { UsageSampler, UsageStore, type ProcessRef } from './usage';
 import { ReleaseTrack } from './release-track';
 import { ProcessSupervisor } from './service-process';
 import { StateStore, type PersistedTrack } from './state-store';
@@ -28,6 +29,8 @@ export interface PlatformOptions {
 export class LocalPlatform {
   readonly metrics = new PlatformMetrics();
   private readonly stats = new StatsStore();
+  private readonly usage = new UsageStore();
+  private sampler: UsageSampler | undefined;
   private readonly supervisor = new ProcessSupervisor();
   private readonly tracks = new Map<string, ReleaseTrack>();
   private readonly store: StateStore;
@@ -57,6 +60,13 @@ export class LocalPlatform {
     }
     platform.persisting = true;
     platform.persist();
+    platform.sampler = new UsageSampler(
+      () => platform.processes(),
+      (key, cpuSeconds, rssBytes) => {
+        platform.usage.record(key, cpuSeconds, rssBytes);
+        platform.metrics.observeUsage(key, cpuSeconds, rssBytes);
+      },
+    );
     const { trafficRps } = options.config.platform.local;
     if (trafficRps > 0) {
       const urls = [...platform.tracks.values()].map((track) => `${track.routerUrl}/`);
@@ -102,12 +112,23 @@ export class LocalPlatform {
       version,
       windowMs,
       ...this.stats.window({ environment, service, version }, windowMs),
+      usage: this.usage.window({ environment, service, version }, windowMs),
     };
+  }
+
+  /** Every running service process with the version it serves. */
+  private processes(): ProcessRef[] {
+    return this.orderedTracks().flatMap((track) => {
+      const { environment, service, stable, canary } = track.snapshot();
+      const ref = (p: { version: string; pid: number }) => ({ environment, service, version: p.version, pid: p.pid });
+      return canary ? [ref(stable), ref(canary)] : [ref(stable)];
+    });
   }
 
   /** Stops the traffic, the routers and every service process. */
   async close(): Promise<void> {
     this.traffic?.stop();
+    this.sampler?.stop();
     await Promise.all([...this.tracks.values()].map((track) => track.close()));
     await this.supervisor.stopAll();
   }

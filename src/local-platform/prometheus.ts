@@ -1,5 +1,5 @@
 /**
- * The platform's Prometheus metrics, in their own registry so several platforms can run in one process (tests, the
+ * The platform's Prometheus metrics (requests, latencies, weights, and each version's CPU and memory), in their own registry so several platforms can run in one process (tests, the
  * benchmark). Names follow what a Flagger or Argo Rollouts analysis query would use for a real mesh.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -37,6 +37,27 @@ export class PlatformMetrics {
     labelNames: ['environment', 'service'] as const,
     registers: [this.registry],
   });
+
+  private readonly cpu = new Counter({
+    name: 'opsflow_process_cpu_seconds_total',
+    help: "CPU time used by a version's service processes (read from the kernel each second), by version.",
+    labelNames: ['environment', 'service', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly memory = new Gauge({
+    name: 'opsflow_process_resident_memory_bytes',
+    help: "Resident memory of a version's service processes at the last reading, by version.",
+    labelNames: ['environment', 'service', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  /** Adds the CPU seconds a version's processes used since the last reading, and their resident memory now. */
+  observeUsage(key: SeriesKey, cpuSeconds: number, rssBytes: number | null): void {
+    const { environment, service, version } = key;
+    this.cpu.inc({ environment, service, version }, cpuSeconds);
+    if (rssBytes !== null) this.memory.set({ environment, service, version }, rssBytes);
+  }
 
   /** Counts one finished request. */
   observe(key: SeriesKey, statusCode: number, latencyMs: number): void {

@@ -44,16 +44,12 @@ export class StatsStore {
 
   /** Records one finished request at the current time. */
   record(key: SeriesKey, statusCode: number, latencyMs: number): void {
-    const id = seriesId(key);
-    const second = Math.floor(this.now() / BUCKET_MS);
-    let buckets = this.series.get(id);
-    if (!buckets) this.series.set(id, (buckets = []));
-    let bucket = buckets[buckets.length - 1];
-    if (!bucket || bucket.second !== second) {
-      bucket = { second, requests: 0, errors: 0, latenciesMs: [] };
-      buckets.push(bucket);
-      prune(buckets, second);
-    }
+    const bucket = currentBucket(this.series, seriesId(key), this.now(), (second) => ({
+      second,
+      requests: 0,
+      errors: 0,
+      latenciesMs: [],
+    }));
     bucket.requests += 1;
     if (isError(statusCode)) bucket.errors += 1;
     bucket.latenciesMs.push(latencyMs);
@@ -91,9 +87,31 @@ export interface SeriesKey {
   version: string;
 }
 
-const seriesId = (key: SeriesKey) => `${key.environment}\u0000${key.service}\u0000${key.version}`;
+export const seriesId = (key: SeriesKey) => `${key.environment}\u0000${key.service}\u0000${key.version}`;
 
-function prune(buckets: Bucket[], currentSecond: number): void {
+/**
+ * The bucket of the current second in a series, made by `make` when the second has none yet; buckets older than
+ * {@link RETENTION_MS} are dropped then.
+ */
+export function currentBucket<B extends { second: number }>(
+  series: Map<string, B[]>,
+  id: string,
+  nowMs: number,
+  make: (second: number) => B,
+): B {
+  const second = Math.floor(nowMs / BUCKET_MS);
+  let buckets = series.get(id);
+  if (!buckets) series.set(id, (buckets = []));
+  let bucket = buckets[buckets.length - 1];
+  if (!bucket || bucket.second !== second) {
+    bucket = make(second);
+    buckets.push(bucket);
+    prune(buckets, second);
+  }
+  return bucket;
+}
+
+function prune(buckets: { second: number }[], currentSecond: number): void {
   const oldest = currentSecond - RETENTION_MS / BUCKET_MS;
   let stale = 0;
   while (stale < buckets.length && buckets[stale]!.second < oldest) stale += 1;

@@ -4,10 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import { MetricsQueryError } from '../../src/activities/metrics/contract';
 import { PrometheusMetrics } from '../../src/activities/metrics/prometheus';
 import type { DeployStatus } from '../../src/shared/deploy';
-import { prometheusConfigSchema } from '../../src/config/schema';
+import { configSchema, prometheusConfigSchema } from '../../src/config/schema';
 import { findPrometheus, startPrometheus, type PrometheusServer } from '../../src/tooling/prometheus';
 import { freePort } from '../../src/tooling/ports';
-import { Stack, waitFor } from '../helpers/stack';
+import { Stack, stackConfig, waitFor } from '../helpers/stack';
+import { startFakeOpenCost, type FakeOpenCost } from '../helpers/fake-opencost';
+import { costFromConfig } from '../../src/activities/cost/registry';
 
 // CI installs prometheus (.ci/run) and must run this test; elsewhere a missing binary skips it with the fix.
 const skip =
@@ -20,6 +22,32 @@ const SCRAPE_UP = { name: 'scrapeUp', query: 'min(up{job="opsflow"})', warn: 0.9
 
 let prometheus: PrometheusServer | undefined;
 let stack: Stack | undefined;
+let opencost: FakeOpenCost | undefined;
+
+const GIB = 1024 ** 3;
+/** Two pods of the shop namespace: stable's Deployment hello, the canary's hello-canary, on nodes priced apart. */
+const PODS = {
+  namespace: 'shop',
+  pods: [
+    {
+      pod: 'hello-7d9f8b6c4-abcde',
+      node: 'n1',
+      cpuAllocation: 0.5,
+      memoryAllocationBytes: GIB,
+      memoryWorkingSetBytes: 0.5e9,
+      cpuPerSecond: 0.2,
+    },
+    {
+      pod: 'hello-canary-5f6b7c8d9-xyz12',
+      node: 'n2',
+      cpuAllocation: 0.5,
+      memoryAllocationBytes: GIB / 2,
+      memoryWorkingSetBytes: 0.25e9,
+      cpuPerSecond: 0.3,
+    },
+  ],
+  nodes: { n1: { cpuHourly: 0.04, ramHourly: 0.005 }, n2: { cpuHourly: 0.06, ramHourly: 0.01 } },
+};
 
 /** The deploy's status, read as a test polls it (`deploy status --json` itself is checked in deploy-e2e). */
 async function status(id: string): Promise<DeployStatus> {
@@ -48,7 +76,14 @@ function loggedQueries(): string[] {
 describe('canary analysis on a real Prometheus scraping the local platform', { skip }, () => {
   before(async () => {
     const platformPort = await freePort();
-    prometheus = await startPrometheus({ targets: [{ address: `127.0.0.1:${platformPort}` }], queryLog: true });
+    opencost = await startFakeOpenCost(PODS);
+    prometheus = await startPrometheus({
+      targets: [
+        { address: `127.0.0.1:${platformPort}`, job: 'opsflow' },
+        { address: opencost.address, job: 'opencost' },
+      ],
+      queryLog: true,
+    });
     const url = prometheus.url;
     stack = await Stack.start({
       pipeline: ['production'],
@@ -82,6 +117,73 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
   after(async () => {
     await stack?.stop();
     await prometheus?.stop();
+    await opencost?.stop();
+  });
+
+  it("prices a version's window from OpenCost's metrics, from usage times a price sheet, and from a price sheet", async () => {
+    const source = (cost: unknown) =>
+      costFromConfig(configSchema.parse({ ...stackConfig(0, ['production']), cost, metrics: {} }))!;
+    const endpoint = { url: prometheus!.url, timeout: '3s' };
+    const windowMs = 5_000;
+    const hours = windowMs / 3_600_000;
+    const query = (workload: string) => ({
+      environment: 'production',
+      service: 'hello',
+      version: workload === 'hello' ? '1.0.0' : '1.4.0',
+      windowMs,
+      requests: 1_000,
+      labels: { namespace: 'shop', workload },
+    });
+    const near = (actual: number | null, expected: number, what: string) =>
+      assert.ok(actual !== null && Math.abs(actual - expected) <= expected * 0.25, `${what}: ${actual} vs ${expected}`);
+
+    const opencostSource = source({ kind: 'opencost', prometheus: endpoint });
+    assert.equal(opencostSource.description, 'OpenCost (Prometheus), USD');
+    const [stable, canary] = await Promise.all([
+      opencostSource.window(query('hello')),
+      opencostSource.window(query('hello-canary')),
+    ]);
+    // Usage: the CPU the pods used at the cluster's mean vCPU price; capacity: OpenCost's allocation at each node's.
+    near(stable.usage, 0.2 * 0.05 * hours, 'OpenCost usage of stable');
+    near(canary.usage, 0.3 * 0.05 * hours, 'OpenCost usage of the canary');
+    near(stable.capacity, (0.5 * 0.04 + 1 * 0.005) * hours, 'OpenCost allocation of stable');
+    near(canary.capacity, (0.5 * 0.06 + 0.5 * 0.01) * hours, 'OpenCost allocation of the canary');
+
+    const sheet = source({
+      kind: 'usage',
+      prometheus: endpoint,
+      queries: 'cadvisor',
+      prices: { default: { vcpuHour: 0.1, gbHour: 0.01 }, production: { vcpuHour: 0.036, gbHour: 0.004 } },
+    });
+    const priced = await sheet.window(query('hello-canary'));
+    // Production's own prices: 0.3 vCPU-seconds a second at 0.036 an hour, 0.25 GB held at 0.004 a GB-hour.
+    near(priced.usage, 0.3 * 5 * (0.036 / 3_600), 'usage × price sheet, CPU');
+    near(priced.capacity, 0.25 * 0.004 * hours, 'usage × price sheet, memory');
+
+    const lambda = source({
+      kind: 'price-sheet',
+      prometheus: endpoint,
+      currency: 'EUR',
+      items: [
+        { name: 'requests', unit: 'request', price: 0.0000002 },
+        {
+          name: 'gb-seconds',
+          unit: 'GB-second',
+          query:
+            'sum(increase(container_cpu_usage_seconds_total{namespace="{{namespace}}",pod=~"{{workload}}-[a-z0-9]+-[a-z0-9]+"}[{{window}}]))',
+          price: { default: 0.0000166667 },
+        },
+      ],
+    });
+    const perRequest = await lambda.window(query('hello'));
+    near(perRequest.usage, 1_000 * 0.0000002 + 0.2 * 5 * 0.0000166667, 'price sheet: requests and a usage query');
+    assert.equal(perRequest.capacity, null);
+
+    // A template a local target cannot fill is refused, typed, as a metrics query is.
+    await assert.rejects(
+      opencostSource.window({ ...query('hello'), labels: {} }),
+      (err: unknown) => err instanceof MetricsQueryError && /only a kubernetes target fills in/.test(err.message),
+    );
   });
 
   it('reads the router figures through PromQL: counts, latencies, no data, bad queries', async () => {

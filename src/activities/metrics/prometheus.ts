@@ -230,9 +230,12 @@ export class PrometheusMetrics implements MetricsProvider {
     );
   }
 
-  /** One instant query; errors name the URL and the query, and a query Prometheus refuses is not retried. */
-  async evaluate(promql: string, time: number, name?: string): Promise<number | null> {
-    const fix = name ? `the analysis's custom metric ${name}` : 'metrics.prometheus.queries';
+  /**
+   * One instant query; errors name the URL and the query, and a query Prometheus refuses is not retried. `fix` names
+   * the setting to change when Prometheus refuses it (default: the custom metric `name`, or the metrics queries).
+   */
+  async evaluate(promql: string, time: number, name?: string, fix?: string): Promise<number | null> {
+    fix ??= name ? `the analysis's custom metric ${name}` : 'metrics.prometheus.queries';
     const { where, response } = await this.query(promql, time, name, fix);
     try {
       return instantValue(response);
