@@ -35,7 +35,7 @@ describe('opsflow.yaml', () => {
       assert.deepEqual(config.services['hello']?.target, {
         kind: 'local',
         command: ['node', 'examples/hello/server.js'],
-        versions: ['1.0.0', '1.1.0', '1.2.0', '1.3.0'],
+        versions: ['1.0.0', '1.1.0', '1.2.0', '1.3.0', '1.4.0'],
         initialVersion: '1.0.0',
         healthPath: '/healthz',
       });
