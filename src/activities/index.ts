@@ -10,7 +10,9 @@ import { checkFreezeRequest, type FreezeRequest, type IncidentBoard } from './in
 import type { IncidentFreeze } from '../shared/agent/freeze';
 import { createNotifyActivities } from './notify';
 import { ChannelRegistry } from './notify/registry';
-import { MetricsProviderMissing, MetricsQueryError } from './metrics/contract';
+import { MetricsProviderMissing, MetricsQueryError, type MetricsQuery } from './metrics/contract';
+import type { CostSource } from './cost/contract';
+import type { MetricsWindow } from '../shared/analysis';
 import type { MetricsRegistry } from './metrics/registry';
 import { InvalidTargetRequest, stableVersions, TargetConflict, UnknownRelease } from './targets/contract';
 import type { TargetRegistry } from './targets/registry';
@@ -41,6 +43,8 @@ export interface ActivityDeps {
   targets: TargetRegistry;
   /** The metrics providers by the name `analysis.provider` gives (metrics/registry.ts). */
   metrics: MetricsRegistry;
+  /** The worker's cost source (cost/registry.ts); absent: cost is not measured, and deploys say so. */
+  costs?: CostSource;
   /** The model that plans and narrates; absent or without a client: the offline planner. */
   llm?: LlmRuntime;
   /** The worker's approval policy (src/config/policy.ts): who may approve and control, with their public keys. */
@@ -153,11 +157,31 @@ async function startUsedElsewhere(
   return refusal;
 }
 
+/**
+ * The window with what it cost from the worker's cost source, or why not: cost never fails a sample (a deploy that
+ * cannot measure cost says so, and is blocked only where its analysis requires cost).
+ */
+async function priceWindow(
+  costs: CostSource | undefined,
+  window: MetricsWindow,
+  query: MetricsQuery,
+): Promise<MetricsWindow> {
+  if (!costs)
+    return { ...window, costError: 'no cost source is configured on this worker: set cost in its opsflow.yaml' };
+  try {
+    const answer = await costs.window({ ...query, requests: window.requests });
+    return { ...window, cost: { source: costs.description, currency: costs.currency, ...answer } };
+  } catch (err) {
+    log.warn('cost not measured', { version: query.version, error: (err as Error).message });
+    return { ...window, costError: (err as Error).message.slice(0, 500) };
+  }
+}
+
 /** How far back the planner looks for the service's rollbacks. */
 const HISTORY_MS = 30 * 86_400_000;
 
 /** The deploy's activities, bound to their dependencies (S: activities-dependency-injection). */
-export function createActivities({ targets, metrics, llm, policy, starts, channels, incidents }: ActivityDeps) {
+export function createActivities({ targets, metrics, costs, llm, policy, starts, channels, incidents }: ActivityDeps) {
   const model = llm?.client ? { client: llm.client, maxOutputTokens: llm.settings.maxOutputTokens } : undefined;
   return {
     ...createNotifyActivities({ channels: channels ?? new ChannelRegistry({}, []) }),
@@ -291,13 +315,17 @@ export function createActivities({ targets, metrics, llm, policy, starts, channe
         );
         return { ...query, version, ...(labels ? { labels } : {}) };
       };
+      // Each version's window, priced by the cost source when the deploy asks (never failing the sample for it).
+      const measured = async (version: string) => {
+        const q = await labelled(version);
+        const window = await provider.window(q);
+        return request.cost ? priceWindow(costs, window, q) : window;
+      };
       const [canary, stable] = await keepAlive(() =>
         typed(() =>
           Promise.all([
-            labelled(request.version).then((q) => provider.window(q)),
-            request.stableVersion
-              ? labelled(request.stableVersion).then((q) => provider.window(q))
-              : Promise.resolve(null),
+            measured(request.version),
+            request.stableVersion ? measured(request.stableVersion) : Promise.resolve(null),
           ]),
         ),
       );

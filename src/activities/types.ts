@@ -24,6 +24,8 @@ export interface MeasureRequest {
   /** Which provider to ask; the local platform's figures when absent. */
   provider?: MetricsProviderName;
   custom?: CustomMetricQuery[];
+  /** Also price each version's window with the worker's cost source (rules revision cost). */
+  cost?: boolean;
 }
 
 export interface MeasureResult {

@@ -1,3 +1,4 @@
+import { describeCost } from '../shared/cost';
 import type { AgentStatus, DerivedFigures, IncidentFreeze } from '../shared/agent';
 // From review.ts, not the index: the index brings the agent's zod schemas, which `deploy status` has no use for.
 import { freezeScope } from '../shared/agent/freeze';
@@ -45,7 +46,8 @@ export function formatStepVerdict(v: StepVerdict): string {
     `${v.canaryRequests} requests (${v.minRequests} needed), ${v.samples} samples` +
     `${v.unmeasured ? ` (+${v.unmeasured} unmeasured)` : ''}` +
     `${v.warmUp ? ` (+${v.warmUp.samples} in warm-up, ${v.warmUp.requests} requests not judged)` : ''}` +
-    `${accepted} — ${v.reason}`
+    `${accepted} — ${v.reason}` +
+    (v.cost ? `; ${v.cost.verdict === 'increase' ? 'COST ALERT: ' : ''}${describeCost(v.cost)}` : '')
   );
 }
 

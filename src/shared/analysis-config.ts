@@ -137,6 +137,25 @@ const scoreSchema = z
   .strict()
   .refine((s) => s.marginal <= s.pass, { message: 'marginal must not be above pass' });
 
+/**
+ * The canary's cost per 1,000 requests against stable's (rules revision cost; the worker's `cost` source prices it).
+ * `cost: fail` or `cost: alert` is short for `onIncrease`. Unset (each part): COST_DEFAULTS in src/shared/cost.ts,
+ * left unset so a deploy recorded before it keeps its rollout and signed plan hash when it replays.
+ */
+const costSchema = z.union([
+  z.enum(['alert', 'fail']).transform((onIncrease) => ({ onIncrease })),
+  z
+    .object({
+      /** The increase tolerated: 0.2 is +20 % (the spec's alert figure). */
+      increase: z.number().min(0).max(10).optional(),
+      /** alert: tell people and let the step pass; fail: fail the step, as any other check. */
+      onIncrease: z.enum(['alert', 'fail']).optional(),
+      /** A step whose cost cannot be measured waits for it up to its max bake, then is inconclusive. */
+      required: z.boolean().optional(),
+    })
+    .strict(),
+]);
+
 const analysisObjectSchema = z
   .object({
     /** Where samples come from: the local platform's recorded figures, or Prometheus (metrics.prometheus). */
@@ -187,6 +206,8 @@ const analysisObjectSchema = z
     /** Optional: metrics of your own, from Prometheus. */
     custom: z.array(customMetricSchema).default([]),
     compare: compareSchema.default(compareSchema.parse({})),
+    /** Cost per 1,000 requests, canary against stable, from the worker's cost source. */
+    cost: costSchema.optional(),
   })
   .strict();
 

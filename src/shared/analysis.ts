@@ -1,5 +1,6 @@
 import type { AnalysisConfig } from './analysis-config';
 import { formatValue } from './format';
+import type { CostFigures } from './cost';
 import type { LatencyHistogram } from './statistics';
 
 /** What the metrics provider measured for one version over one window. */
@@ -14,6 +15,10 @@ export interface MetricsWindow {
   custom?: Record<string, number | null>;
   /** Request latencies over the window as a small fixed-bucket histogram, when the provider measures them. */
   latency?: LatencyHistogram;
+  /** What the version cost over the window, from the worker's cost source (rules revision cost). */
+  cost?: CostFigures;
+  /** Why cost was asked and not measured (no source on the worker, the source failed). */
+  costError?: string;
 }
 
 /**
@@ -37,7 +42,8 @@ export type DecisionRule =
   | 'score'
   | 'critical'
   | 'max-bake'
-  | 'measurement-errors';
+  | 'measurement-errors'
+  | 'cost';
 
 /** One metric of one sample: against its thresholds, or against the stable version over the same window. */
 export interface MetricCheck {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { createWorkerLlm } from '../activities/llm/index';
 import { metricsFromConfig } from '../activities/metrics/registry';
+import { costFromConfig } from '../activities/cost/registry';
 import { setWorkdirRoot } from '../activities/report/workdir';
 import { targetsFromConfig } from '../activities/targets/registry';
 import { ConfigError, loadConfig } from '../config/load';
@@ -47,6 +48,8 @@ async function main(): Promise<void> {
   // One deploy target per service (services.<name>.target) and the metrics providers the config has settings for.
   const targets = targetsFromConfig(config);
   const metrics = metricsFromConfig(config);
+  // The worker's cost source (cost in opsflow.yaml): deploys compare cost per 1,000 requests with it.
+  const costs = costFromConfig(config);
   // The worker's own notification channels and routes; their credentials come from its environment or files.
   const channels = channelsFromConfig(config.notifications, CHANNEL_KINDS);
   // The key stays inside the provider: only the provider, model and address are logged.
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
       connection,
       namespace: target.namespace,
       taskQueue,
-      deps: { targets, metrics, llm, policy, channels },
+      deps: { targets, metrics, llm, policy, channels, ...(costs ? { costs } : {}) },
       project: config.project,
       dataConverter,
       // The agent's OPERATIONS.md describes the project from this config, never from a request.

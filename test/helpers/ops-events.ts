@@ -39,6 +39,17 @@ const FIELDS: { [T in EventType]: Record<string, unknown> } = {
     deadline: '2026-12-07T16:50:00.000Z',
   },
   'canary.step-passed': { step: 1, steps: 3, weight: 10 },
+  'cost.increase': {
+    severity: 'warning',
+    weight: 50,
+    canaryPer1k: 0.0031,
+    stablePer1k: 0.0022,
+    increase: 0.41,
+    limit: 0.2,
+    currency: 'USD',
+    source: 'usage × price sheet (Prometheus), USD',
+    action: 'alert',
+  },
   'deploy.rolled-back': {
     severity: 'critical',
     cause: 'critical',

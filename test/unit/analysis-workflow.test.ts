@@ -4,12 +4,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createActivities } from '../../src/activities';
+import { createActivities, type ActivityDeps } from '../../src/activities';
+import type { CostSource } from '../../src/activities/cost/contract';
 import { formatStatus } from '../../src/cli/format';
 import type { MetricsProvider, MetricsQuery } from '../../src/activities/metrics/contract';
 import type { MetricsWindow } from '../../src/shared/analysis';
 import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge-run';
-import { JUDGEMENT_RULES } from '../../src/shared/analysis/rules';
+import { JUDGEMENT_RULES, LATEST_RULES } from '../../src/shared/analysis/rules';
 import { causeKey, causeRule, type DeployResult, type DeployStatus } from '../../src/shared/deploy';
 import { resumeUpdate, statusQuery } from '../../src/shared/deploy/messages';
 import type { deploy } from '../../src/workflows/deploy';
@@ -79,12 +80,13 @@ async function runDeploy(
   script: (sample: number) => Shape,
   drive: (handle: DeployHandle) => Promise<void> = async () => {},
   name = `judged-${t.next()}`,
+  deps: Pick<ActivityDeps, 'costs'> = {},
 ): Promise<Run> {
   const target = new FakeTarget(['1.0.0', '1.1.0'], { staging: '1.0.0', production: '1.0.0' });
   const config = testConfig({ production });
   const input = testInput(config, t.workdir, { version: '1.1.0', requestedBy: 'carol', feature: name });
   input.deployId = `${input.deployId}-${name}`;
-  const activities = createActivities(fakeDeps(target, new ScriptedMetrics('1.1.0', script)));
+  const activities = createActivities({ ...fakeDeps(target, new ScriptedMetrics('1.1.0', script)), ...deps });
   return t.serve(input.deployId, activities, async (taskQueue) => {
     const handle = await t.env.client.workflow.start<typeof deploy>('deploy', {
       taskQueue,
@@ -224,7 +226,7 @@ describe('measurement errors, kept apart from evidence about the canary', () => 
       i === 1 || i === 3 ? 'unmeasured' : { requests: 400, errors: 2 },
     );
     assert.equal(run.result?.outcome, 'promoted', String(run.error));
-    assert.equal(run.status.rollout?.find((e) => e.name === 'production')?.rules, JUDGEMENT_RULES.latencyConfidence);
+    assert.equal(run.status.rollout?.find((e) => e.name === 'production')?.rules, LATEST_RULES);
     assert.equal(run.status.unmeasured?.filter((u) => u.environment === 'production').length, 2);
     assertReplays(run);
     const summary = readFileSync(path.join(t.workdir, run.status.report?.dir ?? 'missing', 'summary.md'), 'utf8');
@@ -285,5 +287,108 @@ describe('measurement errors, kept apart from evidence about the canary', () => 
     assert.equal(causeKey('rolled-back', cause), 'unmeasured');
     assert.deepEqual(cause?.kind === 'failure-limit' && [cause.failing, cause.unmeasured, cause.limit], [0, 2, 2]);
     assertReplays(run);
+  });
+});
+
+describe('cost per 1,000 requests in the canary (issue 22)', () => {
+  /** A cost source pricing each request of the canary (1.1.0) at `ratio` times stable's 0.001 USD. */
+  const pricedPerRequest = (ratio: number): CostSource => ({
+    description: 'price sheet, USD',
+    currency: 'USD',
+    window: async (q) => ({ usage: q.requests * 0.001 * (q.version === '1.1.0' ? ratio : 1), capacity: null }),
+  });
+
+  it('alerts on a canary that costs 40 % more per 1,000 requests, and promotes it where cost only alerts', async () => {
+    const run = await runDeploy(production({}), () => ({ requests: 400, errors: 2 }), undefined, undefined, {
+      costs: pricedPerRequest(1.4),
+    });
+    assert.equal(run.result?.outcome, 'promoted', String(run.error));
+    const steps = (run.status.stepVerdicts ?? []).filter((s) => s.environment === 'production');
+    for (const step of steps) {
+      assert.equal(step.verdict, 'pass');
+      assert.deepEqual(
+        [step.cost?.verdict, step.cost?.action, step.cost?.canaryPer1k, step.cost?.stablePer1k, step.cost?.increase],
+        ['increase', 'alert', 1.4, 1, 0.4],
+      );
+    }
+    assert.ok(
+      run.status.timeline.some((e) =>
+        /COST ALERT step at 10 % in production: cost per 1,000 requests 1\.40 USD vs stable 1\.00 USD \(\+40 %, above the \+20 % tolerated\), from price sheet, USD/.test(
+          e.message,
+        ),
+      ),
+      run.status.timeline.map((e) => e.message).join('\n'),
+    );
+    const summary = readFileSync(path.join(t.workdir, run.status.report?.dir ?? 'missing', 'summary.md'), 'utf8');
+    assert.match(
+      summary,
+      /- \*\*Cost impact\*\*: cost per 1,000 requests 1\.40 USD vs stable 1\.00 USD \(\+40 %.*\(ALERT\)/,
+    );
+    const report = JSON.parse(readFileSync(path.join(t.workdir, run.status.report?.dir ?? '', 'report.json'), 'utf8'));
+    assert.equal(report.environments.production.cost.increase, 0.4);
+    assertReplays(run);
+  });
+
+  it('rolls back a canary 40 % dearer per request where cost fails; 10 % dearer passes', async () => {
+    const dear = await runDeploy(
+      production({ cost: 'fail' }),
+      () => ({ requests: 400, errors: 2 }),
+      undefined,
+      undefined,
+      {
+        costs: pricedPerRequest(1.4),
+      },
+    );
+    assert.equal(dear.result?.outcome, 'rolled-back', String(dear.error));
+    const cause = dear.status.cause;
+    assert.equal(causeRule(cause), 'cost');
+    assert.equal(cause?.kind === 'step-judgement' && cause.cost?.increase, 0.4);
+    assert.equal(causeKey('rolled-back', cause) !== undefined, true);
+    assert.match(
+      dear.status.reason ?? '',
+      /step at 10 % costs more than stable over its whole window: cost per 1,000 requests/,
+    );
+    assert.ok(!weights(dear).includes(50), `stopped at the first step: ${weights(dear).join(' → ')}`);
+    assertReplays(dear);
+    assert.match(formatStatus(dear.status).join('\n'), /FAIL \(cost\).*COST ALERT: cost per 1,000 requests 1\.40 USD/);
+
+    const cheap = await runDeploy(
+      production({ cost: { onIncrease: 'fail', increase: 0.2 } }),
+      () => ({ requests: 400, errors: 2 }),
+      undefined,
+      undefined,
+      {
+        costs: pricedPerRequest(1.1),
+      },
+    );
+    assert.equal(cheap.result?.outcome, 'promoted', String(cheap.error));
+    assert.ok(
+      (cheap.status.stepVerdicts ?? [])
+        .filter((s) => s.environment === 'production')
+        .every((s) => s.cost?.verdict === 'ok'),
+    );
+  });
+
+  it('says cost was not measured without a cost source, never blocking, unless the analysis requires it', async () => {
+    const free = await runDeploy(production({ cost: 'fail' }), () => ({ requests: 400, errors: 2 }));
+    assert.equal(free.result?.outcome, 'promoted', String(free.error));
+    const step = free.status.stepVerdicts?.find((s) => s.environment === 'production');
+    assert.equal(step?.cost?.verdict, 'unmeasured');
+    assert.match(
+      step?.cost?.unmeasured ?? '',
+      /no cost source is configured on this worker: set cost in its opsflow\.yaml/,
+    );
+
+    const required = await runDeploy(production({ cost: { required: true }, onInconclusive: 'rollback' }), () => ({
+      requests: 400,
+      errors: 2,
+    }));
+    assert.equal(required.result?.outcome, 'rolled-back', String(required.error));
+    assert.equal(causeRule(required.status.cause), 'cost');
+    assert.match(
+      required.status.reason ?? '',
+      /inconclusive: its analysis requires cost, and by its max bake cost not measured/,
+    );
+    assertReplays(required);
   });
 });

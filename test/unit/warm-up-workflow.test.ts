@@ -63,7 +63,8 @@ describe('a cold start in the deploy workflow', () => {
     );
     assert.equal(run.result?.outcome, 'promoted', String(run.error));
     const rollout = run.status.rollout ?? [];
-    assert.equal(rollout.find((e) => e.name === 'production')?.rules, JUDGEMENT_RULES.latencyConfidence);
+    // Judged by the warm-up's revision or a later one.
+    assert.ok((rollout.find((e) => e.name === 'production')?.rules ?? 0) >= JUDGEMENT_RULES.latencyConfidence);
 
     const samples = run.status.samples.filter((s) => s.environment === 'production');
     const first = samples[0];

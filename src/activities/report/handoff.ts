@@ -1,3 +1,4 @@
+import { costImpactOf } from '../../shared/analysis/cost';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -130,6 +131,8 @@ function environmentResult(status: DeployStatus, env: string) {
     cause: result?.cause ?? null,
     maxWeight: result?.maxWeight ?? 0,
     approximateSplit: result?.approximateSplit ?? false,
+    /** Cost per 1,000 requests, canary against stable, of the last step judged with cost; null: not compared. */
+    cost: costImpactOf(status.stepVerdicts, env) ?? null,
   };
 }
 

@@ -1,3 +1,5 @@
+import { costImpactOf } from '../../shared/analysis/cost';
+import { describeCost } from '../../shared/cost';
 import type { AnalysisSample } from '../../shared/analysis';
 import { measurementErrorLimit } from '../../shared/analysis/budget';
 import type { StepVerdict, UnmeasuredSample } from '../../shared/analysis/judge';
@@ -79,7 +81,8 @@ function stepVerdictLines(v: StepVerdict): string[] {
     (v.unmeasured ? `, ${v.unmeasured} unmeasured` : '') +
     (v.warmUp ? `, and ${v.warmUp.samples} in its warm-up (${v.warmUp.requests} canary requests, not judged)` : '') +
     (v.acceptedBy ? `; accepted by ${cell(v.acceptedBy)}` : '');
-  if (v.checks.length === 0) return [head, '', cell(v.reason)];
+  const cost = v.cost ? [`Cost: ${cell(describeCost(v.cost))}`] : [];
+  if (v.checks.length === 0) return [head, '', cell(v.reason), ...(cost.length ? ['', ...cost] : [])];
   const rows = v.checks.map((c) => {
     const stable = c.kind === 'comparison' ? formatValue(c.baseline, c.unit) : '–';
     const limit =
@@ -115,6 +118,7 @@ function stepVerdictLines(v: StepVerdict): string[] {
     '| metric | canary | stable | limit (warn / critical) | test | p | effect | verdict |',
     '| --- | ---: | ---: | ---: | --- | ---: | ---: | --- |',
     ...rows,
+    ...(cost.length ? ['', ...cost] : []),
   ];
 }
 
@@ -182,6 +186,8 @@ export function renderSummary(
   push('## Work Completed', '', '### Deployment', '');
   for (const env of rollout) {
     push(`- **${env.name}** (${env.strategy}): ${environmentState(resultOf(env.name), input.version)}`);
+    const cost = costImpactOf(status.stepVerdicts, env.name);
+    if (cost) push(`  - **Cost impact**: ${cell(describeCost(cost))}${cost.verdict === 'increase' ? ' (ALERT)' : ''}`);
   }
   push('', '### Files', '');
   for (const f of files.created) push(`- \`${f}\` (created)`);

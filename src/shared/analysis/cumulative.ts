@@ -1,6 +1,7 @@
 import type { MetricsWindow } from '../analysis';
 import { histogramQuantile, mergeHistograms, type LatencyHistogram } from '../statistics';
 import type { WindowTotals } from './checks';
+import { addCost, noCost, type CumulativeCost } from './cost';
 
 /**
  * Everything one version served in a step so far: requests and errors summed; latencies as one merged histogram while
@@ -17,6 +18,8 @@ export interface CumulativeWindow {
   p95: { sum: number; weight: number };
   p99: { sum: number; weight: number };
   custom: Record<string, { sum: number; count: number }>;
+  /** Cost over the samples that had one (rules revision cost). */
+  cost: CumulativeCost;
 }
 
 /** Nothing served yet. */
@@ -29,6 +32,7 @@ export function emptyWindow(): CumulativeWindow {
     p95: { sum: 0, weight: 0 },
     p99: { sum: 0, weight: 0 },
     custom: {},
+    cost: noCost(),
   };
 }
 
@@ -68,6 +72,7 @@ export function addSample(acc: CumulativeWindow, w: MetricsWindow): CumulativeWi
     p95: addWeighted(acc.p95, w.p95Ms, w.requests),
     p99: addWeighted(acc.p99, w.p99Ms, w.requests),
     custom,
+    cost: addCost(acc.cost, w),
   };
 }
 

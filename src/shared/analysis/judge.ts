@@ -13,7 +13,9 @@ import type { DecidingCheck, StopCause } from '../deploy/status';
 import { countSample, noFailures, type FailureCounts } from './budget';
 import { judgeWindow, type JudgedWindow } from './checks';
 import { addSample, emptyWindow, totalsOf, type CumulativeWindow } from './cumulative';
-import { rulesOf } from './rules';
+import { JUDGEMENT_RULES, rulesOf } from './rules';
+import { compareCost, costDecidingCheck } from './cost';
+import { costSettingsOf, describeCost, type CostComparison } from '../cost';
 import { scoreStep } from './score';
 import {
   describeWarmUp,
@@ -77,6 +79,8 @@ export interface StepVerdict {
   acceptedBy?: string;
   /** Samples of the step's warm-up and their canary requests, measured and not judged (absent: none). */
   warmUp?: { samples: number; requests: number };
+  /** Cost per 1,000 requests, canary against stable, over the step's window (rules revision cost). */
+  cost?: CostComparison;
   /** For people, rendered from the fields above. */
   reason: string;
 }
@@ -227,6 +231,10 @@ function stopReason(verdict: StepVerdict, rule: DecisionRule, config: AnalysisCo
         `${at} is inconclusive: ${verdict.canaryRequests} requests after ${Math.round(verdict.elapsedMs / 1000)} s, ` +
         `fewer than the ${verdict.minRequests} needed to judge it by its max bake`
       );
+    case 'cost':
+      return verdict.cost?.verdict === 'unmeasured'
+        ? `${at} is inconclusive: its analysis requires cost, and by its max bake ${describeCost(verdict.cost)}`
+        : `${at} costs more than stable over its whole window: ${verdict.cost ? describeCost(verdict.cost) : ''}`;
     default:
       return verdict.reason;
   }
@@ -314,6 +322,11 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
       : {}),
     reason: '',
   };
+  const cost =
+    rules >= JUDGEMENT_RULES.cost
+      ? compareCost(nextStep.canary.cost, nextStep.stable?.cost ?? null, config)
+      : undefined;
+  if (cost) base.cost = cost;
   base.reason = describeVerdict(base, window.verdict);
   const done = (verdict: StepVerdict, action: StepAction): Observation => ({
     run: nextRun,
@@ -367,7 +380,22 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
 
   const baked = m.elapsedMs >= step.bakeMs;
   const judgeable = scored !== null && scored.verdict !== 'inconclusive';
-  if (baked && judgeable) {
+  const costWait = cost && costSettingsOf(config).required && cost.verdict === 'unmeasured';
+  if (baked && judgeable && !(scored.verdict === 'pass' && costWait)) {
+    if (scored.verdict === 'pass' && cost?.verdict === 'increase' && cost.action === 'fail') {
+      const verdict: StepVerdict = { ...base, verdict: 'fail', rule: 'cost' };
+      const cause: StopCause = {
+        kind: 'step-judgement',
+        rule: 'cost',
+        step: step.step,
+        weight: step.weight,
+        score: scored.score,
+        requests: nextStep.canary.requests,
+        checks: [costDecidingCheck(cost)],
+        cost,
+      };
+      return done(verdict, { action: 'rollback', cause, reason: stopReason(verdict, 'cost', config) });
+    }
     if (scored.verdict === 'pass') return done({ ...base, verdict: 'pass' }, { action: 'pass' });
     const rule = scored.rule ?? 'score';
     const verdict: StepVerdict = { ...base, verdict: scored.verdict === 'marginal' ? 'marginal' : 'fail', rule };
@@ -387,19 +415,22 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
     return done(verdict, { action: 'rollback', cause, reason });
   }
   if (m.elapsedMs >= step.maxBakeMs) {
-    const verdict: StepVerdict = { ...base, verdict: 'inconclusive', rule: 'max-bake' };
-    const reason = stopReason(verdict, 'max-bake', config);
+    // Judgeable but for the cost its analysis requires: inconclusive on cost, not on traffic.
+    const rule = baked && judgeable && costWait ? 'cost' : 'max-bake';
+    const verdict: StepVerdict = { ...base, verdict: 'inconclusive', rule };
+    const reason = stopReason(verdict, rule, config);
     if (config.onInconclusive === 'pause') {
-      return done(verdict, { action: 'pause', cause: 'inconclusive', rule: 'max-bake', endsStep: true, reason });
+      return done(verdict, { action: 'pause', cause: 'inconclusive', rule, endsStep: true, reason });
     }
     const cause: StopCause = {
       kind: 'step-judgement',
-      rule: 'max-bake',
+      rule,
       step: step.step,
       weight: step.weight,
       score: scored?.score ?? null,
       requests: nextStep.canary.requests,
       checks: [],
+      ...(rule === 'cost' && cost ? { cost } : {}),
     };
     return done(verdict, { action: 'rollback', cause, reason });
   }

@@ -19,12 +19,19 @@ export const JUDGEMENT_RULES = {
    * more requests than it allows are slower (a Wilson bound on the share above).
    */
   latencyConfidence: 3,
+  /**
+   * Cost judged with the rest (issue 22): each sample measures what each version cost from the worker's cost source,
+   * and the step's whole window compares cost per 1,000 requests, canary against stable: above `cost.increase` is a
+   * finding that alerts, and fails the step where `cost.onIncrease` is fail. Cost not measured never blocks, unless
+   * `cost.required`.
+   */
+  cost: 4,
 } as const;
 
 export type JudgementRules = (typeof JUDGEMENT_RULES)[keyof typeof JUDGEMENT_RULES];
 
 /** The rules a deploy planned now is judged by. */
-export const LATEST_RULES: JudgementRules = JUDGEMENT_RULES.latencyConfidence;
+export const LATEST_RULES: JudgementRules = JUDGEMENT_RULES.cost;
 
 /** The revision an environment of a recorded rollout was judged by. */
 export function rulesOf(env: { rules?: number }): number {

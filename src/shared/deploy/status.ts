@@ -1,3 +1,4 @@
+import type { CostComparison } from '../cost';
 import type { Delivery, EventType } from '../notify/events';
 import type { AnalysisSample, DecisionRule, MetricCheck, Verdict } from '../analysis';
 import type { AnalysisProgress, StepVerdict, UnmeasuredSample } from '../analysis/judge';
@@ -276,17 +277,21 @@ export type StopCause =
     }
   /**
    * A step's cumulative window failed its judgement: a threshold over the whole window, the comparison with stable,
-   * a score below marginal; or the step reached its max bake without the requests to judge (onInconclusive rollback).
+   * a score below marginal, a cost per 1,000 requests above stable's tolerance where cost fails (`cost`, with `cost`
+   * the comparison); or the step reached its max bake without the requests to judge, or without the cost its
+   * analysis requires (onInconclusive rollback).
    */
   | {
       kind: 'step-judgement';
-      rule: 'cumulative-threshold' | 'comparison' | 'score' | 'max-bake';
+      rule: 'cumulative-threshold' | 'comparison' | 'score' | 'max-bake' | 'cost';
       step: number;
       weight: number;
       score: number | null;
       /** The canary's requests in the step. */
       requests: number;
       checks: DecidingCheck[];
+      /** The step's cost comparison, when cost decided (rule cost). */
+      cost?: CostComparison;
     }
   /** Paused (by a person, or on inconclusive data) and nobody decided within the pause timeout. */
   | { kind: 'pause-timeout'; pause: PauseState['cause']; by: string; timeoutMs: number }

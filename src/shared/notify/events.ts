@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { freezeScope } from '../agent/freeze';
+import { formatMoney } from '../cost';
 
 /** Every event type, in the order a deploy meets them. */
 export const EVENT_TYPES = [
@@ -14,6 +15,7 @@ export const EVENT_TYPES = [
   'approval.decided',
   'canary.paused',
   'canary.step-passed',
+  'cost.increase',
   'deploy.rolled-back',
   'deploy.promoted',
   'deploy.failed',
@@ -99,6 +101,23 @@ export const opsEventSchema = z.discriminatedUnion('type', [
       step: z.number().int().min(1),
       steps: z.number().int().min(1),
       weight: z.number(),
+    })
+    .strict(),
+  z
+    .object({
+      ...deployBase,
+      /** A step's cost per 1,000 requests above stable's by more than the tolerance (issue 22). */
+      type: z.literal('cost.increase'),
+      weight: z.number(),
+      canaryPer1k: z.number(),
+      stablePer1k: z.number(),
+      /** canary / stable − 1. */
+      increase: z.number(),
+      limit: z.number(),
+      currency: z.string().max(10),
+      source: z.string().max(200),
+      /** What the deploy does about it: alert (the step passed) or fail (the step failed). */
+      action: z.enum(['alert', 'fail']),
     })
     .strict(),
   z
@@ -190,6 +209,12 @@ export function eventTitle(event: OpsEvent): string {
       return `${change}${where} paused by ${event.by}: ${event.reason}; rolls back at ${event.deadline} unless someone decides`;
     case 'canary.step-passed':
       return `${change}${where} step ${event.step}/${event.steps} passed at ${event.weight} %`;
+    case 'cost.increase':
+      return (
+        `${change}${where} COST ALERT at ${event.weight} %: ${formatMoney(event.canaryPer1k, event.currency)} per ` +
+        `1,000 requests vs stable ${formatMoney(event.stablePer1k, event.currency)} (+${Math.round(event.increase * 100)} %, ` +
+        `tolerated +${Math.round(event.limit * 100)} %; ${event.source})${event.action === 'fail' ? ': the step fails' : ''}`
+      );
     case 'deploy.rolled-back':
       return `${change}${where} ROLLED BACK (${event.cause}): ${event.reason}`;
     case 'deploy.promoted':

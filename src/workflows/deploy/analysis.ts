@@ -17,7 +17,9 @@ import {
   type StepVerdict,
 } from '../../shared/analysis/judge';
 import { decidingChecks, type DecidingCheck, type EnvironmentPlan, type RolloutEnvironment } from '../../shared/deploy';
-import { JUDGEMENT_RULES } from '../../shared/analysis/rules';
+import { JUDGEMENT_RULES, rulesOf } from '../../shared/analysis/rules';
+import { describeCost } from '../../shared/cost';
+import { notify } from './notify';
 import { failureMessage } from '../../shared/errors';
 import { percent } from '../../shared/format';
 import { MEASURE_OPTIONS, metrics } from './proxies';
@@ -37,14 +39,22 @@ export const MEASUREMENT_ERRORS_PATCH = 'analysis-measurement-errors';
  */
 export const LATENCY_CONFIDENCE_PATCH = 'analysis-latency-confidence';
 
+/**
+ * Deploys planned with this patch measure each version's cost beside its metrics and judge each step's cost per 1,000
+ * requests against stable's (rules revision cost, issue 22).
+ */
+export const COST_PATCH = 'analysis-cost';
+
 /** The rollout marked with the revision of the judgement's rules it is judged by; unmarked, the original rules. */
 export function withJudgementRules(rollout: EnvironmentPlan[]): RolloutEnvironment[] {
   // Newest first: a deploy planned with a newer patch is judged by its revision, and records only that marker.
-  const rules = patched(LATENCY_CONFIDENCE_PATCH)
-    ? JUDGEMENT_RULES.latencyConfidence
-    : patched(MEASUREMENT_ERRORS_PATCH)
-      ? JUDGEMENT_RULES.errorsApart
-      : undefined;
+  const rules = patched(COST_PATCH)
+    ? JUDGEMENT_RULES.cost
+    : patched(LATENCY_CONFIDENCE_PATCH)
+      ? JUDGEMENT_RULES.latencyConfidence
+      : patched(MEASUREMENT_ERRORS_PATCH)
+        ? JUDGEMENT_RULES.errorsApart
+        : undefined;
   if (rules === undefined) return rollout;
   return rollout.map((env) => ({ ...env, rules }));
 }
@@ -147,10 +157,12 @@ async function judgeStep(state: DeployState, at: AnalysisStep): Promise<void> {
     if (action.action === 'continue') continue;
     if (action.action === 'pass') {
       finishStep(state, seen.verdict);
+      alertCost(state, seen.verdict);
       return;
     }
     if (action.action === 'rollback') {
       finishStep(state, seen.verdict);
+      alertCost(state, seen.verdict);
       if (action.cause.kind === 'failure-limit') state.result(env.name).failingSince ??= now();
       // A step failed on its whole window was doing harm over that window: from the step's start.
       if (action.cause.kind === 'step-judgement' && action.cause.rule !== 'max-bake') {
@@ -175,6 +187,24 @@ async function judgeStep(state: DeployState, at: AnalysisStep): Promise<void> {
     );
     return;
   }
+}
+
+/** A step that ended with its cost per 1,000 requests above the tolerance tells people, whether or not it failed. */
+function alertCost(state: DeployState, verdict: StepVerdict): void {
+  const { cost } = verdict;
+  if (cost?.verdict !== 'increase') return;
+  state.note(`COST ALERT step at ${verdict.weight} % in ${verdict.environment}: ${describeCost(cost)}`);
+  notify(state, 'cost.increase', cost.action === 'fail' ? 'critical' : 'warning', {
+    environment: verdict.environment,
+    weight: verdict.weight,
+    canaryPer1k: cost.canaryPer1k ?? 0,
+    stablePer1k: cost.stablePer1k ?? 0,
+    increase: cost.increase ?? 0,
+    limit: cost.limit,
+    currency: cost.currency ?? '',
+    source: cost.source ?? '',
+    action: cost.action,
+  });
 }
 
 /** Keeps a step's final verdict in the status; returns the kept copy. */
@@ -219,6 +249,7 @@ async function measureWindows(state: DeployState, at: AnalysisStep): Promise<Win
           windowMs: analysis.interval,
           ...(analysis.provider !== 'local' ? { provider: analysis.provider } : {}),
           ...(analysis.custom.length ? { custom: analysis.custom.map(({ name, query }) => ({ name, query })) } : {}),
+          ...(rulesOf(env) >= JUDGEMENT_RULES.cost ? { cost: true } : {}),
         },
       ],
     );

@@ -1,3 +1,4 @@
+import { describeCost } from '../../shared/cost';
 import type { AnalysisSample, MetricCheck } from '../../shared/analysis';
 import type { StepVerdict } from '../../shared/analysis/judge';
 import type { DeployStatus } from '../../shared/deploy';
@@ -50,8 +51,11 @@ function describeStep(step: StepVerdict): string {
     `${score}, ${step.canaryRequests} requests (${step.minRequests} needed), ${step.samples} samples` +
     (step.warmUp ? ` and ${step.warmUp.samples} in warm-up (${step.warmUp.requests} requests, not judged)` : '') +
     (step.acceptedBy ? `, accepted by ${step.acceptedBy}` : '');
-  if (step.checks.length === 0) return `${head}: ${inlineMarkdown(step.reason)}`;
-  return [head, '', ...checkTable(step.checks)].join('\n');
+  const cost = step.cost
+    ? ['', `${step.cost.verdict === 'increase' ? '**cost alert**: ' : ''}${inlineMarkdown(describeCost(step.cost))}`]
+    : [];
+  if (step.checks.length === 0) return [`${head}: ${inlineMarkdown(step.reason)}`, ...cost].join('\n');
+  return [head, '', ...checkTable(step.checks), ...cost].join('\n');
 }
 
 /** Checks as table rows: the limits, and for a statistical test its p-value and effect size. */

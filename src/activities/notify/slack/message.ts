@@ -84,6 +84,8 @@ export function phaseOf(event: DeployEvent): string {
       return 'canary paused';
     case 'canary.step-passed':
       return `canary step ${event.step}/${event.steps} at ${event.weight} %`;
+    case 'cost.increase':
+      return `cost alert at ${event.weight} %`;
     case 'deploy.rolled-back':
       return 'rolled back';
     case 'deploy.promoted':
