@@ -67,6 +67,7 @@ export class LocalPlatform {
         platform.metrics.observeUsage(key, cpuSeconds, rssBytes);
       },
     );
+    platform.metrics.onScrape = () => platform.sampler?.sample();
     const { trafficRps } = options.config.platform.local;
     if (trafficRps > 0) {
       const urls = [...platform.tracks.values()].map((track) => `${track.routerUrl}/`);

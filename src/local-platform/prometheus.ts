@@ -38,11 +38,15 @@ export class PlatformMetrics {
     registers: [this.registry],
   });
 
+  /** Reads the processes' usage now (set by the platform), so a scrape sees CPU up to its own instant. */
+  onScrape: (() => void) | undefined;
+
   private readonly cpu = new Counter({
     name: 'opsflow_process_cpu_seconds_total',
-    help: "CPU time used by a version's service processes (read from the kernel each second), by version.",
+    help: "CPU time used by a version's service processes (read from the kernel at each scrape), by version.",
     labelNames: ['environment', 'service', 'version'] as const,
     registers: [this.registry],
+    collect: () => this.onScrape?.(),
   });
 
   private readonly memory = new Gauge({

@@ -39,6 +39,11 @@ export interface CostComparison {
   limit: number;
   /** Why it was not measured, when it was not. */
   unmeasured?: string;
+  /**
+   * Not measured because a side served too few requests to divide its cost by (stable at 100 %, where nothing can be
+   * compared), rather than for want of a cost: `cost.required` does not wait for these.
+   */
+  tooFewRequests?: boolean;
 }
 
 /** The analysis's `cost` settings with their defaults applied (left unset in a rollout, so older plans keep their hash). */

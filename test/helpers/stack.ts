@@ -240,6 +240,28 @@ export class Stack {
     return (await this.client()).workflow.getHandle(workflowId).query(statusQuery);
   }
 
+  /**
+   * `opsflow deploy start` of hello `version` (with another opsflow.yaml or a feature), waited for until it asks for
+   * approval; answers its workflow id.
+   */
+  async startDeploy(version: string, options: { config?: string; feature?: string } = {}): Promise<string> {
+    const started = await this.cli(
+      'deploy',
+      'start',
+      ...(options.config ? ['--config', options.config] : []),
+      '--service',
+      'hello',
+      '--version',
+      version,
+      ...(options.feature ? ['--feature', options.feature] : []),
+      '--json',
+    );
+    if (started.code !== 0) throw new Error(`deploy start failed: ${started.stderr}`);
+    const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
+    await waitFor(async () => (await this.status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+    return workflowId;
+  }
+
   /** Resolves once the workflow has closed, however it ended (`deploy watch` returns at its final phase, a moment before). */
   async closed(workflowId: string): Promise<void> {
     await (

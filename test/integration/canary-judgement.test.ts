@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { judgeRun, measurementsOf } from '../../src/shared/analysis/judge-run';
 import { causeRule, type DeployStatus } from '../../src/shared/deploy';
-import { Stack, stackConfig, waitFor } from '../helpers/stack';
+import { Stack, stackConfig } from '../helpers/stack';
 
 let stack: Stack;
 
@@ -67,21 +67,7 @@ async function status(id: string): Promise<DeployStatus> {
 
 /** Starts a deploy of `version` through the CLI, approves it as alice, and watches it to its end. */
 async function deployAndWatch(version: string, feature: string, config?: string) {
-  const started = await stack.cli(
-    'deploy',
-    'start',
-    ...(config ? ['--config', config] : []),
-    '--service',
-    'hello',
-    '--version',
-    version,
-    '--feature',
-    feature,
-    '--json',
-  );
-  assert.equal(started.code, 0, started.stderr);
-  const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-  await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+  const workflowId = await stack.startDeploy(version, { feature, ...(config ? { config } : {}) });
   const approved = await stack.cli('deploy', 'approve', workflowId, '--by', 'alice');
   assert.equal(approved.code, 0, approved.stderr);
   const watched = await stack.cli('deploy', 'watch', workflowId);

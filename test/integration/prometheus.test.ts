@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
 import { after, before, describe, it } from 'node:test';
 import { MetricsQueryError } from '../../src/activities/metrics/contract';
 import { PrometheusMetrics } from '../../src/activities/metrics/prometheus';
-import type { DeployStatus } from '../../src/shared/deploy';
+import { causeRule, type DeployStatus } from '../../src/shared/deploy';
+import { describeCost } from '../../src/shared/cost';
 import { configSchema, prometheusConfigSchema } from '../../src/config/schema';
 import { findPrometheus, startPrometheus, type PrometheusServer } from '../../src/tooling/prometheus';
 import { freePort } from '../../src/tooling/ports';
@@ -54,12 +57,9 @@ async function status(id: string): Promise<DeployStatus> {
   return stack!.status(id);
 }
 
-/** Starts a deploy of hello `version` to production and approves it; returns its id. */
-async function deployAndApprove(version: string): Promise<string> {
-  const started = await stack!.cli('deploy', 'start', '--service', 'hello', '--version', version, '--json');
-  assert.equal(started.code, 0, started.stderr);
-  const { workflowId } = JSON.parse(started.stdout) as { workflowId: string };
-  await waitFor(async () => (await status(workflowId)).phase === 'AWAITING_APPROVAL', 30_000);
+/** Starts a deploy of hello `version` to production (with another opsflow.yaml) and approves it; returns its id. */
+async function deployAndApprove(version: string, config?: string): Promise<string> {
+  const workflowId = await stack!.startDeploy(version, config ? { config } : {});
   const approved = await stack!.cli('deploy', 'approve', workflowId, '--by', 'bob');
   assert.equal(approved.code, 0, approved.stderr);
   return workflowId;
@@ -90,7 +90,10 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
       platformPort,
       configure: (config) => ({
         ...config,
+        services: { hello: { ...config.services.hello, versions: [...config.services.hello.versions, '1.4.0'] } },
         metrics: { prometheus: { url, minWindow: '3s', timeout: '3s' } },
+        // The CPU each version's processes use, read by Prometheus from the platform, at Fargate's prices.
+        cost: { kind: 'usage', prices: { default: { vcpuHour: 0.04048, gbHour: 0.004445 } } },
         environments: {
           ...config.environments,
           production: {
@@ -118,72 +121,6 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     await stack?.stop();
     await prometheus?.stop();
     await opencost?.stop();
-  });
-
-  it("prices a version's window from OpenCost's metrics, from usage times a price sheet, and from a price sheet", async () => {
-    const source = (cost: unknown) =>
-      costFromConfig(configSchema.parse({ ...stackConfig(0, ['production']), cost, metrics: {} }))!;
-    const endpoint = { url: prometheus!.url, timeout: '3s' };
-    const windowMs = 5_000;
-    const hours = windowMs / 3_600_000;
-    const query = (workload: string) => ({
-      environment: 'production',
-      service: 'hello',
-      version: workload === 'hello' ? '1.0.0' : '1.4.0',
-      windowMs,
-      requests: 1_000,
-      labels: { namespace: 'shop', workload },
-    });
-    const near = (actual: number | null, expected: number, what: string) =>
-      assert.ok(actual !== null && Math.abs(actual - expected) <= expected * 0.25, `${what}: ${actual} vs ${expected}`);
-
-    const opencostSource = source({ kind: 'opencost', prometheus: endpoint });
-    assert.equal(opencostSource.description, 'OpenCost (Prometheus), USD');
-    const [stable, canary] = await Promise.all([
-      opencostSource.window(query('hello')),
-      opencostSource.window(query('hello-canary')),
-    ]);
-    // Usage: the CPU the pods used at the cluster's mean vCPU price; capacity: OpenCost's allocation at each node's.
-    near(stable.usage, 0.2 * 0.05 * hours, 'OpenCost usage of stable');
-    near(canary.usage, 0.3 * 0.05 * hours, 'OpenCost usage of the canary');
-    near(stable.capacity, (0.5 * 0.04 + 1 * 0.005) * hours, 'OpenCost allocation of stable');
-    near(canary.capacity, (0.5 * 0.06 + 0.5 * 0.01) * hours, 'OpenCost allocation of the canary');
-
-    const sheet = source({
-      kind: 'usage',
-      prometheus: endpoint,
-      queries: 'cadvisor',
-      prices: { default: { vcpuHour: 0.1, gbHour: 0.01 }, production: { vcpuHour: 0.036, gbHour: 0.004 } },
-    });
-    const priced = await sheet.window(query('hello-canary'));
-    // Production's own prices: 0.3 vCPU-seconds a second at 0.036 an hour, 0.25 GB held at 0.004 a GB-hour.
-    near(priced.usage, 0.3 * 5 * (0.036 / 3_600), 'usage × price sheet, CPU');
-    near(priced.capacity, 0.25 * 0.004 * hours, 'usage × price sheet, memory');
-
-    const lambda = source({
-      kind: 'price-sheet',
-      prometheus: endpoint,
-      currency: 'EUR',
-      items: [
-        { name: 'requests', unit: 'request', price: 0.0000002 },
-        {
-          name: 'gb-seconds',
-          unit: 'GB-second',
-          query:
-            'sum(increase(container_cpu_usage_seconds_total{namespace="{{namespace}}",pod=~"{{workload}}-[a-z0-9]+-[a-z0-9]+"}[{{window}}]))',
-          price: { default: 0.0000166667 },
-        },
-      ],
-    });
-    const perRequest = await lambda.window(query('hello'));
-    near(perRequest.usage, 1_000 * 0.0000002 + 0.2 * 5 * 0.0000166667, 'price sheet: requests and a usage query');
-    assert.equal(perRequest.capacity, null);
-
-    // A template a local target cannot fill is refused, typed, as a metrics query is.
-    await assert.rejects(
-      opencostSource.window({ ...query('hello'), labels: {} }),
-      (err: unknown) => err instanceof MetricsQueryError && /only a kubernetes target fills in/.test(err.message),
-    );
   });
 
   it('reads the router figures through PromQL: counts, latencies, no data, bad queries', async () => {
@@ -248,6 +185,73 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
         );
         return true;
       },
+    );
+  });
+
+  it("prices a version's window from OpenCost's metrics, from usage times a price sheet, and from a price sheet", async () => {
+    const source = (cost: unknown) =>
+      costFromConfig(configSchema.parse({ ...stackConfig(0, ['production']), cost, metrics: {} }))!;
+    const endpoint = { url: prometheus!.url, timeout: '3s' };
+    // The router test before this one waited for 7 s of scrapes: a 5 s window is fully scraped.
+    const windowMs = 5_000;
+    const hours = windowMs / 3_600_000;
+    const query = (workload: string) => ({
+      environment: 'production',
+      service: 'hello',
+      version: workload === 'hello' ? '1.0.0' : '1.4.0',
+      windowMs,
+      requests: 1_000,
+      labels: { namespace: 'shop', workload },
+    });
+    const near = (actual: number | null, expected: number, what: string) =>
+      assert.ok(actual !== null && Math.abs(actual - expected) <= expected * 0.25, `${what}: ${actual} vs ${expected}`);
+
+    const opencostSource = source({ kind: 'opencost', prometheus: endpoint });
+    assert.equal(opencostSource.description, 'OpenCost (Prometheus), USD');
+    const [stable, canary] = await Promise.all([
+      opencostSource.window(query('hello')),
+      opencostSource.window(query('hello-canary')),
+    ]);
+    // Usage: the CPU the pods used at the cluster's mean vCPU price; capacity: OpenCost's allocation at each node's.
+    near(stable.usage, 0.2 * 0.05 * hours, 'OpenCost usage of stable');
+    near(canary.usage, 0.3 * 0.05 * hours, 'OpenCost usage of the canary');
+    near(stable.capacity, (0.5 * 0.04 + 1 * 0.005) * hours, 'OpenCost allocation of stable');
+    near(canary.capacity, (0.5 * 0.06 + 0.5 * 0.01) * hours, 'OpenCost allocation of the canary');
+
+    const sheet = source({
+      kind: 'usage',
+      prometheus: endpoint,
+      queries: 'cadvisor',
+      prices: { default: { vcpuHour: 0.1, gbHour: 0.01 }, production: { vcpuHour: 0.036, gbHour: 0.004 } },
+    });
+    const priced = await sheet.window(query('hello-canary'));
+    // Production's own prices: 0.3 vCPU-seconds a second at 0.036 an hour, 0.25 GB held at 0.004 a GB-hour.
+    near(priced.usage, 0.3 * 5 * (0.036 / 3_600), 'usage × price sheet, CPU');
+    near(priced.capacity, 0.25 * 0.004 * hours, 'usage × price sheet, memory');
+
+    const lambda = source({
+      kind: 'price-sheet',
+      prometheus: endpoint,
+      currency: 'EUR',
+      items: [
+        { name: 'requests', unit: 'request', price: 0.0000002 },
+        {
+          name: 'gb-seconds',
+          unit: 'GB-second',
+          query:
+            'sum(increase(container_cpu_usage_seconds_total{namespace="{{namespace}}",pod=~"{{workload}}-[a-z0-9]+-[a-z0-9]+"}[{{window}}]))',
+          price: { default: 0.0000166667 },
+        },
+      ],
+    });
+    const perRequest = await lambda.window(query('hello'));
+    near(perRequest.usage, 1_000 * 0.0000002 + 0.2 * 5 * 0.0000166667, 'price sheet: requests and a usage query');
+    assert.equal(perRequest.capacity, null);
+
+    // A template a local target cannot fill is refused, typed, as a metrics query is.
+    await assert.rejects(
+      opencostSource.window({ ...query('hello'), labels: {} }),
+      (err: unknown) => err instanceof MetricsQueryError && /only a kubernetes target fills in/.test(err.message),
     );
   });
 
@@ -316,5 +320,58 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     assert.ok(new Set(measured.map((s) => s.weight)).size >= 2, 'healthy samples at more than one step of the ramp');
     const track = (await stack!.platformClient.state()).environments.find((t) => t.environment === 'production');
     assert.equal(track?.stable.version, '1.1.0');
+    // What a healthy release reads against a long-running stable: reported for the record (an alert only here). A
+    // fresh process spends more CPU per request than a warm one (JIT, a young generation still growing), so on the
+    // local platform's one process per version a healthy canary reads dearer than stable.
+    const costs = (final.stepVerdicts ?? []).map((v) => `${v.weight} %: ${v.cost ? describeCost(v.cost) : 'none'}`);
+    process.stdout.write(`# healthy 1.1.0 vs 1.0.0: ${costs.join('; ')}\n`);
+  });
+
+  it('rolls back a release using 40 % more CPU per request where cost fails, naming its cost impact; replay agrees', async () => {
+    // Cost fails the step; both versions at 50 % so each process serves as much (a process serving little spends
+    // more CPU per request), and steps long enough for a few seconds of CPU readings.
+    const yaml = parse(readFileSync(path.join(stack!.workdir, 'opsflow.yaml'), 'utf8')) as {
+      environments: { production: { canary: unknown; analysis: Record<string, unknown> } };
+    };
+    const production = yaml.environments.production;
+    production.canary = {
+      steps: [
+        { weight: 50, bake: '6s' },
+        { weight: 100, bake: '2s' },
+      ],
+    };
+    production.analysis = { ...production.analysis, cost: 'fail' };
+    writeFileSync(path.join(stack!.workdir, 'cost-fails.yaml'), stringify(yaml));
+
+    const workflowId = await deployAndApprove('1.4.0', 'cost-fails.yaml');
+    const watched = await stack!.cli('deploy', 'watch', workflowId);
+    assert.equal(watched.code, 2, watched.stdout + watched.stderr);
+    const final = await status(workflowId);
+    assert.equal(final.phase, 'ROLLED_BACK');
+    const cause = final.cause;
+    assert.equal(causeRule(cause), 'cost', JSON.stringify(cause));
+    const cost = cause?.kind === 'step-judgement' ? cause.cost : undefined;
+    assert.ok(cost && cost.increase !== null && cost.increase > 0.2, JSON.stringify(cost));
+    assert.equal(cost.source, 'usage × price sheet (Prometheus), USD');
+    process.stdout.write(`# 1.4.0 (40 % more CPU per request) vs stable: ${describeCost(cost)}\n`);
+    assert.match(watched.stdout, /FAIL \(cost\).*COST ALERT: cost per 1,000 requests/);
+
+    const summary = readFileSync(path.join(stack!.workdir, final.report?.dir ?? '', 'summary.md'), 'utf8');
+    assert.match(
+      summary,
+      /\*\*Cost impact\*\*: cost per 1,000 requests [\d.]+ USD vs stable [\d.]+ USD \(\+\d+ %, above the \+20 % tolerated\), from usage × price sheet \(Prometheus\), USD \(ALERT\)/,
+    );
+    const report = JSON.parse(readFileSync(path.join(stack!.workdir, final.report?.dir ?? '', 'report.json'), 'utf8'));
+    assert.equal(report.environments.production.cost.verdict, 'increase');
+
+    // analysis replay reproduces the finding; with cost alerting only (the stack's own config) the release is promoted.
+    const replayed = await stack!.cli('analysis', 'replay', workflowId);
+    assert.equal(replayed.code, 0, replayed.stdout + replayed.stderr);
+    assert.match(replayed.stdout, /with the settings it ran with: every step verdict and outcome as recorded/);
+    const alerting = await stack!.cli('analysis', 'replay', workflowId, '--config', 'opsflow.yaml');
+    assert.equal(alerting.code, 0, alerting.stdout + alerting.stderr);
+    assert.match(alerting.stdout, /production: ran rolled-back \(cost\), would (promoted|unfinished)/);
+    // Named for its workflow id (its approval is signed for it): the replay test replays a deploy judged on cost.
+    await stack!.recordHistory(workflowId, workflowId);
   });
 });

@@ -55,10 +55,17 @@ export function compareCost(
   canary: CumulativeCost,
   stable: CumulativeCost | null,
   config: { cost?: Partial<CostSettings> },
+  minRequests: number,
 ): CostComparison {
   const settings = costSettingsOf(config);
   const canaryPer1k = per1k(canary);
   const stablePer1k = stable ? per1k(stable) : null;
+  // As the error comparison: a side that served too little (stable at 100 %) has no cost per request to speak of.
+  const tooFew = (who: string, c: CumulativeCost | null) =>
+    c && c.samples > 0 && c.requests < minRequests
+      ? `${who} served ${c.requests} requests with a cost, fewer than the ${minRequests} needed to compare`
+      : undefined;
+  const few = tooFew('the canary', canary) ?? tooFew('stable', stable);
   const base = {
     action: settings.onIncrease,
     source: canary.source ?? stable?.source ?? null,
@@ -67,8 +74,9 @@ export function compareCost(
     stablePer1k,
     limit: settings.increase,
   };
-  if (canaryPer1k === null || stablePer1k === null || stablePer1k <= 0) {
+  if (canaryPer1k === null || stablePer1k === null || stablePer1k <= 0 || few) {
     const unmeasured =
+      few ??
       canary.error ??
       stable?.error ??
       (!stable
@@ -76,7 +84,7 @@ export function compareCost(
         : canaryPer1k === null
           ? 'no sample of the canary had a cost'
           : 'no sample of stable had a cost');
-    return { ...base, verdict: 'unmeasured', increase: null, unmeasured };
+    return { ...base, verdict: 'unmeasured', increase: null, unmeasured, ...(few ? { tooFewRequests: true } : {}) };
   }
   const increase = Number((canaryPer1k / stablePer1k - 1).toPrecision(6));
   return { ...base, verdict: increase > settings.increase ? 'increase' : 'ok', increase };

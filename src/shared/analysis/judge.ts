@@ -324,7 +324,7 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
   };
   const cost =
     rules >= JUDGEMENT_RULES.cost
-      ? compareCost(nextStep.canary.cost, nextStep.stable?.cost ?? null, config)
+      ? compareCost(nextStep.canary.cost, nextStep.stable?.cost ?? null, config, step.minRequests)
       : undefined;
   if (cost) base.cost = cost;
   base.reason = describeVerdict(base, window.verdict);
@@ -380,7 +380,7 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
 
   const baked = m.elapsedMs >= step.bakeMs;
   const judgeable = scored !== null && scored.verdict !== 'inconclusive';
-  const costWait = cost && costSettingsOf(config).required && cost.verdict === 'unmeasured';
+  const costWait = cost && costSettingsOf(config).required && cost.verdict === 'unmeasured' && !cost.tooFewRequests;
   if (baked && judgeable && !(scored.verdict === 'pass' && costWait)) {
     if (scored.verdict === 'pass' && cost?.verdict === 'increase' && cost.action === 'fail') {
       const verdict: StepVerdict = { ...base, verdict: 'fail', rule: 'cost' };
