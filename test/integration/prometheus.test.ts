@@ -248,6 +248,26 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     near(perRequest.usage, 1_000 * 0.0000002 + 0.2 * 5 * 0.0000166667, 'price sheet: requests and a usage query');
     assert.equal(perRequest.capacity, null);
 
+    // Usage read from the local platform itself, no Prometheus: stable's processes over the last 5 s.
+    const platformSource = costFromConfig(
+      configSchema.parse({
+        ...stackConfig(stack!.platformPort, ['production']),
+        platform: {
+          local: { port: stack!.platformPort, tokenFile: path.join(stack!.workdir, '.opsflow/platform/token') },
+        },
+        cost: { kind: 'usage', from: 'local', prices: { default: { vcpuHour: 0.036, gbHour: 0.004 } } },
+      }),
+    )!;
+    const served = { environment: 'production', service: 'hello', version: '1.0.0', windowMs };
+    const [local, stats] = await Promise.all([
+      platformSource.window({ ...served, requests: 0 }),
+      stack!.platformClient.stats(served),
+    ]);
+    const usage = stats.usage!;
+    assert.ok(usage.cpuSeconds > 0 && usage.memoryBytes !== null && usage.memoryBytes > 10e6, JSON.stringify(usage));
+    near(local.usage, usage.cpuSeconds * (0.036 / 3_600), 'usage from the local platform, CPU');
+    near(local.capacity, (usage.memoryBytes / 1e9) * 0.004 * hours, 'usage from the local platform, memory');
+
     // A template a local target cannot fill is refused, typed, as a metrics query is.
     await assert.rejects(
       opencostSource.window({ ...query('hello'), labels: {} }),
