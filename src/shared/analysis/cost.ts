@@ -4,8 +4,8 @@
  * re-judges it from the recorded samples.
  */
 import type { MetricsWindow } from '../analysis';
-import { costSettingsOf, type CostComparison, type CostSettings } from '../cost';
-import type { DecidingCheck } from '../deploy/status';
+import { costSettingsOf, describeCost, type CostComparison, type CostSettings } from '../cost';
+import type { DecidingCheck, StopCause } from '../deploy/status';
 
 /** What one version cost over a step's samples: usage cost and the requests it was measured over. */
 export interface CumulativeCost {
@@ -110,4 +110,49 @@ export function costImpactOf(
   environment: string,
 ): CostComparison | undefined {
   return [...(stepVerdicts ?? [])].reverse().find((v) => v.environment === environment && v.cost)?.cost;
+}
+
+/** The step's cost comparison over its whole window so far. */
+export function stepCost(
+  step: { canary: { cost: CumulativeCost }; stable: { cost: CumulativeCost } | null; minRequests: number },
+  config: { cost?: Partial<CostSettings> },
+): CostComparison {
+  return compareCost(step.canary.cost, step.stable?.cost ?? null, config, step.minRequests);
+}
+
+/** Whether the cost fails a step that passed otherwise: above the tolerance where cost fails. */
+export function costFails(cost: CostComparison | undefined): cost is CostComparison {
+  return cost?.verdict === 'increase' && cost.action === 'fail';
+}
+
+/** Whether a step that passed otherwise waits for a cost its analysis requires (never for stable's missing traffic). */
+export function waitsForCost(cost: CostComparison | undefined, config: { cost?: Partial<CostSettings> }): boolean {
+  return !!cost && costSettingsOf(config).required && cost.verdict === 'unmeasured' && !cost.tooFewRequests;
+}
+
+/** Why a step stopped on cost, for people: dearer than stable, or without the cost its analysis requires. */
+export function costStopReason(at: string, cost: CostComparison | undefined): string {
+  if (!cost) return `${at}: cost`;
+  return cost.verdict === 'unmeasured'
+    ? `${at} is inconclusive: its analysis requires cost, and by its max bake ${describeCost(cost)}`
+    : `${at} costs more than stable over its whole window: ${describeCost(cost)}`;
+}
+
+/** The stop of a step that passed but for its cost. */
+export function costCause(
+  step: { step: number; weight: number },
+  score: number | null,
+  requests: number,
+  cost: CostComparison,
+): StopCause {
+  return {
+    kind: 'step-judgement',
+    rule: 'cost',
+    step: step.step,
+    weight: step.weight,
+    score,
+    requests,
+    checks: [costDecidingCheck(cost)],
+    cost,
+  };
 }

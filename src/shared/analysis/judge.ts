@@ -14,8 +14,8 @@ import { countSample, noFailures, type FailureCounts } from './budget';
 import { judgeWindow, type JudgedWindow } from './checks';
 import { addSample, emptyWindow, totalsOf, type CumulativeWindow } from './cumulative';
 import { JUDGEMENT_RULES, rulesOf } from './rules';
-import { compareCost, costDecidingCheck } from './cost';
-import { costSettingsOf, describeCost, type CostComparison } from '../cost';
+import { costCause, costFails, costStopReason, stepCost, waitsForCost } from './cost';
+import type { CostComparison } from '../cost';
 import { scoreStep } from './score';
 import {
   describeWarmUp,
@@ -232,9 +232,7 @@ function stopReason(verdict: StepVerdict, rule: DecisionRule, config: AnalysisCo
         `fewer than the ${verdict.minRequests} needed to judge it by its max bake`
       );
     case 'cost':
-      return verdict.cost?.verdict === 'unmeasured'
-        ? `${at} is inconclusive: its analysis requires cost, and by its max bake ${describeCost(verdict.cost)}`
-        : `${at} costs more than stable over its whole window: ${verdict.cost ? describeCost(verdict.cost) : ''}`;
+      return costStopReason(at, verdict.cost);
     default:
       return verdict.reason;
   }
@@ -322,10 +320,7 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
       : {}),
     reason: '',
   };
-  const cost =
-    rules >= JUDGEMENT_RULES.cost
-      ? compareCost(nextStep.canary.cost, nextStep.stable?.cost ?? null, config, step.minRequests)
-      : undefined;
+  const cost = rules >= JUDGEMENT_RULES.cost ? stepCost(nextStep, config) : undefined;
   if (cost) base.cost = cost;
   base.reason = describeVerdict(base, window.verdict);
   const done = (verdict: StepVerdict, action: StepAction): Observation => ({
@@ -380,20 +375,11 @@ export function observe(env: JudgedEnvironment, run: RunState, step: StepState, 
 
   const baked = m.elapsedMs >= step.bakeMs;
   const judgeable = scored !== null && scored.verdict !== 'inconclusive';
-  const costWait = cost && costSettingsOf(config).required && cost.verdict === 'unmeasured' && !cost.tooFewRequests;
+  const costWait = waitsForCost(cost, config);
   if (baked && judgeable && !(scored.verdict === 'pass' && costWait)) {
-    if (scored.verdict === 'pass' && cost?.verdict === 'increase' && cost.action === 'fail') {
+    if (scored.verdict === 'pass' && costFails(cost)) {
       const verdict: StepVerdict = { ...base, verdict: 'fail', rule: 'cost' };
-      const cause: StopCause = {
-        kind: 'step-judgement',
-        rule: 'cost',
-        step: step.step,
-        weight: step.weight,
-        score: scored.score,
-        requests: nextStep.canary.requests,
-        checks: [costDecidingCheck(cost)],
-        cost,
-      };
+      const cause = costCause(step, scored.score, nextStep.canary.requests, cost);
       return done(verdict, { action: 'rollback', cause, reason: stopReason(verdict, 'cost', config) });
     }
     if (scored.verdict === 'pass') return done({ ...base, verdict: 'pass' }, { action: 'pass' });
