@@ -343,7 +343,7 @@ describe('cost per 1,000 requests in the canary (issue 22)', () => {
     const cause = dear.status.cause;
     assert.equal(causeRule(cause), 'cost');
     assert.equal(cause?.kind === 'step-judgement' && cause.cost?.increase, 0.4);
-    assert.equal(causeKey('rolled-back', cause) !== undefined, true);
+    assert.equal(causeKey('rolled-back', cause), 'cost');
     assert.match(
       dear.status.reason ?? '',
       /step at 10 % costs more than stable over its whole window: cost per 1,000 requests/,
@@ -385,6 +385,7 @@ describe('cost per 1,000 requests in the canary (issue 22)', () => {
     }));
     assert.equal(required.result?.outcome, 'rolled-back', String(required.error));
     assert.equal(causeRule(required.status.cause), 'cost');
+    assert.equal(causeKey('rolled-back', required.status.cause), 'cost-unmeasured');
     assert.match(
       required.status.reason ?? '',
       /inconclusive: its analysis requires cost, and by its max bake cost not measured/,

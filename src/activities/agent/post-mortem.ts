@@ -19,6 +19,11 @@ export const CAUSE_CHECKS: Record<string, string> = {
   paused: 'A person paused the deploy and nobody decided within the pause timeout: agree who decides.',
   error: 'An operation on the target failed after its retries: read the deploy timeline and the worker log.',
   cancelled: 'The deploy workflow was cancelled: find out who cancelled it and why.',
+  cost:
+    'The new version costs more per 1,000 requests than stable: profile its CPU per request (or what the cost source ' +
+    'prices), and compare a warm canary with stable before deploying again.',
+  'cost-unmeasured':
+    "The analysis requires cost and the cost source gave none: check the worker's cost settings and its Prometheus.",
   'no-data': 'The canary got too little traffic to judge: raise the step weight or traffic, or lower minRequests.',
   unmeasured: 'The metrics source did not answer: check that Prometheus (or the platform stats) is reachable.',
   score:

@@ -77,6 +77,7 @@ export function causeKey(outcome: Outcome, cause: StopCause | undefined): string
       return cause.checks[0] ? metricKey(cause.checks[0].metric) : 'failing';
     case 'step-judgement':
       if (cause.rule === 'max-bake') return 'no-data';
+      if (cause.rule === 'cost') return cause.cost?.verdict === 'unmeasured' ? 'cost-unmeasured' : 'cost';
       return cause.checks[0] ? metricKey(cause.checks[0].metric) : cause.rule === 'score' ? 'score' : 'failing';
     case 'pause-timeout':
       if (cause.pause === 'unmeasured') return 'unmeasured';
