@@ -360,7 +360,9 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
         { weight: 100, bake: '2s' },
       ],
     };
-    production.analysis = { ...production.analysis, cost: 'fail' };
+    // The limit at +10 %, not the default +20 %: 1.4.0 read +24 % to +115 % over stable in six runs here (CPU per
+    // request on a busy machine wanders), and this test is about the chain from reading to rollback, not the figure.
+    production.analysis = { ...production.analysis, cost: { onIncrease: 'fail', increase: 0.1 } };
     writeFileSync(path.join(stack!.workdir, 'cost-fails.yaml'), stringify(yaml));
 
     const workflowId = await deployAndApprove('1.4.0', 'cost-fails.yaml');
@@ -371,7 +373,7 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     const cause = final.cause;
     assert.equal(causeRule(cause), 'cost', JSON.stringify(cause));
     const cost = cause?.kind === 'step-judgement' ? cause.cost : undefined;
-    assert.ok(cost && cost.increase !== null && cost.increase > 0.2, JSON.stringify(cost));
+    assert.ok(cost && cost.increase !== null && cost.increase > 0.1, JSON.stringify(cost));
     assert.equal(cost.source, 'usage × price sheet (Prometheus), USD');
     process.stdout.write(`# 1.4.0 (40 % more CPU per request) vs stable: ${describeCost(cost)}\n`);
     assert.match(watched.stdout, /FAIL \(cost\).*COST ALERT: cost per 1,000 requests/);
@@ -379,7 +381,7 @@ describe('canary analysis on a real Prometheus scraping the local platform', { s
     const summary = readFileSync(path.join(stack!.workdir, final.report?.dir ?? '', 'summary.md'), 'utf8');
     assert.match(
       summary,
-      /\*\*Cost impact\*\*: cost per 1,000 requests [\d.]+ USD vs stable [\d.]+ USD \(\+\d+ %, above the \+20 % tolerated\), from usage × price sheet \(Prometheus\), USD \(ALERT\)/,
+      /\*\*Cost impact\*\*: cost per 1,000 requests [\d.]+ USD vs stable [\d.]+ USD \(\+\d+ %, above the \+10 % tolerated\), from usage × price sheet \(Prometheus\), USD \(ALERT\)/,
     );
     const report = JSON.parse(readFileSync(path.join(stack!.workdir, final.report?.dir ?? '', 'report.json'), 'utf8'));
     assert.equal(report.environments.production.cost.verdict, 'increase');
