@@ -16,6 +16,7 @@ import { httpUrlSchema } from '../shared/markdown';
 import { localTargetConfigSchema } from '../activities/targets/local/config';
 import { commandTargetConfigSchema } from '../activities/targets/command/config';
 import { kubernetesTargetConfigSchema } from '../activities/targets/kubernetes/config';
+import { vercelTargetConfigSchema } from '../activities/targets/vercel/config';
 import { nginxLogConfigSchema } from '../activities/metrics/nginx-log';
 import { securityConfigSchema } from '../activities/security/config';
 import { costConfigSchema } from '../activities/cost/config';
@@ -103,7 +104,12 @@ export const environmentConfigSchema = z
  * Where a service runs, a discriminated union on `kind`: one member per target kind, each defined in its own folder
  * under src/activities/targets/. A kind whose config lists `versions` knows its releases from the config.
  */
-const TARGET_KINDS = [localTargetConfigSchema, commandTargetConfigSchema, kubernetesTargetConfigSchema] as const;
+const TARGET_KINDS = [
+  localTargetConfigSchema,
+  commandTargetConfigSchema,
+  kubernetesTargetConfigSchema,
+  vercelTargetConfigSchema,
+] as const;
 
 export const targetConfigSchema = z.discriminatedUnion('kind', TARGET_KINDS, {
   error: (issue) => {

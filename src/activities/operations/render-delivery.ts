@@ -31,6 +31,16 @@ export function whereItRuns(config: OpsflowConfig, target: TargetConfig, environ
   if (target.kind === 'command') {
     return `command hooks the worker runs in ${code(target.cwd)} (start: ${code(target.start.argv[0] ?? '')})`;
   }
+  if (target.kind === 'vercel') {
+    const env = Object.hasOwn(target.environments, environment) ? target.environments[environment] : undefined;
+    const project = `Vercel project ${code(target.project)} of ${code(target.team)}`;
+    if (!env) return `${project}, with no entry for ${text(environment)} under its target`;
+    if (env.release === 'alias')
+      return `${project}: a deployment becomes ${text(environment)} by alias ${code(env.alias)}`;
+    const how =
+      env.release === 'rolling-release' ? 'a rolling release judged by opsflow' : 'promotion, instant rollback';
+    return `${project}: production ${code(env.domain)} through ${how}`;
+  }
   const env = Object.hasOwn(target.environments, environment) ? target.environments[environment] : undefined;
   if (!env) return `Kubernetes, with no entry for ${text(environment)} under its target`;
   const cluster = env.cluster ?? target.cluster;

@@ -8,6 +8,7 @@ import { InvalidTargetRequest, type DeployTarget } from './contract';
 import { CommandTarget } from './command/target';
 import { KubernetesTarget } from './kubernetes/target';
 import { LocalTarget } from './local/target';
+import { VercelTarget } from './vercel/target';
 
 /** What a kind's factory gets besides its own `target:` block. */
 export interface TargetContext {
@@ -28,6 +29,7 @@ const KINDS: { [K in TargetKind]: Factory<K> } = {
   command: (target, { config, timeoutMs }) =>
     new CommandTarget(target, { environments: Object.keys(config.environments), timeoutMs }),
   kubernetes: (target, { config, timeoutMs }) => KubernetesTarget.fromConfig(target, config, timeoutMs),
+  vercel: (target, { config, timeoutMs }) => VercelTarget.fromConfig(target, config, timeoutMs),
 };
 
 /** The deploy target of each service; the worker builds it from the config, tests from fakes. */
