@@ -43,32 +43,15 @@ import {
 } from '@vercel/sdk/models/startrollingreleaseop.js';
 import { UpdateRollingReleaseConfigResponseBody$inboundSchema } from '@vercel/sdk/models/updaterollingreleaseconfigop.js';
 import { z } from 'zod';
+import {
+  deploymentJson,
+  rollingReleaseJson,
+  type FakeDeployment,
+  type FakeRollingRelease,
+  type StoredDeployment,
+} from './fake-vercel-json';
 
-/** A deployment the team's build made. */
-export interface FakeDeployment {
-  uid: string;
-  /** Its meta `opsflow.version`. */
-  version?: string;
-  sha?: string;
-  readyState?: 'READY' | 'BUILDING' | 'ERROR';
-  target?: 'production' | null;
-}
-
-interface Stage {
-  targetPercentage: number;
-  requireApproval: boolean;
-}
-
-/** The rolling release as the fake keeps it. */
-export interface FakeRollingRelease {
-  canary: string;
-  current: string;
-  stages: Stage[];
-  index: number;
-  state: 'ACTIVE' | 'COMPLETE' | 'ABORTED';
-  startedAt: number;
-  updatedAt: number;
-}
+export type { FakeDeployment, FakeRollingRelease } from './fake-vercel-json';
 
 const configBody = z
   .object({
@@ -122,7 +105,7 @@ export class FakeVercel {
   rollingRelease: FakeRollingRelease | null = null;
   /** False once the token has "expired": every request is refused 403. */
   tokenValid = true;
-  private readonly deployments: Required<FakeDeployment & { createdAt: number }>[] = [];
+  private readonly deployments: StoredDeployment[] = [];
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
 
@@ -158,9 +141,11 @@ export class FakeVercel {
 
   /** The canary's share of production now, as the rolling release says (0 when none is active). */
   canaryPercentage(): number {
-    const rr = this.rollingRelease;
-    if (!rr || rr.state === 'ABORTED') return 0;
-    return rr.state === 'COMPLETE' ? 100 : (rr.stages[rr.index]?.targetPercentage ?? 0);
+    return this.rollingReleaseJsonNow()?.currentCanaryPercentage ?? 0;
+  }
+
+  private rollingReleaseJsonNow() {
+    return rollingReleaseJson(this.rollingRelease, (id) => this.deployment(id), this.project.id);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -234,7 +219,7 @@ export class FakeVercel {
           .filter((d) => !target || d.target === target)
           .sort((a, b) => b.createdAt - a.createdAt)
           .slice(0, limit)
-          .map((d) => this.deploymentJson(d));
+          .map((d) => deploymentJson(d, this.project.id));
         return [
           200,
           { deployments: list, pagination: { count: list.length, next: null, prev: null } },
@@ -278,7 +263,7 @@ export class FakeVercel {
         return [201, undefined, undefined];
       }
       case 'GET rolling-release':
-        return [200, { rollingRelease: this.rollingReleaseJson() }, GetRollingReleaseResponseBody$inboundSchema];
+        return [200, { rollingRelease: this.rollingReleaseJsonNow() }, GetRollingReleaseResponseBody$inboundSchema];
       case 'PATCH rolling-release/config': {
         this.config = checked(configBody);
         const stages = this.config.stages.map((s) => ({
@@ -312,7 +297,7 @@ export class FakeVercel {
             updatedAt: now,
           };
         }
-        return [200, { rollingRelease: this.rollingReleaseJson() }, StartRollingReleaseResponseBody$inboundSchema];
+        return [200, { rollingRelease: this.rollingReleaseJsonNow() }, StartRollingReleaseResponseBody$inboundSchema];
       }
       case 'POST rolling-release/approve-stage': {
         const { canaryDeploymentId, nextStageIndex } = checked(ApproveRollingReleaseStageRequestBody$outboundSchema);
@@ -325,14 +310,18 @@ export class FakeVercel {
         if (nextStageIndex === rr.stages.length - 1) this.complete(rr);
         return [
           200,
-          { rollingRelease: this.rollingReleaseJson() },
+          { rollingRelease: this.rollingReleaseJsonNow() },
           ApproveRollingReleaseStageResponseBody$inboundSchema,
         ];
       }
       case 'POST rolling-release/complete': {
         const { canaryDeploymentId } = checked(CompleteRollingReleaseRequestBody$outboundSchema);
         this.complete(this.active(canaryDeploymentId));
-        return [200, { rollingRelease: this.rollingReleaseJson() }, CompleteRollingReleaseResponseBody$inboundSchema];
+        return [
+          200,
+          { rollingRelease: this.rollingReleaseJsonNow() },
+          CompleteRollingReleaseResponseBody$inboundSchema,
+        ];
       }
     }
     throw new Refusal(404, 'not_found', route);
@@ -361,66 +350,5 @@ export class FakeVercel {
     const found = this.deployment(id);
     if (found.readyState !== 'READY') throw new Refusal(400, 'bad_request', `Deployment ${id} is not ready`);
     return found;
-  }
-
-  private deploymentJson(d: (typeof this.deployments)[number]) {
-    const meta: Record<string, string> = {};
-    if (d.version) meta['opsflow.version'] = d.version;
-    if (d.sha) meta['githubCommitSha'] = d.sha;
-    return {
-      uid: d.uid,
-      name: this.project.id,
-      url: `${d.uid}.vercel.app`,
-      created: d.createdAt,
-      createdAt: d.createdAt,
-      creator: { uid: 'user_1', username: 'team-build' },
-      inspectorUrl: null,
-      meta,
-      projectId: this.project.id,
-      readyState: d.readyState,
-      target: d.target,
-      type: 'LAMBDAS',
-    };
-  }
-
-  private rollingReleaseJson() {
-    const rr = this.rollingRelease;
-    if (!rr) return null;
-    const stage = (i: number) => {
-      const s = rr.stages[i];
-      if (!s) return null;
-      return {
-        duration: null,
-        index: i,
-        isFinalStage: i === rr.stages.length - 1,
-        requireApproval: s.requireApproval,
-        targetPercentage: s.targetPercentage,
-      };
-    };
-    const deployment = (id: string) => {
-      const d = this.deployment(id);
-      return {
-        createdAt: d.createdAt,
-        id: d.uid,
-        name: this.project.id,
-        readyState: d.readyState,
-        target: d.target,
-        url: `${d.uid}.vercel.app`,
-      };
-    };
-    return {
-      activeStage: stage(rr.index),
-      advancementType: 'manual-approval',
-      canaryDeployment: deployment(rr.canary),
-      currentCanaryPercentage: this.canaryPercentage(),
-      currentDeployment: deployment(rr.current),
-      nextStage: rr.state === 'ACTIVE' ? stage(rr.index + 1) : null,
-      queuedDeploymentId: null,
-      stages: rr.stages.map((_, i) => stage(i)),
-      startedAt: rr.startedAt,
-      state: rr.state,
-      substate: null,
-      updatedAt: rr.updatedAt,
-    };
   }
 }

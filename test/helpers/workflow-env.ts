@@ -8,6 +8,7 @@ import { TestWorkflowEnvironment, TimeSkippingWorkflowClient } from '@temporalio
 import { Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities, type Activities } from '../../src/activities';
 import type { MetricsProvider } from '../../src/activities/metrics/contract';
+import type { DeployTarget } from '../../src/activities/targets/contract';
 import {
   handoffDir,
   type DeployPolicy,
@@ -39,6 +40,8 @@ export interface Scenario {
   policy?: DeployPolicy;
   /** The orchestrator's plan.md in the deploy's handoff folder (handoff mode). */
   planMd?: string;
+  /** A real target instead of the fake one (the Vercel target against its fake API); `target` is then unused. */
+  deployTarget?: DeployTarget;
   /** Adjusts the fake target before the deploy starts (e.g. to make an operation fail). */
   arrange?: (target: FakeTarget) => void;
   /** Changes the deploy's input before it starts (e.g. signs the start as the requester). */
@@ -122,7 +125,7 @@ export class DeployTestEnv {
       writeFileSync(path.join(dir, 'plan.md'), scenario.planMd);
     }
     const activities = withForgeries(
-      createActivities(fakeDeps(target, metrics, 'hello', scenario.policy)),
+      createActivities(fakeDeps(scenario.deployTarget ?? target, metrics, 'hello', scenario.policy)),
       scenario.forge,
     );
     const run = async (queue: string) => {
