@@ -7,13 +7,18 @@ const NO_WARM_UP = { duration: 0, requests: 0 };
 
 /** The example configuration, with short bakes, as tests use it. */
 export function testConfig(
-  overrides: { production?: Record<string, unknown>; staging?: Record<string, unknown> } = {},
+  overrides: {
+    production?: Record<string, unknown>;
+    staging?: Record<string, unknown>;
+    /** The service's target, instead of the local platform with 1.0.0 to 1.2.0. */
+    target?: Record<string, unknown>;
+  } = {},
 ) {
   return configSchema.parse({
     project: 'test',
     services: {
       hello: {
-        target: {
+        target: overrides.target ?? {
           kind: 'local',
           command: ['node', 'examples/hello/server.js'],
           versions: ['1.0.0', '1.1.0', '1.2.0'],

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { DeployTestEnv } from '../helpers/workflow-env';
 import { openVercel, PROJECT } from '../helpers/vercel-project';
@@ -80,6 +81,26 @@ describe('deploy workflow on Vercel', () => {
         ['traffic-to-zero', true, undefined],
         ['scale-down', true, 'this-attempt'],
       ]);
+    } finally {
+      await vercel.close();
+    }
+  });
+
+  it('refuses a version with no deployment, or one still building, in one line before anything changes', async () => {
+    const vercel = await openVercel(ENVIRONMENTS, { steps: PRODUCTION_STEPS, stagingAt: 'dpl_100' });
+    try {
+      // The service's config names the Vercel target, which lists no versions: the target is asked.
+      const scenario = { deployTarget: vercel.target, config: { target: { ...vercel.config } } };
+      const missing = await t.runDeploy({ ...scenario, version: '7.7.7' }, async () => undefined);
+      assert.ok(missing.error instanceof WorkflowFailedError);
+      assert.match(String((missing.error.cause as Error).message), /hello has no release 7\.7\.7; known: [^\n]*$/);
+      const building = await t.runDeploy({ ...scenario, version: '1.3.0' }, async () => undefined);
+      assert.ok(building.error instanceof WorkflowFailedError);
+      const why = String((building.error.cause as Error).message);
+      assert.match(why, /1\.3\.0 is Vercel deployment dpl_130, which is BUILDING, not READY/);
+      assert.doesNotMatch(why, /\n/);
+      const changes = vercel.fake.calls.filter((c) => !c.route.startsWith('GET'));
+      assert.deepEqual(changes, [], 'nothing changed on Vercel');
     } finally {
       await vercel.close();
     }

@@ -12,6 +12,8 @@ import { InvalidTargetRequest, TargetError, UnknownRelease } from '../../src/act
 import { targetsFromConfig } from '../../src/activities/targets/registry';
 import { vercelTargetConfigSchema } from '../../src/activities/targets/vercel/config';
 import { VercelTarget } from '../../src/activities/targets/vercel/target';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load';
 import { configSchema } from '../../src/config/schema';
 import { openVercel, PROJECT, STEPS, TOKEN } from '../helpers/vercel-project';
 import { describeTargetContract } from '../helpers/target-contract';
@@ -124,6 +126,14 @@ describe('Vercel target: what Vercel does', () => {
       s.fake.tokenValid = true;
     }
     const missing = new VercelTarget(s.config, { canarySteps: {}, env: {} });
+    await assert.rejects(missing.status(production), (err: unknown) => {
+      assert.ok(err instanceof InvalidTargetRequest);
+      assert.equal(
+        err.message,
+        "the worker's environment has no VERCEL_TOKEN: export the Vercel access token of team_ops there",
+      );
+      return true;
+    });
     await assert.rejects(
       missing.status(production),
       /^Error: the worker's environment has no VERCEL_TOKEN|no VERCEL_TOKEN/,
@@ -199,5 +209,16 @@ describe('Vercel target: what Vercel does', () => {
       assert.ok(!(err instanceof TargetError), 'retried by Temporal');
       return true;
     });
+  });
+
+  it('examples/vercel/opsflow.yaml loads: staging by alias, production by a rolling release of its canary steps', () => {
+    const { config } = loadConfig(path.join(__dirname, '..', '..', 'examples', 'vercel', 'opsflow.yaml'));
+    const target = config.services['web']?.target;
+    assert.equal(target?.kind, 'vercel');
+    assert.deepEqual(target?.kind === 'vercel' && target.environments, {
+      staging: { release: 'alias', alias: 'staging.example.com' },
+      production: { release: 'rolling-release', domain: 'www.example.com' },
+    });
+    assert.equal(targetsFromConfig(config).targetFor('web').kind, 'vercel');
   });
 });

@@ -243,7 +243,7 @@ export class VercelApi {
     if (status === 401 || status === 403) {
       return new InvalidTargetRequest(
         `Vercel refused the token in ${this.config.token} (${status}: ${said}): it has expired or cannot reach ` +
-          `project ${this.config.project} of ${this.config.team}; put a valid token there and restart the worker`,
+          `project ${this.config.project} of ${this.config.team}; give the worker a valid one there`,
       );
     }
     if (status === 429 || status >= 500) return new VercelUnavailable(`${what}: Vercel answered ${status}: ${said}`);
