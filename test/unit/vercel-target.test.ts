@@ -81,6 +81,25 @@ describe('Vercel target: what Vercel does', () => {
     assert.deepEqual(await s.target.status(ref), { stable: { version: '1.0.0', deployId: null }, canary: null });
   });
 
+  it("never aborts another deploy's rolling release to undo an earlier promotion", async () => {
+    const a = { ...production, deployId: 'deploy/hello/1.1.0/production-a' };
+    const b = { ...production, deployId: 'deploy/hello/1.2.0/production-b' };
+    await s.target.startRelease({ ...a, version: '1.1.0' });
+    await s.target.promote({ ...a, version: '1.1.0' });
+    await s.target.startRelease({ ...b, version: '1.2.0' });
+    await s.target.setWeight({ ...b, weight: 10 });
+    await assert.rejects(
+      s.target.rollback({ ...a, rollbackId: 'run/late' }),
+      /a rolling release of dpl_120 is in progress/,
+    );
+    assert.equal(s.fake.rollingRelease?.state, 'ACTIVE');
+    assert.equal(s.fake.canaryPercentage(), 10);
+    await s.target.rollback({ ...b, rollbackId: 'run/b' });
+    const late = await s.target.rollback({ ...a, rollbackId: 'run/late' });
+    assert.deepEqual([late.rolledBack, late.by], [true, 'this-attempt'], 'once B is out, A is undone');
+    assert.equal(s.fake.production, 'dpl_100');
+  });
+
   it('refuses a version with no deployment, or one not READY, in one line before anything changes', async () => {
     const calls = s.fake.calls.length;
     const ref = { ...production, deployId: 'deploy/hello/x/production' };

@@ -184,7 +184,7 @@ export class VercelTarget implements DeployTarget {
       const view = await traffic.view();
       const before = traffic.shareOf(canary, view).weight;
       if (!earlier) await this.noteRollback(ref, canary.version, calledAt);
-      if (before > 0) await traffic.restore(canary.stable, view);
+      if (before > 0) await traffic.restore(canary.deploymentId, canary.stable, view);
       const share = traffic.shareOf(canary, await traffic.view());
       if (share.weight > 0) {
         throw new VercelUnavailable(`${where(ref)}: ${canary.deploymentId} still takes ${share.weight} % on Vercel`);
@@ -204,8 +204,15 @@ export class VercelTarget implements DeployTarget {
     if (promoted?.deployId === ref.deployId) {
       const view = await traffic.view();
       if (view.serving === promoted.deploymentId) {
+        const busy = traffic.busyWith(view);
+        if (busy) {
+          throw new TargetConflict(
+            'canary-busy',
+            `${where(ref)}: a rolling release of ${busy} is in progress on Vercel`,
+          );
+        }
         if (!earlier) await this.noteRollback(ref, promoted.version, calledAt);
-        await traffic.restore(promoted.previous, view);
+        await traffic.restore(promoted.deploymentId, promoted.previous, view);
         const weightZeroAt = Date.now();
         await this.finishRollback(ref, 'promoted', weightZeroAt);
         const back = promoted.previous?.version ?? 'nothing';

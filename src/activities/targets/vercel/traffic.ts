@@ -68,7 +68,7 @@ export class Traffic {
     const now = this.shareOf(canary, view);
     if (now.weight === weight) return now;
     if (weight === 0) {
-      await this.restore(canary.stable, view);
+      await this.restore(canary.deploymentId, canary.stable, view);
     } else if (this.env.release !== 'rolling-release') {
       if (weight !== 100) {
         const how = this.env.release === 'alias' ? `alias ${this.env.alias}` : 'promotion';
@@ -109,19 +109,29 @@ export class Traffic {
   }
 
   /**
-   * Puts `release` back serving: aborts a rolling release in progress (Vercel's instant rollback to the current
-   * production deployment, as `vercel rolling-release abort` does), or points the alias or production back.
+   * Takes `leaving` out and puts `release` back serving: aborts `leaving`'s rolling release in progress (Vercel's
+   * instant rollback to the deployment serving beside it, as `vercel rolling-release abort` does), or points the
+   * alias or production back. Another deployment's rolling release in progress is not aborted for it: a conflict.
    */
-  async restore(release: RecordedRelease | null, view?: View): Promise<void> {
-    const now = view ?? (await this.view());
-    const rr = now.rollingRelease;
-    if (rr?.state === 'ACTIVE' && rr.currentDeployment) {
-      await this.api.rollbackTo(rr.currentDeployment.id, 'opsflow: the canary failed its judgement');
-      return;
+  async restore(leaving: string, release: RecordedRelease | null, view: View): Promise<void> {
+    const rr = view.rollingRelease;
+    if (rr?.state === 'ACTIVE') {
+      const canary = rr.canaryDeployment?.id;
+      if (canary !== leaving) {
+        throw new TargetConflict(
+          'canary-busy',
+          `a rolling release of ${canary} is in progress on Vercel: it goes first`,
+        );
+      }
+      if (rr.currentDeployment) {
+        await this.api.rollbackTo(rr.currentDeployment.id, 'opsflow: the canary failed its judgement');
+        return;
+      }
     }
-    if (!release)
+    if (!release) {
       throw new InvalidTargetRequest('nothing served here before this release: there is nothing to put back');
-    if (now.serving === release.deploymentId) return;
+    }
+    if (view.serving === release.deploymentId) return;
     if (this.env.release === 'alias') await this.api.assignAlias(release.deploymentId, this.env.alias);
     else await this.api.rollbackTo(release.deploymentId, `opsflow: back to ${release.version}`);
   }
