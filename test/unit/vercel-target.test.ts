@@ -13,6 +13,7 @@ import { targetsFromConfig } from '../../src/activities/targets/registry';
 import { vercelTargetConfigSchema } from '../../src/activities/targets/vercel/config';
 import { VercelTarget } from '../../src/activities/targets/vercel/target';
 import path from 'node:path';
+import { whereItRuns } from '../../src/activities/operations/render-delivery';
 import { loadConfig } from '../../src/config/load';
 import { configSchema } from '../../src/config/schema';
 import { openVercel, PROJECT, STEPS, TOKEN } from '../helpers/vercel-project';
@@ -217,6 +218,8 @@ describe('Vercel target: what Vercel does', () => {
       environments: { staging: { release: 'alias', alias: 'https://staging.example.com' } },
     });
     assert.equal(url.success, false);
+    const plain = vercelTargetConfigSchema.safeParse({ ...target, apiUrl: 'http://api.example.com' });
+    assert.match(plain.error?.issues[0]?.message ?? '', /use https \(plain http only to a loopback address\)/);
   });
 
   it('says which errors are final: a Vercel refusal is a TargetError, an outage is retried', async () => {
@@ -239,5 +242,9 @@ describe('Vercel target: what Vercel does', () => {
       production: { release: 'rolling-release', domain: 'www.example.com' },
     });
     assert.equal(targetsFromConfig(config).targetFor('web').kind, 'vercel');
+    // OPERATIONS.md says where each environment runs.
+    const where = (env: string) => (target ? whereItRuns(config, target, env) : '');
+    assert.match(where('staging'), /Vercel project `web` of `my-team`: a deployment becomes staging by alias/);
+    assert.match(where('production'), /production `www\.example\.com` through a rolling release judged by opsflow/);
   });
 });

@@ -47,8 +47,14 @@ export const vercelTargetConfigSchema = z
     environments: z.record(z.string(), vercelEnvironmentSchema),
     /** Where the target keeps its record of which deploy owns what (relative to the worker's folder). */
     record: z.string().min(1).default('.opsflow/vercel'),
-    /** Vercel's API; tests point it at a server on loopback. */
-    apiUrl: z.url({ protocol: /^https?$/ }).default('https://api.vercel.com'),
+    /** Vercel's API; tests point it at a server on loopback (the only place plain http may carry the token). */
+    apiUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine(
+        (url) => url.startsWith('https:') || /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/.test(url),
+        'use https (plain http only to a loopback address): the token travels with every request',
+      )
+      .default('https://api.vercel.com'),
   })
   .strict()
   .superRefine((config, ctx) => {
