@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { InvalidTargetRequest, TargetError, UnknownRelease } from '../../src/activities/targets/contract';
 import { targetsFromConfig } from '../../src/activities/targets/registry';
 import { vercelTargetConfigSchema } from '../../src/activities/targets/vercel/config';
+import { VercelRecord } from '../../src/activities/targets/vercel/record';
 import { VercelTarget } from '../../src/activities/targets/vercel/target';
 import path from 'node:path';
 import { whereItRuns } from '../../src/activities/operations/render-delivery';
@@ -80,6 +81,20 @@ describe('Vercel target: what Vercel does', () => {
     assert.equal(s.fake.canaryPercentage(), 0);
     assert.equal(s.fake.production, 'dpl_100');
     assert.deepEqual(await s.target.status(ref), { stable: { version: '1.0.0', deployId: null }, canary: null });
+  });
+
+  it('a rollback whose first attempt aborted on Vercel but died before its answer says an earlier attempt did', async () => {
+    const ref = { ...production, deployId: 'deploy/hello/1.2.0/production-lost' };
+    await s.target.startRelease({ ...ref, version: '1.2.0' });
+    await s.target.setWeight({ ...ref, weight: 10 });
+    // The first attempt wrote its step down and Vercel aborted; the worker died before the record forgot the canary.
+    const record = new VercelRecord(s.dir, PROJECT.id);
+    const noted = { deployId: ref.deployId, version: '1.2.0', rollbackId: 'run/lost', at: Date.now() };
+    await record.update('hello/production', (t) => ({ ...t, rollbacks: [...t.rollbacks, noted] }));
+    Object.assign(s.fake.rollingRelease!, { state: 'ABORTED', updatedAt: Date.now() });
+    const retried = await s.target.rollback({ ...ref, rollbackId: 'run/lost' });
+    assert.deepEqual([retried.rolledBack, retried.by, retried.weightZeroAt], [true, 'earlier-attempt', noted.at]);
+    assert.equal((await s.target.status(ref)).canary, null);
   });
 
   it("never aborts another deploy's rolling release to undo an earlier promotion", async () => {
