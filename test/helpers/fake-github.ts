@@ -30,8 +30,8 @@
  * - GitHub's side effects are left out: no `auto_inactive` on earlier deployments when one succeeds, no commit status
  *   checks, no merge; every listed ref exists (`refs` narrows it).
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
+import { LoopbackServer } from './loopback-server';
 
 export interface FakeDeployment {
   id: number;
@@ -92,8 +92,7 @@ export class FakeGitHub {
   beforeCreate: ((body: Record<string, unknown>) => void) | undefined;
   private nextId = 1;
   private readonly script: ScriptedAnswer[] = [];
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly loopback = new LoopbackServer((req, res) => this.handle(req, res));
   private clock = Date.parse('2026-12-07T16:20:00Z');
 
   constructor(
@@ -168,18 +167,11 @@ export class FakeGitHub {
 
   /** Starts listening; answers the base URL to configure as `apiUrl`. */
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.loopback.listen();
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.loopback.close();
   }
 
   private tick(): string {

@@ -24,8 +24,8 @@
  * PagerDuty processes events asynchronously after the 202; this fake applies them at once.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
+import { LoopbackServer } from './loopback-server';
 
 /** An incident as the fake keeps it: one per trigger that found no open alert for its dedup_key. */
 export interface FakeIncident {
@@ -57,8 +57,7 @@ export class FakePagerDuty {
   /** Accepted resolve events, including ones that found nothing open. */
   resolves = 0;
   private readonly script: ScriptedAnswer[] = [];
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly loopback = new LoopbackServer((req, res) => this.handle(req, res));
 
   constructor(private readonly routingKey: string) {}
 
@@ -74,18 +73,11 @@ export class FakePagerDuty {
 
   /** Starts listening; answers the base URL to configure as `apiUrl`. */
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.loopback.listen();
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.loopback.close();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

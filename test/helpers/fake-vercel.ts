@@ -20,8 +20,7 @@
  * the error bodies (`{"error": {"code", "message"}}`) and their codes; that start refuses (409) while another
  * deployment's rolling release is active; that a production domain's alias reads as the serving deployment.
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
 import {
   AssignAliasRequestBody$outboundSchema,
   AssignAliasResponseBody$inboundSchema,
@@ -50,6 +49,7 @@ import {
   type FakeRollingRelease,
   type StoredDeployment,
 } from './fake-vercel-json';
+import { LoopbackServer } from './loopback-server';
 
 export type { FakeDeployment, FakeRollingRelease } from './fake-vercel-json';
 
@@ -106,8 +106,7 @@ export class FakeVercel {
   /** False once the token has "expired": every request is refused 403. */
   tokenValid = true;
   private readonly deployments: StoredDeployment[] = [];
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly loopback = new LoopbackServer((req, res) => this.handle(req, res));
 
   constructor(
     readonly project: { id: string; teamId: string; token: string; productionDomain: string },
@@ -125,18 +124,11 @@ export class FakeVercel {
 
   /** Starts listening; answers the base URL for `apiUrl`. */
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.loopback.listen();
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.loopback.close();
   }
 
   /** The canary's share of production now, as the rolling release says (0 when none is active). */

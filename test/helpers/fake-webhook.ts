@@ -5,11 +5,11 @@
  * CloudEvents identity (a second delivery is answered 200 and counted as a duplicate). Knobs script the next answers (500, 429 with
  * Retry-After, a slow answer) before any of that runs.
  */
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
 import { CloudEvent, HTTP } from 'cloudevents';
 import type { OpsEvent } from '../../src/shared/notify/events';
 import { verifyWebhookSignature } from '../../src/activities/notify/webhook/signature';
+import { LoopbackServer } from './loopback-server';
 
 /** One scripted answer, used instead of receiving the event. */
 export interface ScriptedAnswer {
@@ -38,8 +38,7 @@ export class FakeWebhook {
   /** Deliveries of an event already kept. */
   duplicates = 0;
   private readonly script: ScriptedAnswer[] = [];
-  private server: http.Server | undefined;
-  private readonly sockets = new Set<Socket>();
+  private readonly loopback = new LoopbackServer((req, res) => this.handle(req, res));
 
   constructor(
     private readonly secret: string,
@@ -57,18 +56,11 @@ export class FakeWebhook {
   }
 
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
-    this.server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks/opsflow`;
+    return `${await this.loopback.listen()}/hooks/opsflow`;
   }
 
   async stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    await this.loopback.close();
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
