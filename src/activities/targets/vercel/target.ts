@@ -63,9 +63,26 @@ export class VercelTarget implements DeployTarget {
     return new VercelTarget(target, { canarySteps, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   }
 
+  /**
+   * The versions every environment of the target can start: a READY deployment (a production one where the environment
+   * is production) with that meta version or commit. A version some environment lacks is refused by the deploy's plan
+   * before anything changes anywhere, not after staging took it.
+   */
   async releases(): Promise<readonly string[]> {
-    const versions = (await this.api.deployments()).flatMap((d) => [d.version, d.sha]);
-    return [...new Set(versions.filter((v): v is string => v !== undefined))];
+    const environments = Object.values(this.config.environments);
+    const production = environments.some((env) => env.release !== 'alias');
+    const [any, productionOnly] = await Promise.all([
+      this.api.deployments(),
+      production ? this.api.deployments('production') : Promise.resolve([]),
+    ]);
+    const names = (list: Deployment[]) =>
+      new Set(list.filter((d) => d.readyState === 'READY').flatMap((d) => [d.version, d.sha]));
+    const everywhere = names(productionOnly);
+    const anywhere = names([...any, ...productionOnly]);
+    const scopes = environments.map((env) => (env.release === 'alias' ? anywhere : everywhere));
+    const [first, ...rest] = scopes;
+    const common = [...(first ?? [])].filter((v) => rest.every((scope) => scope.has(v)));
+    return common.filter((v): v is string => v !== undefined);
   }
 
   async status(ref: TrackRef): Promise<TargetStatus> {
