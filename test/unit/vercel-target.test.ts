@@ -264,4 +264,13 @@ describe('Vercel target: what Vercel does', () => {
     assert.match(where('staging'), /Vercel project `web` of `my-team`: a deployment becomes staging by alias/);
     assert.match(where('production'), /production `www\.example\.com` through a rolling release judged by opsflow/);
   });
+
+  it('a newer build of a version still running does not hide its READY deployment', async () => {
+    s.fake.addDeployment({ uid: 'dpl_121', version: '1.2.0', readyState: 'BUILDING' });
+    const ref = { ...production, deployId: 'deploy/hello/1.2.0/production-rebuilt' };
+    const started = await s.target.startRelease({ ...ref, version: '1.2.0' });
+    assert.match(started.detail, /dpl_120\.vercel\.app/);
+    assert.ok((await s.target.releases()).includes('1.2.0'));
+    await s.target.rollback({ ...ref, rollbackId: 'run/rebuilt' });
+  });
 });

@@ -245,7 +245,10 @@ export class VercelTarget implements DeployTarget {
     const env = this.environment(ref);
     const production = env.release !== 'alias';
     const deployments = await this.api.deployments(production ? 'production' : undefined);
-    const found = deployments.find((d) => d.version === ref.version) ?? deployments.find((d) => d.sha === ref.version);
+    const byMeta = deployments.filter((d) => d.version === ref.version);
+    const matches = byMeta.length ? byMeta : deployments.filter((d) => d.sha === ref.version);
+    // A newer build of the same version still running does not hide a READY one.
+    const found = matches.find((d) => d.readyState === 'READY') ?? matches[0];
     if (!found) {
       throw new UnknownRelease(
         `${this.config.project} has no ${production ? 'production ' : ''}deployment with meta opsflow.version ` +
