@@ -127,15 +127,16 @@ export class VercelTarget implements DeployTarget {
     ) {
       return { alreadyPromoted: true, detail: `${ref.version} already serves ${ref.environment} on Vercel` };
     }
-    if (view.serving === deployment.id) {
-      throw new TargetConflict('already-stable', `${where(ref)}: ${ref.version} already serves it`);
-    }
-    const busy = traffic.busyWith(view);
-    if (busy)
-      throw new TargetConflict('canary-busy', `${where(ref)}: a rolling release of ${busy} is in progress on Vercel`);
     const stable = view.serving
       ? { version: await this.versionOf(ref, view.serving), deploymentId: view.serving }
       : null;
+    if (stable && (stable.deploymentId === deployment.id || stable.version === ref.version)) {
+      throw new TargetConflict('already-stable', `${where(ref)}: ${ref.version} already serves it`);
+    }
+    const busy = traffic.busyWith(view);
+    if (busy) {
+      throw new TargetConflict('canary-busy', `${where(ref)}: a rolling release of ${busy} is in progress on Vercel`);
+    }
     const canary = {
       deployId: ref.deployId,
       version: ref.version,
