@@ -170,7 +170,7 @@ export class VercelTarget implements DeployTarget {
     await this.deploymentOf(ref);
     const track = await this.record.read(key(ref));
     const { promoted } = track;
-    if (promoted?.deployId === ref.deployId && promoted.version === ref.version && !track.canary) {
+    if (promoted?.deployId === ref.deployId && promoted.version === ref.version) {
       return { detail: `${ref.version} serves ${ref.environment} on Vercel (promoted before)` };
     }
     const canary = this.ownCanary(track, ref);
